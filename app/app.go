@@ -1,0 +1,46 @@
+// Package app is Gatehouse's HTTP server, its handlers and middleware, and
+// its command line.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+)
+
+// App holds everything handlers need. Handlers are methods on *App.
+type App struct {
+	cfg      Config
+	store    *db.Store
+	sessions *db.SessionStore
+	hasher   *db.Hasher
+	log      *slog.Logger
+	registry *dashboards.Registry
+	// now is the clock; tests replace it (together with store.Now).
+	now func() time.Time
+}
+
+// New builds an App over an opened and migrated store.
+func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, registry *dashboards.Registry) (*App, error) {
+	ss, err := store.NewSessionStore(ctx, db.SessionConfig{Secure: cfg.Secure(), Idle: cfg.SessionIdle, Absolute: cfg.SessionMax})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		cfg:      cfg,
+		store:    store,
+		sessions: ss,
+		hasher:   db.NewHasher(db.PasswordParams, cfg.HashSlots, cfg.HashWait),
+		log:      log,
+		registry: registry,
+		now:      store.Now,
+	}
+	ss.ClientIP = a.clientIP
+	return a, nil
+}
+
+// Store returns the app's store.
+func (a *App) Store() *db.Store { return a.store }

@@ -1,0 +1,339 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"gatehouse/components"
+	"gatehouse/db"
+)
+
+const loginFailedMessage = "Incorrect email or password."
+
+// safeNext returns next when it is a local path on this site, else "/".
+// It refuses scheme-relative (//evil), backslash (/\evil) and absolute URLs.
+func safeNext(next string) string {
+	if next == "" || len(next) > 2048 || next[0] != '/' || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\") {
+		return "/"
+	}
+	for _, r := range next {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
+	return next
+}
+
+// parseForm parses a POSTed form, answering 413 for an oversize body and
+// 400 for a malformed one. It reports whether the handler may go on.
+func (a *App) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.errorPage(w, r, http.StatusRequestEntityTooLarge, "Request too large", "The form sent more data than Gatehouse accepts.")
+			return false
+		}
+		a.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+// showLogin renders GET /login.
+func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
+	if v := viewerFrom(r.Context()); v != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	f := components.LoginForm{Next: next}
+	if r.URL.Query().Get("out") == "1" {
+		f.Notice = "You have logged out."
+	}
+	a.render(w, r, http.StatusOK, components.Page{Title: "Log in", Bare: true}, components.LoginPage(f))
+}
+
+// login handles POST /login: throttle, verify, rotate the session, redirect.
+func (a *App) login(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	rawEmail := r.PostForm.Get("email")
+	password := r.PostForm.Get("password")
+	next := safeNext(r.PostForm.Get("next"))
+	form := components.LoginForm{Email: truncateRunes(strings.TrimSpace(rawEmail), 254), Next: next}
+	ip := a.clientIP(r)
+	email, emailErr := db.NormalizeEmail(rawEmail)
+	if emailErr != nil {
+		email = form.Email
+	}
+	page := components.Page{Title: "Log in", Bare: true}
+
+	if wait, err := a.throttled(r, email, ip); err != nil {
+		a.serverError(w, r, err)
+		return
+	} else if wait > 0 {
+		_ = a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginThrottled, Target: email})
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		form.Error = fmt.Sprintf("Too many failed attempts. Try again in %s.", humanWait(wait))
+		a.render(w, r, http.StatusTooManyRequests, page, components.LoginPage(form))
+		return
+	}
+
+	var user db.User
+	var err error
+	if emailErr == nil && len(password) <= 1024 {
+		user, err = a.store.UserByEmail(ctx, email)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			a.serverError(w, r, err)
+			return
+		}
+	}
+	// Unknown users are verified against a dummy hash so that they take as
+	// long as known ones.
+	ok, rehash, err := a.hasher.Verify(ctx, password, user.PasswordHash)
+	switch {
+	case errors.Is(err, db.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		form.Error = "Gatehouse is busy with other logins. Try again in a moment."
+		a.render(w, r, http.StatusServiceUnavailable, page, components.LoginPage(form))
+		return
+	case errors.Is(err, db.ErrBadHash):
+		a.log.ErrorContext(ctx, "stored password hash refused", "user", user.Email)
+		ok = false
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	if !ok || user.ID == 0 || !user.IsActive {
+		reason := "wrong password"
+		switch {
+		case user.ID == 0:
+			reason = "unknown email"
+		case ok && !user.IsActive:
+			reason = "account deactivated"
+		}
+		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: email,
+			Detail: map[string]string{"reason": reason}}); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		form.Error = loginFailedMessage
+		a.render(w, r, http.StatusUnauthorized, page, components.LoginPage(form))
+		return
+	}
+	if rehash {
+		if h, err := a.hasher.Hash(ctx, password); err == nil {
+			_ = a.store.UpdatePasswordHash(ctx, user.ID, user.PasswordHash, h)
+		}
+	}
+	if err := a.sessions.Login(w, r, user.ID); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if err := a.store.RecordLogin(ctx, db.Actor{ID: user.ID, Email: user.Email, IP: ip}, user.ID); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if user.MustChangePassword {
+		next = "/account/password"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// throttled reports how long the caller must wait before another login
+// attempt for email from ip (0: go ahead). Failures are counted from the
+// audit log, so every instance and restart sees the same counts.
+func (a *App) throttled(r *http.Request, email, ip string) (time.Duration, error) {
+	now := a.now()
+	window := a.cfg.ThrottleWindow
+	since := now.Add(-window)
+	ctx := r.Context()
+	if u, err := a.store.UserByEmail(ctx, email); err == nil && u.LastLoginAt > since.UnixMilli() {
+		// Failures before the owner's last successful login do not count.
+		since = db.FromMS(u.LastLoginAt)
+	}
+	n, oldest, err := a.store.CountRecent(ctx, db.ActionLoginFailed, email, false, since)
+	if err != nil {
+		return 0, err
+	}
+	var wait time.Duration
+	if n >= a.cfg.AccountFailures {
+		wait = oldest.Add(window).Sub(now)
+	}
+	n, oldest, err = a.store.CountRecent(ctx, db.ActionLoginFailed, ip, true, now.Add(-window))
+	if err != nil {
+		return 0, err
+	}
+	if n >= a.cfg.IPFailures {
+		if w := oldest.Add(window).Sub(now); w > wait {
+			wait = w
+		}
+	}
+	if wait > 0 && wait < time.Second {
+		wait = time.Second
+	}
+	return wait, nil
+}
+
+func humanWait(d time.Duration) string {
+	if d <= time.Minute {
+		s := int(math.Ceil(d.Seconds()))
+		if s == 1 {
+			return "1 second"
+		}
+		return fmt.Sprintf("%d seconds", s)
+	}
+	m := int(math.Ceil(d.Minutes()))
+	if m == 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}
+
+func truncateRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// logout handles POST /logout: the server-side session is deleted, so a
+// replayed cookie is anonymous.
+func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+	if v := viewerFrom(r.Context()); v != nil {
+		v.Session.Options.MaxAge = -1
+		if err := a.sessions.Save(r, w, v.Session); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		_ = a.store.Audit(r.Context(), db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)},
+			db.Event{Action: db.ActionLogout, Target: v.User.Email})
+	}
+	a.redirect(w, r, "/login?out=1")
+}
+
+// showAccount renders GET /account.
+func (a *App) showAccount(w http.ResponseWriter, r *http.Request) {
+	notice := ""
+	if r.URL.Query().Get("changed") == "1" {
+		notice = "Your password has been changed. Your other devices have been logged out."
+	}
+	a.renderAccount(w, r, http.StatusOK, components.PasswordForm{}, notice)
+}
+
+func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, pf components.PasswordForm, notice string) {
+	v := viewerFrom(r.Context())
+	ctx := r.Context()
+	groups, err := a.store.GroupsOfUser(ctx, v.User.ID)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	sess, err := a.store.ListSessions(ctx, v.User.ID)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	d := components.AccountData{User: v.User, Groups: groups, Sessions: sess, CurrentID: db.HashToken(v.Session.ID),
+		NowMS: a.now().UnixMilli(), Password: pf, Notice: notice}
+	a.render(w, r, status, components.Page{Title: "Your account", Section: "account"}, components.AccountPage(d))
+}
+
+// showChangePassword renders GET /account/password: the forced change page
+// for temporary passwords, or the account page's form.
+func (a *App) showChangePassword(w http.ResponseWriter, r *http.Request) {
+	v := viewerFrom(r.Context())
+	if !v.User.MustChangePassword {
+		http.Redirect(w, r, "/account#password", http.StatusSeeOther)
+		return
+	}
+	a.render(w, r, http.StatusOK, components.Page{Title: "Choose a new password", Bare: true},
+		components.ChangePasswordPage(components.PasswordForm{Forced: true}))
+}
+
+// changePassword handles POST /account/password: the current password is
+// required; every session of the user is revoked and this browser gets a
+// fresh one.
+func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	v := viewerFrom(r.Context())
+	ctx := r.Context()
+	current, next, confirm := r.PostForm.Get("current"), r.PostForm.Get("new"), r.PostForm.Get("confirm")
+	fail := func(status int, msg string) {
+		pf := components.PasswordForm{Forced: v.User.MustChangePassword, Error: msg}
+		if v.User.MustChangePassword {
+			a.render(w, r, status, components.Page{Title: "Choose a new password", Bare: true}, components.ChangePasswordPage(pf))
+			return
+		}
+		a.renderAccount(w, r, status, pf, "")
+	}
+	ok, _, err := a.hasher.Verify(ctx, current, v.User.PasswordHash)
+	switch {
+	case errors.Is(err, db.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		fail(http.StatusServiceUnavailable, "Gatehouse is busy. Try again in a moment.")
+		return
+	case err != nil && !errors.Is(err, db.ErrBadHash):
+		a.serverError(w, r, err)
+		return
+	case !ok:
+		fail(http.StatusUnprocessableEntity, "Your current password is not correct.")
+		return
+	}
+	if next != confirm {
+		fail(http.StatusUnprocessableEntity, "The two new passwords do not match.")
+		return
+	}
+	if next == current {
+		fail(http.StatusUnprocessableEntity, "The new password must differ from the current one.")
+		return
+	}
+	if err := db.CheckPasswordPolicy(next); err != nil {
+		fail(http.StatusUnprocessableEntity, capitalize(err.Error())+".")
+		return
+	}
+	hash, err := a.hasher.Hash(ctx, next)
+	if errors.Is(err, db.ErrBusy) {
+		w.Header().Set("Retry-After", "2")
+		fail(http.StatusServiceUnavailable, "Gatehouse is busy. Try again in a moment.")
+		return
+	} else if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
+	if err := a.store.SetPassword(ctx, actor, v.User.ID, hash, false); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if err := a.sessions.Login(w, r, v.User.ID); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.redirect(w, r, "/account?changed=1")
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

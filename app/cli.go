@@ -1,0 +1,357 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+)
+
+// Version is stamped at build time with -ldflags "-X gatehouse/app.Version=v1.2.3".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			if dirty {
+				rev += "-dirty"
+			}
+			return "devel-" + rev
+		}
+	}
+	return "devel"
+}
+
+// usageError is a command-line mistake: exit status 2 with usage help.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// CLI runs gatehouse commands. Tests create one with buffers for the
+// streams and a map for the environment.
+type CLI struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads GATEHOUSE_* variables (os.Getenv by default).
+	Getenv func(string) string
+	// Ready is told the address once `serve` listens (tests use it).
+	Ready func(addr string)
+}
+
+// Main runs the gatehouse command line and returns the exit status.
+func Main(args []string) int {
+	c := &CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return c.Run(context.Background(), args)
+}
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(ctx context.Context, c *CLI, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "[--addr 127.0.0.1:8080] [--data ./data] [--db DSN] [--base-url URL] [--demo]", "run the web server", cmdServe},
+		{"migrate", "", "apply database migrations and exit", cmdMigrate},
+		{"users", "create EMAIL [--name N] [--admin] [--password-stdin] | list | set-password EMAIL --password-stdin | deactivate EMAIL | activate EMAIL | promote EMAIL | demote EMAIL", "manage users", cmdUsers},
+		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL", "manage groups and their members", cmdGroups},
+		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
+		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
+		{"access", "check EMAIL DASHBOARD", "explain whether a user may open a dashboard (exit 0 allowed, 1 denied)", cmdAccess},
+		{"audit", "list [--since 24h] [--limit N]", "print the audit log, newest first", cmdAudit},
+		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
+		{"version", "", "print the version", func(ctx context.Context, c *CLI, args []string) error {
+			fs := c.flags("version", "", "Print Gatehouse's version.")
+			if _, err := c.parse(fs, args, 0, 0); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.Stdout, "gatehouse", version())
+			return nil
+		}},
+	}
+}
+
+func (c *CLI) usage(w io.Writer) {
+	fmt.Fprintln(w, "Gatehouse serves internal dashboards to the groups allowed to see them.")
+	fmt.Fprintln(w, "\nUsage: gatehouse COMMAND [arguments] [flags]\n\nCommands:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, cmd := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nEvery flag can also be set with an environment variable GATEHOUSE_<FLAG> (e.g. GATEHOUSE_DATA).")
+	fmt.Fprintln(w, "Run 'gatehouse COMMAND --help' for a command's arguments.")
+}
+
+// Run runs one command and returns the exit status: 0 success, 1 failure
+// (or "denied" for access check), 2 usage error.
+func (c *CLI) Run(ctx context.Context, args []string) int {
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		c.usage(c.Stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, cmd := range commands() {
+		if cmd.name != args[0] {
+			continue
+		}
+		err := cmd.run(ctx, c, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errDenied):
+			return 1
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, ue.msg)
+			fmt.Fprintf(c.Stderr, "usage: gatehouse %s %s\n", cmd.name, cmd.args)
+			return 2
+		}
+		fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, sentence(err))
+		return 1
+	}
+	fmt.Fprintf(c.Stderr, "gatehouse: unknown command %q; run 'gatehouse --help' for the list\n", args[0])
+	return 2
+}
+
+// sentence turns an error into one plain sentence for stderr.
+func sentence(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, db.ErrUnavailable):
+	case errors.Is(err, db.ErrNotFound) && !strings.Contains(msg, ": not found"):
+		msg = strings.TrimSuffix(msg, ": "+db.ErrNotFound.Error())
+	}
+	msg = strings.TrimSuffix(msg, ".")
+	return msg
+}
+
+var errDenied = errors.New("denied")
+
+// flags returns a FlagSet whose --help prints the command's usage.
+func (c *CLI) flags(name, args, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(c.Stdout, "usage: gatehouse %s %s\n\n%s\n", name, args, help)
+		var has bool
+		fs.VisitAll(func(*flag.Flag) { has = true })
+		if has {
+			fmt.Fprintln(c.Stdout, "\nFlags (each also read from GATEHOUSE_<FLAG>):")
+			fs.SetOutput(c.Stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(c.Stderr)
+		}
+	}
+	return fs
+}
+
+// parse reads flags from the environment (GATEHOUSE_<FLAG>) and then from
+// args, where flags may come before or after the positional arguments, and
+// checks the number of positional arguments.
+func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := c.Getenv(key); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = usageError{fmt.Sprintf("environment variable %s=%q is invalid: %v", key, v, err)}
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	switch {
+	case len(pos) < min:
+		return nil, usageError{"missing arguments"}
+	case max >= 0 && len(pos) > max:
+		return nil, usageError{fmt.Sprintf("unexpected argument %q", pos[max])}
+	}
+	return pos, nil
+}
+
+// dbFlags adds --data and --db to a command.
+func dbFlags(fs *flag.FlagSet) *Config {
+	cfg := DefaultConfig()
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory holding gatehouse.db")
+	fs.StringVar(&cfg.DSN, "db", "", "database DSN (postgres://… selects PostgreSQL); overrides --data")
+	fs.BoolVar(&cfg.Demo, "demo", false, "include the demo dashboards")
+	return &cfg
+}
+
+func cmdServe(ctx context.Context, c *CLI, args []string) error {
+	fs := c.flags("serve", "[flags]", "Run the web server. With no admin yet, it prints a one-time setup link.")
+	cfg := dbFlags(fs)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, e.g. https://gatehouse.example.com (https turns on Secure cookies and HSTS)")
+	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "log out sessions unused for this long")
+	fs.DurationVar(&cfg.SessionMax, "session-max", cfg.SessionMax, "log out sessions this long after login")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take the client IP from X-Forwarded-For (only behind a reverse proxy)")
+	fs.BoolVar(&cfg.AllowSignup, "allow-signup", false, "let people create their own accounts at /signup")
+	domains := fs.String("signup-domains", "", "comma-separated email domains allowed to sign up (empty: any)")
+	fs.StringVar(&cfg.SignupGroup, "signup-group", "", "group new sign-ups are put in")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	for _, d := range strings.Split(*domains, ",") {
+		if d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@"))); d != "" {
+			cfg.SignupDomains = append(cfg.SignupDomains, d)
+		}
+	}
+	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
+		return usageError{"--base-url must start with http:// or https://"}
+	}
+	var h slog.Handler = slog.NewTextHandler(c.Stderr, nil)
+	if *logFormat == "json" {
+		h = slog.NewJSONHandler(c.Stderr, nil)
+	}
+	return Serve(ctx, *cfg, slog.New(h), c.Ready)
+}
+
+func cmdMigrate(ctx context.Context, c *CLI, args []string) error {
+	fs := c.flags("migrate", "[--data DIR] [--db DSN]", "Apply the embedded database migrations and exit.")
+	cfg := dbFlags(fs)
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	store, err := db.Open(ctx, db.Config{DSN: cfg.DSN, DataDir: cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(c.Stdout, "database is up to date (schema version %d)\n", store.SchemaVersion())
+		return nil
+	}
+	for _, m := range applied {
+		fmt.Fprintln(c.Stdout, "applied", m)
+	}
+	return nil
+}
+
+// withStore opens and migrates the database for a command.
+func withStore(ctx context.Context, cfg *Config, fn func(*db.Store) error) error {
+	store, err := openStore(ctx, *cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(store)
+}
+
+// registryFor returns the dashboards this binary serves with cfg.
+func registryFor(cfg *Config) *dashboards.Registry {
+	r := dashboards.NewRegistry()
+	dashboards.RegisterBuiltins(r)
+	if cfg.Demo {
+		dashboards.RegisterDemo(r)
+	}
+	return r
+}
+
+// cliActor is the audit actor for command-line changes.
+func cliActor() db.Actor {
+	name := "cli"
+	if u := os.Getenv("USER"); u != "" {
+		name = "cli:" + u
+	}
+	return db.Actor{Email: name}
+}
+
+// readPassword reads one line from stdin.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return line, nil
+}
+
+func (c *CLI) table(header string, rows func(w io.Writer)) {
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	tw.Flush()
+}
+
+// parseSince reads "24h", "7d" or a date.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if strings.HasSuffix(s, "d") {
+		var n int
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q is not a duration (24h, 7d) or a date (2006-01-02)", s)
+}

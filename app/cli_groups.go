@@ -1,0 +1,421 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+)
+
+func subcommand(c *CLI, name, list string, args []string) (string, []string, error) {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
+		fmt.Fprintf(c.Stdout, "usage: gatehouse %s %s\n", name, list)
+		if len(args) == 0 {
+			return "", nil, usageError{"missing subcommand"}
+		}
+		return "", nil, errHelpShown
+	}
+	return args[0], args[1:], nil
+}
+
+var errHelpShown = fmt.Errorf("help shown: %w", flag.ErrHelp)
+
+func cmdGroups(ctx context.Context, c *CLI, args []string) error {
+	sub, args, err := subcommand(c, "groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL", args)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		fs := c.flags("groups create", "NAME [--description D]", "Create a group (1-64 characters, unique regardless of case).")
+		cfg := dbFlags(fs)
+		desc := fs.String("description", "", "what the group is for")
+		pos, err := c.parse(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		name, err := db.CleanGroupName(pos[0])
+		if err != nil {
+			return err
+		}
+		d, err := db.CleanName("description", *desc, 0, db.MaxDescriptionLen)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := s.CreateGroup(ctx, cliActor(), name, d)
+			if errors.Is(err, db.ErrDuplicate) {
+				return fmt.Errorf("a group named %q already exists", name)
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "created group %s\n", g.Name)
+			return nil
+		})
+	case "list":
+		fs := c.flags("groups list", "", "List groups with their member and grant counts.")
+		cfg := dbFlags(fs)
+		if _, err := c.parse(fs, args, 0, 0); err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			groups, _, err := s.ListGroups(ctx, db.GroupFilter{Limit: 100000})
+			if err != nil {
+				return err
+			}
+			c.table("NAME\tMEMBERS\tGRANTS\tDESCRIPTION", func(w io.Writer) {
+				for _, g := range groups {
+					fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", g.Name, g.MemberCount, g.GrantCount, g.Description)
+				}
+			})
+			return nil
+		})
+	case "delete":
+		fs := c.flags("groups delete", "NAME", "Delete a group with its memberships and grants.")
+		cfg := dbFlags(fs)
+		pos, err := c.parse(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := groupByName(ctx, s, pos[0])
+			if err != nil {
+				return err
+			}
+			if err := s.DeleteGroup(ctx, cliActor(), g.ID); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "deleted group %s (%d members, %d grants)\n", g.Name, g.MemberCount, g.GrantCount)
+			return nil
+		})
+	case "members":
+		fs := c.flags("groups members", "NAME", "List a group's members.")
+		cfg := dbFlags(fs)
+		pos, err := c.parse(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := groupByName(ctx, s, pos[0])
+			if err != nil {
+				return err
+			}
+			now := s.Now().UnixMilli()
+			c.table("EMAIL\tNAME\tEXPIRES", func(w io.Writer) {
+				for offset := 0; ; offset += 500 {
+					members, total, err := s.ListMembers(ctx, g.ID, 500, offset)
+					if err != nil {
+						fmt.Fprintln(w, "error:", err)
+						return
+					}
+					for _, m := range members {
+						exp := "never"
+						if m.ExpiresAt != 0 {
+							exp = db.FromMS(m.ExpiresAt).Format("2006-01-02")
+							if m.Expired(now) {
+								exp += " (expired)"
+							}
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\n", m.Email, m.Name, exp)
+					}
+					if offset+500 >= total {
+						return
+					}
+				}
+			})
+			return nil
+		})
+	case "add-member":
+		fs := c.flags("groups add-member", "NAME EMAIL [--expires YYYY-MM-DD]", "Add a user to a group, optionally until a date (access ends at the start of that day, UTC).")
+		cfg := dbFlags(fs)
+		expires := fs.String("expires", "", "date the membership ends (YYYY-MM-DD, in the future)")
+		pos, err := c.parse(fs, args, 2, 2)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			exp, err := ParseExpiry(*expires, s.Now())
+			if err != nil {
+				return err
+			}
+			g, err := groupByName(ctx, s, pos[0])
+			if err != nil {
+				return err
+			}
+			u, err := userByEmail(ctx, s, pos[1])
+			if err != nil {
+				return err
+			}
+			err = s.AddMember(ctx, cliActor(), g.ID, u.ID, exp)
+			if errors.Is(err, db.ErrDuplicate) {
+				return fmt.Errorf("%s is already a member of %s", u.Email, g.Name)
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "added %s to %s\n", u.Email, g.Name)
+			return nil
+		})
+	case "remove-member":
+		fs := c.flags("groups remove-member", "NAME EMAIL", "Remove a user from a group; their access ends on their next request.")
+		cfg := dbFlags(fs)
+		pos, err := c.parse(fs, args, 2, 2)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := groupByName(ctx, s, pos[0])
+			if err != nil {
+				return err
+			}
+			u, err := userByEmail(ctx, s, pos[1])
+			if err != nil {
+				return err
+			}
+			if err := s.RemoveMember(ctx, cliActor(), g.ID, u.ID); errors.Is(err, db.ErrNotFound) {
+				return fmt.Errorf("%s is not a member of %s", u.Email, g.Name)
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "removed %s from %s\n", u.Email, g.Name)
+			return nil
+		})
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+}
+
+// ParseExpiry reads an optional YYYY-MM-DD expiry: the membership ends at
+// the start of that day (UTC), which must be in the future. "" means never.
+func ParseExpiry(s string, now time.Time) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return 0, fmt.Errorf("expiry %q is not a date like 2026-12-31", s)
+	}
+	if !t.After(now) {
+		return 0, fmt.Errorf("expiry %s is not in the future", s)
+	}
+	return t.UnixMilli(), nil
+}
+
+func groupByName(ctx context.Context, s *db.Store, name string) (db.Group, error) {
+	g, err := s.GroupByName(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return g, fmt.Errorf("no group named %q", name)
+	}
+	return g, err
+}
+
+func cmdGrants(ctx context.Context, c *CLI, args []string) error {
+	sub, args, err := subcommand(c, "grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", args)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "add", "remove":
+		fs := c.flags("grants "+sub, "DASHBOARD GROUP", map[string]string{
+			"add":    "Let a group's members open a dashboard.",
+			"remove": "Take a dashboard away from a group; members lose access on their next request.",
+		}[sub])
+		cfg := dbFlags(fs)
+		pos, err := c.parse(fs, args, 2, 2)
+		if err != nil {
+			return err
+		}
+		d := registryFor(cfg).Get(pos[0])
+		if d == nil {
+			return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", pos[0])
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := groupByName(ctx, s, pos[1])
+			if err != nil {
+				return err
+			}
+			if sub == "add" {
+				err = s.AddGrant(ctx, cliActor(), d.Slug, g.ID)
+				if errors.Is(err, db.ErrDuplicate) {
+					return fmt.Errorf("%s already has %s", g.Name, d.Slug)
+				}
+			} else {
+				err = s.RemoveGrant(ctx, cliActor(), d.Slug, g.ID)
+				if errors.Is(err, db.ErrNotFound) {
+					return fmt.Errorf("%s has no grant on %s", g.Name, d.Slug)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			verb := map[string]string{"add": "granted %s to %s\n", "remove": "removed %s from %s\n"}[sub]
+			fmt.Fprintf(c.Stdout, verb, d.Slug, g.Name)
+			return nil
+		})
+	case "list":
+		fs := c.flags("grants list", "", "List which groups may open which dashboards.")
+		cfg := dbFlags(fs)
+		if _, err := c.parse(fs, args, 0, 0); err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			grants, err := s.ListGrants(ctx)
+			if err != nil {
+				return err
+			}
+			c.table("DASHBOARD\tGROUP", func(w io.Writer) {
+				for _, g := range grants {
+					fmt.Fprintf(w, "%s\t%s\n", g.Dashboard, g.GroupName)
+				}
+			})
+			return nil
+		})
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+}
+
+func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
+	sub, args, err := subcommand(c, "dashboards", "list", args)
+	if err != nil {
+		return err
+	}
+	if sub != "list" {
+		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	}
+	fs := c.flags("dashboards list", "[--demo]", "List the dashboards this binary serves, with their panels.")
+	cfg := dbFlags(fs)
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c.table("SLUG\tTITLE\tPANELS", func(w io.Writer) {
+		for _, d := range registryFor(cfg).All() {
+			ids := make([]string, len(d.Panels))
+			for i, p := range d.Panels {
+				ids[i] = p.ID
+				if p.RequireGroup != "" {
+					ids[i] += " (" + p.RequireGroup + " only)"
+				}
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", d.Slug, d.Title, strings.Join(ids, ", "))
+		}
+	})
+	return nil
+}
+
+func cmdAccess(ctx context.Context, c *CLI, args []string) error {
+	sub, args, err := subcommand(c, "access", "check EMAIL DASHBOARD", args)
+	if err != nil {
+		return err
+	}
+	if sub != "check" {
+		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	}
+	fs := c.flags("access check", "EMAIL DASHBOARD", "Explain whether a user may open a dashboard. Exit status 0 allowed, 1 denied.")
+	cfg := dbFlags(fs)
+	pos, err := c.parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	d := registryFor(cfg).Get(pos[1])
+	if d == nil {
+		return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", pos[1])
+	}
+	return withStore(ctx, cfg, func(s *db.Store) error {
+		u, err := userByEmail(ctx, s, pos[0])
+		if err != nil {
+			return err
+		}
+		dec, err := dashboards.Check(ctx, s, dashboards.ViewerOf(u), d, nil)
+		if err != nil {
+			return err
+		}
+		if dec.Allowed {
+			fmt.Fprintf(c.Stdout, "allowed: %s may open %s: %s\n", u.Email, d.Slug, theyReason(dec.Reason))
+			for _, p := range d.Panels {
+				pd, err := dashboards.Check(ctx, s, dashboards.ViewerOf(u), d, p)
+				if err != nil {
+					return err
+				}
+				if !pd.Allowed {
+					fmt.Fprintf(c.Stdout, "  except panel %s: %s\n", p.ID, theyReason(pd.Reason))
+				}
+			}
+			return nil
+		}
+		fmt.Fprintf(c.Stdout, "denied: %s may not open %s: %s\n", u.Email, d.Slug, theyReason(dec.Reason))
+		if len(dec.Candidates) > 0 {
+			fmt.Fprintf(c.Stdout, "  groups that would grant it: %s\n", strings.Join(dec.Candidates, ", "))
+		}
+		return errDenied
+	})
+}
+
+// theyReason rewrites a decision reason addressed to the viewer ("you are")
+// for a third person reading the CLI or the explainer.
+func theyReason(s string) string {
+	r := strings.NewReplacer("you are ", "they are ", "your ", "their ")
+	return r.Replace(s)
+}
+
+func cmdAudit(ctx context.Context, c *CLI, args []string) error {
+	sub, args, err := subcommand(c, "audit", "list [--since 24h] [--limit N]", args)
+	if err != nil {
+		return err
+	}
+	if sub != "list" {
+		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	}
+	fs := c.flags("audit list", "[--since 24h] [--limit N] [--actor S] [--action A]", "Print the audit log, newest first.")
+	cfg := dbFlags(fs)
+	since := fs.String("since", "", "only events newer than this (24h, 7d, or a date)")
+	limit := fs.Int("limit", 100, "at most this many events")
+	actor := fs.String("actor", "", "only events whose actor contains this")
+	action := fs.String("action", "", "only this action (or a prefix ending in '.', e.g. login.)")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 100000 {
+		return usageError{"--limit must be between 1 and 100000"}
+	}
+	return withStore(ctx, cfg, func(s *db.Store) error {
+		t, err := parseSince(*since, s.Now())
+		if err != nil {
+			return err
+		}
+		events, _, err := s.ListAudit(ctx, db.AuditFilter{Since: t, Limit: *limit, Actor: *actor, Action: *action})
+		if err != nil {
+			return err
+		}
+		c.table("TIME\tACTOR\tACTION\tTARGET\tIP\tDETAIL", func(w io.Writer) {
+			for _, e := range events {
+				actor := e.ActorEmail
+				if actor == "" {
+					actor = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time().Format("2006-01-02 15:04:05"), actor, e.Action, e.Target, e.IP, e.Detail)
+			}
+		})
+		return nil
+	})
+}
+
+func cmdBackup(ctx context.Context, c *CLI, args []string) error {
+	fs := c.flags("backup", "PATH", "Write a consistent copy of the SQLite database to PATH while Gatehouse keeps running.")
+	cfg := dbFlags(fs)
+	pos, err := c.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, cfg, func(s *db.Store) error {
+		if err := s.Backup(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "backup written to %s\n", pos[0])
+		return nil
+	})
+}

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration, from flags or GATEHOUSE_* env vars.
+type Config struct {
+	Addr    string
+	DataDir string
+	DSN     string
+	BaseURL string
+	Demo    bool
+
+	// SessionIdle and SessionMax are the idle and absolute session limits.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+
+	// TrustProxy makes the server take the client IP from X-Forwarded-For
+	// (set it only behind a reverse proxy that overwrites that header).
+	TrustProxy bool
+
+	// Registration.
+	AllowSignup   bool
+	SignupDomains []string
+	SignupGroup   string
+
+	// Login throttling: at most AccountFailures failed logins per account and
+	// IPFailures per client IP within ThrottleWindow.
+	AccountFailures int
+	IPFailures      int
+	ThrottleWindow  time.Duration
+
+	// HashSlots bounds concurrent argon2 hashes (0: number of CPUs);
+	// HashWait is how long a login waits for a slot before a 503.
+	HashSlots int
+	HashWait  time.Duration
+
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64
+}
+
+// DefaultConfig returns the defaults documented in the README.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "data",
+		SessionIdle:     12 * time.Hour,
+		SessionMax:      7 * 24 * time.Hour,
+		AccountFailures: 5,
+		IPFailures:      50,
+		ThrottleWindow:  5 * time.Minute,
+		HashWait:        500 * time.Millisecond,
+		MaxBodyBytes:    64 << 10,
+	}
+}
+
+// Secure reports whether the base URL is https (Secure, __Host- cookies and HSTS).
+func (c Config) Secure() bool { return strings.HasPrefix(strings.ToLower(c.BaseURL), "https://") }
+
+// baseURL returns the configured base URL or one derived from Addr.
+func (c Config) baseURL() string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	host := c.Addr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	return "http://" + host
+}
+
+// origin is the scheme://host of the base URL, for CrossOriginProtection.
+func (c Config) origin() string {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

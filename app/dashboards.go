@@ -1,0 +1,193 @@
+package app
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/components"
+	"gatehouse/db"
+)
+
+func (a *App) actor(r *http.Request) db.Actor {
+	v := viewerFrom(r.Context())
+	if v == nil {
+		return db.Actor{IP: a.clientIP(r)}
+	}
+	return db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
+}
+
+// dashboardCards lists every dashboard with the viewer's decision for it
+// and their latest access request.
+func (a *App) dashboardCards(r *http.Request, v *Viewer) ([]components.DashboardCard, error) {
+	ctx := r.Context()
+	requests, err := a.store.LatestRequests(ctx, v.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	var cards []components.DashboardCard
+	for _, d := range a.registry.All() {
+		dec, err := dashboards.Check(ctx, a.store, dashboards.ViewerOf(v.User), d, nil)
+		if err != nil {
+			return nil, err
+		}
+		cards = append(cards, components.DashboardCard{Slug: d.Slug, Title: d.Title, Description: d.Description,
+			Allowed: dec.Allowed, Reason: capitalize(dec.Reason) + ".", Request: requests[d.Slug].Status})
+	}
+	return cards, nil
+}
+
+// showDashboard renders GET /dashboards/{slug}: the page shell when the
+// viewer may open it (panels load themselves), else a 403 page saying why.
+func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
+	d := a.registry.Get(r.PathValue("slug"))
+	if d == nil {
+		a.notFound(w, r)
+		return
+	}
+	v := viewerFrom(r.Context())
+	viewer := dashboards.ViewerOf(v.User)
+	dec, err := dashboards.Check(r.Context(), a.store, viewer, d, nil)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	page := components.Page{Title: d.Title, Section: "home"}
+	if !dec.Allowed {
+		a.deny(w, r, d, nil, dec, func(status string) {
+			a.render(w, r, http.StatusForbidden, page, components.DeniedPage(d.Title, d.Slug, dec.Reason, canRequest(dec), status))
+		})
+		return
+	}
+	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description}
+	for _, p := range d.Panels {
+		if p.RequireGroup != "" {
+			pd, err := dashboards.Check(r.Context(), a.store, viewer, d, p)
+			if err != nil {
+				a.serverError(w, r, err)
+				return
+			}
+			if !pd.Allowed {
+				continue // the panel is not for this viewer; its fragment still checks on its own
+			}
+		}
+		view.Panels = append(view.Panels, components.PanelView{ID: p.ID, Title: p.Title,
+			Refresh: int(p.Refresh / time.Second), Wide: p.Wide})
+	}
+	a.render(w, r, http.StatusOK, page, components.DashboardPage(view))
+}
+
+// showPanel renders GET /dashboards/{slug}/panels/{panel}. It is the one
+// wrapper every panel goes through: the access decision runs before the
+// panel's Data function, which never runs for a denied viewer.
+func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
+	d := a.registry.Get(r.PathValue("slug"))
+	if d == nil {
+		a.notFound(w, r)
+		return
+	}
+	p := d.Panel(r.PathValue("panel"))
+	if p == nil {
+		a.notFound(w, r)
+		return
+	}
+	v := viewerFrom(r.Context())
+	viewer := dashboards.ViewerOf(v.User)
+	dec, err := dashboards.Check(r.Context(), a.store, viewer, d, p)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	page := components.Page{Title: p.Title + " · " + d.Title, Section: "home"}
+	if !dec.Allowed {
+		what := "dashboard"
+		if dec.Code == dashboards.CodePanelGroup {
+			what = "dashboard panel"
+		}
+		a.deny(w, r, d, p, dec, func(status string) {
+			a.render(w, r, http.StatusForbidden, page, components.DeniedPanel(d.Slug, what, dec.Reason, canRequest(dec), status))
+		})
+		return
+	}
+	body, err := p.Data(r.Context(), dashboards.Query{Store: a.store, Viewer: viewer, Now: a.now()})
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "panel data failed", "dashboard", d.Slug, "panel", p.ID, "err", err)
+		status, _ := storageStatus(err)
+		a.render(w, r, status, page, components.PanelError("This panel's data could not be loaded. Try again shortly."))
+		return
+	}
+	if isHTMX(r) {
+		a.renderFragment(w, r, http.StatusOK, body)
+		return
+	}
+	a.render(w, r, http.StatusOK, page, components.PanelPage(d.Slug, d.Title, p.Title, body))
+}
+
+func canRequest(dec dashboards.Decision) bool {
+	return dec.Code == dashboards.CodeNotMember || dec.Code == dashboards.CodeExpired || dec.Code == dashboards.CodeNoGrant
+}
+
+// deny audits a denial (at most once a minute per viewer and target, so
+// polling panels do not flood the log) and renders it with the viewer's
+// request status.
+func (a *App) deny(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard, p *dashboards.Panel, dec dashboards.Decision, render func(requestStatus string)) {
+	target := d.Slug
+	if p != nil {
+		target += "/" + p.ID
+	}
+	if err := a.store.AuditDenial(r.Context(), a.actor(r), target, dec.Code, dec.Reason, time.Minute); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	status := ""
+	if canRequest(dec) {
+		reqs, err := a.store.LatestRequests(r.Context(), viewerFrom(r.Context()).User.ID)
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		status = reqs[d.Slug].Status
+	}
+	render(status)
+}
+
+// requestAccess handles POST /dashboards/{slug}/request: a denied viewer
+// asks admins for access, with an optional short message.
+func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
+	d := a.registry.Get(r.PathValue("slug"))
+	if d == nil {
+		a.notFound(w, r)
+		return
+	}
+	if !a.parseForm(w, r) {
+		return
+	}
+	v := viewerFrom(r.Context())
+	msg, err := db.CleanName("message", strings.ReplaceAll(r.PostForm.Get("message"), "\n", " "), 0, db.MaxRequestMessageLen)
+	if err != nil {
+		a.render(w, r, http.StatusUnprocessableEntity, components.Page{Title: d.Title},
+			components.Alert("error", capitalize(err.Error())+"."))
+		return
+	}
+	dec, err := dashboards.Check(r.Context(), a.store, dashboards.ViewerOf(v.User), d, nil)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if dec.Allowed {
+		a.redirect(w, r, "/dashboards/"+d.Slug)
+		return
+	}
+	_, err = a.store.CreateAccessRequest(r.Context(), a.actor(r), v.User.ID, d.Slug, msg)
+	if err != nil && !errors.Is(err, db.ErrDuplicate) {
+		a.serverError(w, r, err)
+		return
+	}
+	if isHTMX(r) {
+		a.renderFragment(w, r, http.StatusOK, components.RequestAccessControl(d.Slug, db.RequestPending))
+		return
+	}
+	http.Redirect(w, r, "/?requested="+d.Slug, http.StatusSeeOther)
+}

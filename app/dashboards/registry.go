@@ -1,0 +1,121 @@
+// Package dashboards holds the dashboard registry, the access decision
+// every dashboard and panel request goes through, and the built-in and demo
+// dashboards.
+package dashboards
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"gatehouse/db"
+)
+
+// Dashboard is a page of panels that groups are granted.
+type Dashboard struct {
+	// Slug names the dashboard in URLs and grants: [a-z0-9-], 1–64 chars.
+	Slug        string
+	Title       string
+	Description string
+	Panels      []*Panel
+}
+
+// Panel is one htmx fragment of a dashboard.
+type Panel struct {
+	// ID names the panel in its URL: [a-z0-9-].
+	ID    string
+	Title string
+	// Refresh is how often an open dashboard reloads the panel (0: never).
+	Refresh time.Duration
+	// RequireGroup, when set, is one more group the viewer must be an
+	// unexpired member of (admins pass) to see this panel.
+	RequireGroup string
+	// Wide panels span the full dashboard width.
+	Wide bool
+	// Data reads the panel's data and returns what to render. It runs only
+	// after the access decision allowed the viewer.
+	Data func(ctx context.Context, q Query) (templ.Component, error)
+}
+
+// Query is what a panel's Data function gets: the store, the viewer it
+// renders for and the clock.
+type Query struct {
+	Store  *db.Store
+	Viewer Viewer
+	Now    time.Time
+}
+
+// Panel returns the dashboard's panel with id, or nil.
+func (d *Dashboard) Panel(id string) *Panel {
+	for _, p := range d.Panels {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// Registry is the set of dashboards a server serves, in registration order.
+type Registry struct {
+	mu     sync.RWMutex
+	order  []*Dashboard
+	bySlug map[string]*Dashboard
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{bySlug: map[string]*Dashboard{}} }
+
+// Register adds dashboards. It returns an error for a bad or duplicate slug
+// or panel id, or a panel without Data.
+func (r *Registry) Register(ds ...*Dashboard) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range ds {
+		if !slugRE.MatchString(d.Slug) {
+			return fmt.Errorf("dashboard slug %q must be 1-64 of a-z, 0-9 and -", d.Slug)
+		}
+		if _, dup := r.bySlug[d.Slug]; dup {
+			return fmt.Errorf("dashboard %q is registered twice", d.Slug)
+		}
+		seen := map[string]bool{}
+		for _, p := range d.Panels {
+			if !slugRE.MatchString(p.ID) || seen[p.ID] {
+				return fmt.Errorf("dashboard %q: panel id %q is invalid or repeated", d.Slug, p.ID)
+			}
+			if p.Data == nil {
+				return fmt.Errorf("dashboard %q: panel %q has no Data function", d.Slug, p.ID)
+			}
+			seen[p.ID] = true
+		}
+		r.bySlug[d.Slug] = d
+		r.order = append(r.order, d)
+	}
+	return nil
+}
+
+// MustRegister is Register that panics on error, for built-in dashboards.
+func (r *Registry) MustRegister(ds ...*Dashboard) {
+	if err := r.Register(ds...); err != nil {
+		panic(err)
+	}
+}
+
+// Get returns the dashboard with slug, or nil.
+func (r *Registry) Get(slug string) *Dashboard {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.bySlug[slug]
+}
+
+// All returns the dashboards in registration order.
+func (r *Registry) All() []*Dashboard {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]*Dashboard(nil), r.order...)
+}

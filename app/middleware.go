@@ -1,0 +1,264 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"gatehouse/db"
+)
+
+type ctxKey int
+
+const (
+	viewerKey ctxKey = iota
+	requestIDKey
+)
+
+// Viewer is the logged-in user of a request and their session.
+type Viewer struct {
+	User    db.User
+	Session *sessions.Session
+}
+
+func viewerFrom(ctx context.Context) *Viewer {
+	v, _ := ctx.Value(viewerKey).(*Viewer)
+	return v
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// middleware wraps a handler.
+type middleware func(http.Handler) http.Handler
+
+// chain applies middleware so that the first listed runs first.
+func chain(h http.Handler, mws ...middleware) http.Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// statusWriter records the status and size of a response for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests gives each request an id (echoed in X-Request-Id) and logs
+// one line per request with its status and duration.
+func (a *App) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		a.log.LogAttrs(r.Context(), levelFor(sw.status), "request",
+			slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
+			slog.Duration("duration", time.Since(start)), slog.String("ip", a.clientIP(r)))
+	})
+}
+
+// recoverPanics turns a panic into a logged error and a plain 500 page;
+// the stack goes to the log, never to the browser.
+func (a *App) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.ErrorContext(r.Context(), "panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", requestID(r.Context()))
+				w.Header().Set("Connection", "close")
+				a.serverError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows only same-origin scripts, styles and images:
+// no inline script or style anywhere in Gatehouse.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// securityHeaders sets the headers every response carries: a strict CSP,
+// nosniff, no framing, a same-origin referrer policy, HSTS when served over
+// https, and no-store caching (the assets handler overrides it for its
+// immutable files).
+func (a *App) securityHeaders(next http.Handler) http.Handler {
+	secure := a.cfg.Secure()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/assets/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBodies caps request bodies at MaxBodyBytes; handlers that parse a
+// form answer 413 when it is exceeded.
+func (a *App) limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > a.cfg.MaxBodyBytes {
+			a.errorPage(w, r, http.StatusRequestEntityTooLarge, "Request too large", "The form sent more data than Gatehouse accepts.")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin refuses cross-origin state-changing requests (CSRF) with
+// http.CrossOriginProtection: POST/PUT/PATCH/DELETE whose Sec-Fetch-Site or
+// Origin shows another site get a 403 page and never reach a handler.
+func (a *App) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	if o := a.cfg.origin(); o != "" {
+		_ = cop.AddTrustedOrigin(o)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.log.WarnContext(r.Context(), "cross-origin request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		a.forbidden(w, r, "This request came from another site and was refused. Reload the page and try again.")
+	}))
+	return cop.Handler(next)
+}
+
+// loadViewer puts the logged-in user (if any) into the request context. A
+// missing, bad or revoked cookie, or a deactivated user, leaves the request
+// anonymous.
+func (a *App) loadViewer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := r.Cookie(a.sessions.CookieName()); err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		sess, err := a.sessions.Get(r, a.sessions.CookieName())
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		uid, _ := sess.Values[db.UserIDKey].(int64)
+		if sess.IsNew || uid == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u, err := a.store.UserByID(r.Context(), uid)
+		if err != nil && err != db.ErrNotFound {
+			a.serverError(w, r, err)
+			return
+		}
+		if err != nil || !u.IsActive {
+			_ = a.sessions.Revoke(r.Context(), sess.ID)
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := context.WithValue(r.Context(), viewerKey, &Viewer{User: u, Session: sess})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// requireLogin lets only logged-in users through. Anonymous htmx requests
+// get 401 with HX-Redirect to the login page; plain ones a 303 there. A user
+// with a temporary password is sent to the change-password page first.
+func (a *App) requireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := viewerFrom(r.Context())
+		if v == nil {
+			to := loginURL(r)
+			if isHTMX(r) {
+				w.Header().Set("HX-Redirect", to)
+				a.errorPage(w, r, http.StatusUnauthorized, "Log in required", "Your session has ended. Log in again.")
+				return
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
+		if v.User.MustChangePassword && r.URL.Path != "/account/password" {
+			a.redirect(w, r, "/account/password")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireAdmin lets only admins through (after requireLogin); others get 403.
+func (a *App) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := viewerFrom(r.Context())
+		if v == nil || !v.User.IsAdmin {
+			a.forbidden(w, r, "This page is for admins only.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the request's client address: the remote address, or with
+// TrustProxy the last address in X-Forwarded-For (the one the proxy added).
+func (a *App) clientIP(r *http.Request) string {
+	if a.cfg.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			parts := strings.Split(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	return db.RemoteIP(r)
+}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

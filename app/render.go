@@ -1,0 +1,102 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/a-h/templ"
+
+	"gatehouse/components"
+)
+
+// isHTMX reports whether the request wants a fragment: htmx sent it and it
+// is not a boosted navigation.
+func isHTMX(r *http.Request) bool {
+	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true"
+}
+
+// render writes body with status: alone for htmx requests, inside the page
+// layout otherwise. It renders into a buffer first so a failed render never
+// leaves half a page.
+func (a *App) render(w http.ResponseWriter, r *http.Request, status int, page components.Page, body templ.Component) {
+	if page.Viewer == nil {
+		if v := viewerFrom(r.Context()); v != nil {
+			page.Viewer = &v.User
+		}
+	}
+	c := body
+	if !isHTMX(r) {
+		c = templ.ComponentFunc(func(ctx context.Context, w2 io.Writer) error {
+			return components.Layout(page).Render(templ.WithChildren(ctx, body), w2)
+		})
+	}
+	a.write(w, r, status, c)
+}
+
+// renderFragment writes a fragment with no layout, whatever the request.
+func (a *App) renderFragment(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	a.write(w, r, status, c)
+}
+
+func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// redirect sends the browser to url: HX-Redirect for htmx requests (which
+// cannot follow a 303 into a full page), 303 See Other otherwise.
+func (a *App) redirect(w http.ResponseWriter, r *http.Request, to string) {
+	if isHTMX(r) {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// loginURL is the login page that returns to the request's path.
+func loginURL(r *http.Request) string {
+	next := r.URL.RequestURI()
+	if isHTMX(r) {
+		// For a fragment, come back to the page that held it.
+		if cur := r.Header.Get("HX-Current-URL"); cur != "" {
+			if u, err := url.Parse(cur); err == nil {
+				next = u.RequestURI()
+			}
+		}
+	}
+	return "/login?next=" + url.QueryEscape(safeNext(next))
+}
+
+// errorPage renders a plain error page or fragment.
+func (a *App) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message string) {
+	a.render(w, r, status, components.Page{Title: heading}, components.ErrorPage(heading, message))
+}
+
+func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
+	a.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
+}
+
+func (a *App) forbidden(w http.ResponseWriter, r *http.Request, message string) {
+	a.errorPage(w, r, http.StatusForbidden, "Forbidden", message)
+}
+
+// serverError logs err and answers a plain 500 page: never err's text.
+func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()))
+	status, msg := storageStatus(err)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	var buf bytes.Buffer
+	_ = components.Layout(components.Page{Title: "Error"}).Render(templ.WithChildren(r.Context(), components.ErrorPage("Something went wrong", msg)), &buf)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+)
+
+// Serve opens and migrates the database, starts the HTTP server on
+// cfg.Addr, prints a setup link while no admin exists, and shuts down
+// gracefully on SIGINT or SIGTERM. ready, when not nil, receives the
+// listening address once the server accepts connections.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	registry := dashboards.NewRegistry()
+	dashboards.RegisterBuiltins(registry)
+	if cfg.Demo {
+		dashboards.RegisterDemo(registry)
+	}
+	a, err := New(ctx, cfg, store, log, registry)
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := a.SeedDemo(ctx, os.Stdout); err != nil {
+			return fmt.Errorf("seeding demo data: %w", err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+			return fmt.Errorf("address %s is already in use: stop the other program or choose another with --addr", cfg.Addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.Routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store), "version", version())
+	if u, err := a.SetupURL(ctx); err != nil {
+		return err
+	} else if u != "" {
+		log.Warn("no admin exists yet: open the setup link to create the first admin (valid 30 minutes, single use)", "setup_url", u)
+	}
+	go a.sweepSessions(ctx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func describeStore(s *db.Store) string {
+	if s.Dialect == db.SQLite {
+		return "sqlite:" + s.Path
+	}
+	return "postgres"
+}
+
+// openStore opens the database and applies migrations.
+func openStore(ctx context.Context, cfg Config) (*db.Store, error) {
+	store, err := db.Open(ctx, db.Config{DSN: cfg.DSN, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// sweepSessions deletes expired sessions hourly.
+func (a *App) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.store.DeleteExpiredSessions(ctx, a.cfg.SessionIdle); err != nil {
+			a.log.Warn("deleting expired sessions failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("deleted expired sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"gatehouse/components"
+	"gatehouse/db"
+)
+
+// SetupTokenTTL is how long a first-run setup link stays valid.
+const SetupTokenTTL = 30 * time.Minute
+
+// SetupURL returns a fresh one-time setup URL when no active admin exists
+// yet (and "" once one does).
+func (a *App) SetupURL(ctx context.Context) (string, error) {
+	n, err := a.store.CountActiveAdmins(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	token, err := a.store.NewSetupToken(ctx, SetupTokenTTL)
+	if err != nil {
+		return "", err
+	}
+	return a.cfg.baseURL() + "/setup?token=" + url.QueryEscape(token), nil
+}
+
+func (a *App) setupGone(w http.ResponseWriter, r *http.Request) {
+	a.errorPage(w, r, http.StatusNotFound, "Setup link not valid",
+		"This setup link is unknown, expired or already used. If no admin exists yet, restart Gatehouse for a new link, or create one with `gatehouse users create EMAIL --admin`.")
+}
+
+// showSetup renders GET /setup?token=T: the first-admin form while the token is valid.
+func (a *App) showSetup(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	ok, err := a.store.SetupTokenValid(r.Context(), token)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !ok {
+		a.setupGone(w, r)
+		return
+	}
+	a.render(w, r, http.StatusOK, components.Page{Title: "Set up", Bare: true}, components.SetupPage(components.SetupForm{Token: token}))
+}
+
+// setup handles POST /setup: creates the first admin, consumes the token
+// and logs the new admin in.
+func (a *App) setup(w http.ResponseWriter, r *http.Request) {
+	if !a.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	f := components.SetupForm{Token: r.PostForm.Get("token"), Email: truncateRunes(r.PostForm.Get("email"), 254), Name: truncateRunes(r.PostForm.Get("name"), 100)}
+	ok, err := a.store.SetupTokenValid(ctx, f.Token)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !ok {
+		a.setupGone(w, r)
+		return
+	}
+	fail := func(msg string) {
+		f.Error = msg
+		a.render(w, r, http.StatusUnprocessableEntity, components.Page{Title: "Set up", Bare: true}, components.SetupPage(f))
+	}
+	email, err := db.NormalizeEmail(f.Email)
+	if err != nil {
+		fail(capitalize(err.Error()) + ".")
+		return
+	}
+	name, err := db.CleanName("name", f.Name, 0, 100)
+	if err != nil {
+		fail(capitalize(err.Error()) + ".")
+		return
+	}
+	pw := r.PostForm.Get("password")
+	if pw != r.PostForm.Get("confirm") {
+		fail("The two passwords do not match.")
+		return
+	}
+	if err := db.CheckPasswordPolicy(pw); err != nil {
+		fail(capitalize(err.Error()) + ".")
+		return
+	}
+	hash, err := a.hasher.Hash(ctx, pw)
+	if err != nil {
+		if errors.Is(err, db.ErrBusy) {
+			w.Header().Set("Retry-After", "2")
+			a.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "Gatehouse is busy. Try again in a moment.")
+			return
+		}
+		a.serverError(w, r, err)
+		return
+	}
+	u, err := a.store.CompleteSetup(ctx, f.Token, db.NewUser{Email: email, Name: name, PasswordHash: hash}, a.clientIP(r))
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		a.setupGone(w, r)
+		return
+	case errors.Is(err, db.ErrDuplicate):
+		fail("A user with this email already exists. Promote them with `gatehouse users promote EMAIL` instead.")
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	if err := a.sessions.Login(w, r, u.ID); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}

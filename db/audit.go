@@ -1,0 +1,131 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Audit actions. Every login, logout, failure, throttle, admin change and
+// denial is written with one of these.
+const (
+	ActionLogin          = "login"
+	ActionLoginFailed    = "login.failed"
+	ActionLoginThrottled = "login.throttled"
+	ActionLogout         = "logout"
+	ActionPasswordChange = "user.password"
+	ActionSetup          = "setup.admin"
+)
+
+// Event describes an audit entry to write.
+type Event struct {
+	Action string
+	Target string
+	// Detail is marshalled to JSON (e.g. map[string]any{"before": …, "after": …}).
+	Detail any
+}
+
+func (s *Store) insertAudit(ctx context.Context, db bun.IDB, a Actor, ev Event) error {
+	detail := ""
+	if ev.Detail != nil {
+		b, err := json.Marshal(ev.Detail)
+		if err != nil {
+			return err
+		}
+		detail = string(b)
+	}
+	row := &AuditEvent{At: s.nowMS(), ActorID: a.ID, ActorEmail: a.Email, Action: ev.Action,
+		Target: ev.Target, Detail: detail, IP: a.IP}
+	_, err := db.NewInsert().Model(row).Exec(ctx)
+	return err
+}
+
+// Audit writes one audit event on its own.
+func (s *Store) Audit(ctx context.Context, a Actor, ev Event) error {
+	return storageErr(s.insertAudit(ctx, s.DB, a, ev))
+}
+
+// AuditFilter narrows ListAudit.
+type AuditFilter struct {
+	Actor  string // substring of the actor's email
+	Action string // exact action, or a prefix ending in "." (e.g. "login.")
+	Since  time.Time
+	Until  time.Time
+	Limit  int
+	Offset int
+}
+
+// ListAudit returns matching events, newest first, and the total count.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, int, error) {
+	var events []AuditEvent
+	q := s.DB.NewSelect().Model(&events)
+	if f.Actor != "" {
+		q = q.Where("actor_email LIKE ? ESCAPE '\\'", "%"+escapeLike(f.Actor)+"%")
+	}
+	if f.Action != "" {
+		if f.Action[len(f.Action)-1] == '.' {
+			q = q.Where("action LIKE ? ESCAPE '\\'", escapeLike(f.Action)+"%")
+		} else {
+			q = q.Where("action = ?", f.Action)
+		}
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("at >= ?", f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("at < ?", f.Until.UnixMilli())
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	total, err := q.OrderExpr("at DESC, id DESC").Limit(int64(f.Limit)).Offset(int64(f.Offset)).ScanAndCount(ctx)
+	return events, int(total), storageErr(err)
+}
+
+// CountRecent counts events with action and target (or ip, when byIP) since t,
+// and returns the time of the oldest of them.
+func (s *Store) CountRecent(ctx context.Context, action, key string, byIP bool, since time.Time) (int, time.Time, error) {
+	col := "target"
+	if byIP {
+		col = "ip"
+	}
+	var res struct {
+		N      int   `bun:"n"`
+		Oldest int64 `bun:"oldest"`
+	}
+	err := s.DB.NewSelect().TableExpr("audit_events").
+		ColumnExpr("COUNT(*) AS n, COALESCE(MIN(at), 0) AS oldest").
+		Where("action = ?", action).Where("? = ?", bun.Ident(col), key).Where("at >= ?", since.UnixMilli()).
+		Scan(ctx, &res)
+	return res.N, FromMS(res.Oldest), storageErr(err)
+}
+
+func escapeLike(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '%' || c == '_' || c == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// AuditDenial records an access denial unless the same actor was denied the
+// same target within dedupe (so polling panels do not flood the log).
+func (s *Store) AuditDenial(ctx context.Context, a Actor, target, code, reason string, dedupe time.Duration) error {
+	now := s.nowMS()
+	detail, _ := json.Marshal(map[string]string{"code": code, "reason": reason})
+	var actorID any // NULL for anonymous actors, like nullzero in AuditEvent
+	if a.ID != 0 {
+		actorID = a.ID
+	}
+	_, err := s.DB.NewRaw(`INSERT INTO audit_events (at, actor_id, actor_email, action, target, detail, ip)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (
+			SELECT 1 FROM audit_events WHERE action = ? AND actor_email = ? AND target = ? AND at > ?)`,
+		now, actorID, a.Email, ActionAccessDenied, target, string(detail), a.IP,
+		ActionAccessDenied, a.Email, target, now-dedupe.Milliseconds()).Exec(ctx)
+	return storageErr(err)
+}

@@ -1,0 +1,312 @@
+// Package db owns Gatehouse's storage: the bun models, the embedded
+// migrations, the queries (Store) and password hashing. Handlers never build
+// SQL; they call Store methods and check sentinel errors with errors.Is.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Sentinel errors returned by Store methods.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrDuplicate          = errors.New("already exists")
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	ErrLastAdmin          = errors.New("this is the last active admin")
+	ErrNewerSchema        = errors.New("database schema is newer than this binary")
+	// ErrUnavailable wraps storage faults a user can act on: a read-only or
+	// full disk, a locked or unreachable database.
+	ErrUnavailable = errors.New("the database is unavailable")
+)
+
+// Dialect names.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Config says where the database lives.
+type Config struct {
+	// DSN selects the database; "postgres://…" or "postgresql://…" selects
+	// PostgreSQL, anything else is a SQLite file path. Empty means
+	// DataDir/gatehouse.db.
+	DSN string
+	// DataDir holds gatehouse.db (0700 directory, 0600 file).
+	DataDir string
+}
+
+// Store is Gatehouse's data access layer. It is safe for concurrent use.
+type Store struct {
+	DB      *bun.DB
+	Dialect string
+	// Now is the store's clock; tests replace it.
+	Now func() time.Time
+	// Path is the SQLite file path (empty for PostgreSQL).
+	Path string
+}
+
+// Open connects to the configured database. It does not migrate; call Migrate.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if IsPostgresDSN(cfg.DSN) {
+		return openPostgres(ctx, cfg.DSN)
+	}
+	return openSQLite(ctx, cfg)
+}
+
+// IsPostgresDSN reports whether dsn selects PostgreSQL.
+func IsPostgresDSN(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
+	path := cfg.DSN
+	if path == "" {
+		dir := cfg.DataDir
+		if dir == "" {
+			dir = "data"
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("cannot create data directory %s: %w", dir, errors.Unwrap(err))
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("cannot set permissions on data directory %s: %w", dir, errors.Unwrap(err))
+		}
+		path = filepath.Join(dir, "gatehouse.db")
+	}
+	path = strings.TrimPrefix(path, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("cannot open database file %s: %w", path, pe.Err)
+		}
+		return nil, fmt.Errorf("cannot open database file %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("cannot set permissions on %s: %w", path, errors.Unwrap(err))
+	}
+	// Pragmas live in the DSN so that every pooled connection has them;
+	// _txlock=immediate makes every transaction take the write lock up front,
+	// so writers queue on busy_timeout instead of failing with SQLITE_BUSY.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	sqldb.SetMaxOpenConns(8)
+	sqldb.SetMaxIdleConns(8)
+	sqldb.SetConnMaxIdleTime(0)
+	s := &Store{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite, Now: time.Now, Path: path}
+	if err := s.Ping(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("cannot use database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithTimeout(5*time.Second)))
+	sqldb.SetMaxOpenConns(16)
+	s := &Store{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres, Now: time.Now}
+	if err := s.Ping(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w", redactDSN(dsn), err)
+	}
+	return s, nil
+}
+
+// redactDSN hides the password in a DSN for error messages and logs.
+func redactDSN(dsn string) string {
+	at := strings.LastIndexByte(dsn, '@')
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 {
+		return dsn
+	}
+	userinfo := dsn[scheme+3 : at]
+	if i := strings.IndexByte(userinfo, ':'); i >= 0 {
+		userinfo = userinfo[:i] + ":***"
+	}
+	return dsn[:scheme+3] + userinfo + dsn[at:]
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.DB.Close() }
+
+// Ping checks that the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.DB.NewRaw("SELECT 1").Scan(ctx, &one); err != nil {
+		return storageErr(err)
+	}
+	return nil
+}
+
+func (s *Store) nowMS() int64 { return s.Now().UnixMilli() }
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite).
+func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	err := s.DB.RunInTx(ctx, nil, fn)
+	return storageErr(err)
+}
+
+// storageErr maps driver errors an operator can act on to ErrUnavailable
+// with a plain explanation, and unique violations to ErrDuplicate.
+func storageErr(err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrDuplicate) ||
+		errors.Is(err, ErrLastAdmin) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "UNIQUE constraint failed"), strings.Contains(msg, "duplicate key value"):
+		return ErrDuplicate
+	case strings.Contains(msg, "readonly database"), strings.Contains(msg, "SQLITE_READONLY"):
+		return fmt.Errorf("%w: the database file is read-only", ErrUnavailable)
+	case strings.Contains(msg, "database or disk is full"), strings.Contains(msg, "SQLITE_FULL"),
+		strings.Contains(msg, "could not extend file"), strings.Contains(msg, "No space left"):
+		return fmt.Errorf("%w: the disk is full", ErrUnavailable)
+	case strings.Contains(msg, "database is locked"), strings.Contains(msg, "SQLITE_BUSY"):
+		return fmt.Errorf("%w: the database is locked by another process", ErrUnavailable)
+	case strings.Contains(msg, "disk I/O error"), strings.Contains(msg, "unable to open database"):
+		return fmt.Errorf("%w: disk I/O error", ErrUnavailable)
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "dial tcp"),
+		strings.Contains(msg, "i/o timeout"), errors.Is(err, sql.ErrConnDone):
+		return fmt.Errorf("%w: cannot reach the database server", ErrUnavailable)
+	}
+	return err
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func (s *Store) migrations() ([]migration, error) {
+	dir := "migrations/" + s.Dialect
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		body, err := fs.ReadFile(migrationFiles, dir+"/"+name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// SchemaVersion returns the newest migration this binary knows.
+func (s *Store) SchemaVersion() int {
+	ms, _ := s.migrations()
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// Migrate applies the embedded migrations that the database has not seen,
+// each in its own transaction. It is forward-only and refuses a database
+// written by a newer Gatehouse. On PostgreSQL an advisory lock makes
+// concurrent starts of several instances safe.
+func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	ms, err := s.migrations()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	defer conn.Close()
+	if s.Dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7263017)"); err != nil {
+			return nil, storageErr(err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7263017)")
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return nil, storageErr(err)
+	}
+	var current int
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return nil, storageErr(err)
+	}
+	if latest := s.SchemaVersion(); current > latest {
+		return nil, fmt.Errorf("%w: the database is at version %d but this gatehouse knows only up to %d; run a newer gatehouse", ErrNewerSchema, current, latest)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		err := conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.version, m.name, s.nowMS())
+			return err
+		})
+		if err != nil {
+			return applied, storageErr(err)
+		}
+		applied = append(applied, m.name)
+	}
+	return applied, nil
+}
+
+// Backup writes a consistent copy of a live SQLite database to path (which
+// must not exist) with VACUUM INTO; concurrent writers keep working.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if s.Dialect != SQLite {
+		return errors.New("backup copies SQLite databases; for PostgreSQL use pg_dump")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s already exists; choose a new file name", path)
+	}
+	if _, err := s.DB.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return storageErr(err)
+	}
+	return os.Chmod(path, 0o600)
+}

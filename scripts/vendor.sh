@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Vendors the third-party browser assets into assets/ from the npm registry.
+# Called by the Taskfile `vendor` task. Change the versions here, run it,
+# then update assets/VENDOR.md with the printed sha256 sums.
+set -euo pipefail
+
+HTMX_VERSION="2.0.11"
+PICO_VERSION="2.1.1"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+assets="$root/assets"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+fetch() { # fetch PACKAGE@VERSION FILE-IN-PACKAGE DEST
+	local spec="$1" file="$2" dest="$3" tgz
+	mkdir -p "$work/$spec"
+	tgz="$(cd "$work/$spec" && npm pack --silent "$spec")"
+	tar -xzf "$work/$spec/$tgz" -C "$work/$spec" "package/$file"
+	mkdir -p "$(dirname "$dest")"
+	cp "$work/$spec/package/$file" "$dest"
+	chmod 0644 "$dest"
+	printf '%s  %s  (%s %s)\n' "$(sha256sum "$dest" | cut -d' ' -f1)" "${dest#"$root"/}" "$spec" "$file"
+}
+
+fetch "htmx.org@${HTMX_VERSION}" dist/htmx.min.js "$assets/htmx.min.js"
+fetch "@picocss/pico@${PICO_VERSION}" css/pico.min.css "$assets/css/pico.min.css"
+
+grep -q "\"${HTMX_VERSION}\"" "$assets/htmx.min.js" || {
+	echo "vendor.sh: htmx.min.js does not contain version ${HTMX_VERSION}" >&2
+	exit 1
+}
