@@ -266,7 +266,7 @@ func layoutXLabels(labels []string, band float64) xLabelLayout {
 	everyNarrow := labelStep(widestNarrow+pad, band, every)
 	// The baseline sits a line below the plot so the first label clears the
 	// bottom tick label at the narrow font.
-	out := xLabelLayout{offset: chartFontNarrow + 4, height: chartFontNarrow + 14}
+	out := xLabelLayout{offset: chartFontNarrow + 8, height: chartFontNarrow + 18}
 	for i := 0; i < len(labels); i += every {
 		class := "chart-label chart-xlabel"
 		if i%everyNarrow != 0 {
