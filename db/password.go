@@ -204,3 +204,16 @@ func TemporaryPassword() string {
 	}
 	return b.String()
 }
+
+// HoldForTest occupies every slot until the returned func is called, so
+// tests can observe overload shedding deterministically.
+func (h *Hasher) HoldForTest() (release func()) {
+	for i := 0; i < cap(h.sem); i++ {
+		h.sem <- struct{}{}
+	}
+	return func() {
+		for i := 0; i < cap(h.sem); i++ {
+			<-h.sem
+		}
+	}
+}
