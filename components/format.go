@@ -118,6 +118,9 @@ func round1(v float64) float64 {
 // formatRounded prints an already rounded value with at most one decimal,
 // optionally grouping the integer part in thousands.
 func formatRounded(r float64, group bool) string {
+	if r == 0 {
+		r = 0 // -0 prints as "-0"
+	}
 	neg := r < 0
 	if neg {
 		r = -r
