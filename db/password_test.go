@@ -1,0 +1,129 @@
+package db
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+)
+
+func TestPasswordPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		pw, want string
+	}{
+		{"correct horse battery", ""},
+		{"short", "at least 12"},
+		{strings.Repeat("a", 257), "at most 256"},
+		{strings.Repeat("é", 256), ""}, // counted in characters, not bytes
+		{"password1234", "too common"},
+		{"PASSWORD1234", "too common"},
+		{"qwertyuiop123", "too common"},
+		{"bad\xffutf8-password", "invalid characters"},
+	} {
+		err := CheckPasswordPolicy(tc.pw)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: unexpected error %v", tc.pw, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: error %v, want %q", tc.pw, err, tc.want)
+		}
+	}
+}
+
+func TestHasherVerifyAndRehash(t *testing.T) {
+	ctx := context.Background()
+	h := NewHasher(nil, 1, time.Second)
+	hash, err := h.Hash(ctx, "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("hash does not use the OWASP parameters: %s", hash)
+	}
+	if ok, rehash, err := h.Verify(ctx, "correct horse battery", hash); !ok || rehash || err != nil {
+		t.Errorf("Verify(right) = %v %v %v", ok, rehash, err)
+	}
+	if ok, _, _ := h.Verify(ctx, "correct horse batterY", hash); ok {
+		t.Error("wrong password (one letter case) verified: case must not be folded")
+	}
+	if ok, _, err := h.Verify(ctx, "anything at all", ""); ok || err != nil {
+		t.Errorf("empty hash (unknown user) = %v %v", ok, err)
+	}
+	weak, _ := argon2id.CreateHash("correct horse battery", &argon2id.Params{Memory: 4096, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+	if ok, rehash, err := h.Verify(ctx, "correct horse battery", weak); !ok || !rehash || err != nil {
+		t.Errorf("old-parameter hash: ok=%v rehash=%v err=%v, want a rehash", ok, rehash, err)
+	}
+}
+
+func TestDecodeHashRefusesAbsurdParameters(t *testing.T) {
+	salt, key := "c2FsdHNhbHRzYWx0c2FsdA", "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U"
+	for _, tc := range []struct {
+		name string
+		hash string
+		ok   bool
+	}{
+		{"sane", "$argon2id$v=19$m=19456,t=2,p=1$" + salt + "$" + key, true},
+		{"4 GiB memory", "$argon2id$v=19$m=4194304,t=2,p=1$" + salt + "$" + key, false},
+		{"1000 iterations", "$argon2id$v=19$m=19456,t=1000,p=1$" + salt + "$" + key, false},
+		{"255 lanes", "$argon2id$v=19$m=19456,t=2,p=255$" + salt + "$" + key, false},
+		{"zero iterations", "$argon2id$v=19$m=19456,t=0,p=1$" + salt + "$" + key, false},
+		{"argon2i", "$argon2i$v=19$m=19456,t=2,p=1$" + salt + "$" + key, false},
+		{"garbage", "not a hash", false},
+		{"short key", "$argon2id$v=19$m=19456,t=2,p=1$" + salt + "$a2V5", false},
+	} {
+		_, _, _, err := DecodeHash(tc.hash)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestHasherShedsLoad(t *testing.T) {
+	h := NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2, 10*time.Millisecond)
+	release := h.HoldForTest()
+	start := time.Now()
+	_, err := h.Hash(context.Background(), "x")
+	if err != ErrBusy {
+		t.Fatalf("err = %v, want ErrBusy", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Error("busy answer did not come after the bounded wait")
+	}
+	release()
+	if _, err := h.Hash(context.Background(), "x"); err != nil {
+		t.Errorf("after release: %v", err)
+	}
+}
+
+func TestTemporaryPassword(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		p := TemporaryPassword()
+		if err := CheckPasswordPolicy(p); err != nil {
+			t.Fatalf("%q fails the policy: %v", p, err)
+		}
+		if seen[p] {
+			t.Fatal("repeated temporary password")
+		}
+		seen[p] = true
+	}
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	for in, want := range map[string]string{
+		" Ann@Example.COM ":       "ann@example.com",
+		"a.b+tag@sub.example.org": "a.b+tag@sub.example.org",
+		"":                        "",
+		"no-at-sign":              "",
+		"ann@localhost":           "",
+		"Ann <ann@example.com>":   "",
+		"ann@example.com\n":       "ann@example.com",
+	} {
+		got, err := NormalizeEmail(in)
+		if (want == "") != (err != nil) || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
