@@ -4,8 +4,8 @@
 # then update assets/VENDOR.md with the printed sha256 sums.
 set -euo pipefail
 
-HTMX_VERSION="2.0.11"
-PICO_VERSION="2.1.1"
+HTMX_VERSION="${HTMX_VERSION:-2.0.11}"
+PICO_VERSION="${PICO_VERSION:-2.1.1}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 assets="$root/assets"
