@@ -63,11 +63,18 @@ type CLI struct {
 	Getenv func(string) string
 	// Ready is told the address once `serve` listens (tests use it).
 	Ready func(addr string)
+	// Dashboards are served (and known to grants, access and dashboards
+	// commands) besides the built-in ones: see MainWith.
+	Dashboards []*dashboards.Dashboard
 }
 
 // Main runs the gatehouse command line and returns the exit status.
-func Main(args []string) int {
-	c := &CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+func Main(args []string) int { return MainWith(args) }
+
+// MainWith is Main for a binary that serves its own dashboards besides the
+// built-in ones: a team's main.go calls app.MainWith(os.Args[1:], myDashboards...).
+func MainWith(args []string, extra ...*dashboards.Dashboard) int {
+	c := &CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dashboards: extra}
 	return c.Run(context.Background(), args)
 }
 
@@ -259,7 +266,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	if *logFormat == "json" {
 		h = slog.NewJSONHandler(c.Stderr, nil)
 	}
-	return Serve(ctx, *cfg, slog.New(h), c.Ready)
+	return Serve(ctx, *cfg, slog.New(h), c.Dashboards, c.Ready)
 }
 
 func cmdMigrate(ctx context.Context, c *CLI, args []string) error {
@@ -297,14 +304,23 @@ func withStore(ctx context.Context, cfg *Config, fn func(*db.Store) error) error
 	return fn(store)
 }
 
-// registryFor returns the dashboards this binary serves with cfg.
-func registryFor(cfg *Config) *dashboards.Registry {
+// buildRegistry returns the dashboards a server with cfg serves: the
+// built-in ones, the demo ones with --demo, then extra.
+func buildRegistry(cfg *Config, extra []*dashboards.Dashboard) (*dashboards.Registry, error) {
 	r := dashboards.NewRegistry()
 	dashboards.RegisterBuiltins(r)
 	if cfg.Demo {
 		dashboards.RegisterDemo(r)
 	}
-	return r
+	if err := r.Register(extra...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// registry returns the dashboards this binary serves with cfg, for commands.
+func (c *CLI) registry(cfg *Config) (*dashboards.Registry, error) {
+	return buildRegistry(cfg, c.Dashboards)
 }
 
 // cliActor is the audit actor for command-line changes.

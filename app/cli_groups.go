@@ -230,7 +230,11 @@ func cmdGrants(ctx context.Context, c *CLI, args []string) error {
 		if err != nil {
 			return err
 		}
-		d := registryFor(cfg).Get(pos[0])
+		reg, err := c.registry(cfg)
+		if err != nil {
+			return err
+		}
+		d := reg.Get(pos[0])
 		if d == nil {
 			return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", pos[0])
 		}
@@ -292,8 +296,12 @@ func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	reg, err := c.registry(cfg)
+	if err != nil {
+		return err
+	}
 	c.table("SLUG\tTITLE\tPANELS", func(w io.Writer) {
-		for _, d := range registryFor(cfg).All() {
+		for _, d := range reg.All() {
 			ids := make([]string, len(d.Panels))
 			for i, p := range d.Panels {
 				ids[i] = p.ID
@@ -321,7 +329,11 @@ func cmdAccess(ctx context.Context, c *CLI, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := registryFor(cfg).Get(pos[1])
+	reg, err := c.registry(cfg)
+	if err != nil {
+		return err
+	}
+	d := reg.Get(pos[1])
 	if d == nil {
 		return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", pos[1])
 	}

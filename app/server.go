@@ -17,10 +17,11 @@ import (
 )
 
 // Serve opens and migrates the database, starts the HTTP server on
-// cfg.Addr, prints a setup link while no admin exists, and shuts down
+// cfg.Addr with the built-in dashboards, the demo ones with cfg.Demo, and
+// extra, prints a setup link while no admin exists, and shuts down
 // gracefully on SIGINT or SIGTERM. ready, when not nil, receives the
 // listening address once the server accepts connections.
-func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboards.Dashboard, ready func(addr string)) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -30,10 +31,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr st
 	}
 	defer store.Close()
 
-	registry := dashboards.NewRegistry()
-	dashboards.RegisterBuiltins(registry)
-	if cfg.Demo {
-		dashboards.RegisterDemo(registry)
+	registry, err := buildRegistry(&cfg, extra)
+	if err != nil {
+		return err
 	}
 	a, err := New(ctx, cfg, store, log, registry)
 	if err != nil {
