@@ -1,0 +1,65 @@
+package dashboards_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/components"
+)
+
+// The README's "Add your own dashboard" example, verbatim (TestReadmeExample checks it).
+var deploys = &dashboards.Dashboard{
+	Slug:        "deploys",
+	Title:       "Deploys",
+	Description: "What shipped this week.",
+	Panels: []*dashboards.Panel{{
+		ID:      "per-day",
+		Title:   "Deploys per day",
+		Refresh: time.Minute,
+		Data: func(ctx context.Context, q dashboards.Query) (templ.Component, error) {
+			// Read your data here: q.Store, q.Viewer and q.Now are at hand.
+			points := []components.ChartPoint{{Label: "Mon", Value: 12}, {Label: "Tue", Value: 9}, {Label: "Wed", Value: 15}}
+			return components.BarChart("deploys", "Deploys per day", points, components.FormatNumber), nil
+		},
+	}},
+}
+
+func ExampleRegistry_Register() {
+	r := dashboards.NewRegistry()
+	if err := r.Register(deploys); err != nil {
+		panic(err)
+	}
+	c, _ := r.Get("deploys").Panel("per-day").Data(context.Background(), dashboards.Query{})
+	var buf bytes.Buffer
+	_ = c.Render(context.Background(), &buf)
+	fmt.Println(strings.Contains(buf.String(), "<svg"))
+	// Output: true
+}
+
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(readme), "var deploys = ")
+	if start < 0 {
+		t.Fatal("README has no deploys example")
+	}
+	end := strings.Index(string(readme)[start:], "\n}\n")
+	snippet := string(readme)[start : start+end+3]
+	if !strings.Contains(string(src), snippet) {
+		t.Errorf("the README's example differs from the one compiled here:\n%s", snippet)
+	}
+}
