@@ -2,6 +2,10 @@ package app
 
 import (
 	"bytes"
+	"net"
+	"testing"
+
+	"github.com/a-h/templ"
 	"sync"
 )
 
@@ -16,3 +20,14 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
+
+func listenLocal(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+type templComponent = templ.Component
