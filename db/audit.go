@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -62,7 +63,8 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, int
 	var events []AuditEvent
 	q := s.DB.NewSelect().Model(&events)
 	if f.Actor != "" {
-		q = q.Where("actor_email LIKE ? ESCAPE '\\'", "%"+escapeLike(f.Actor)+"%")
+		// lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+		q = q.Where("lower(actor_email) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Actor))+"%")
 	}
 	if f.Action != "" {
 		if f.Action[len(f.Action)-1] == '.' {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,9 +19,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	"github.com/uptrace/bun/driver/pgdriver"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
@@ -53,6 +52,11 @@ type Config struct {
 	DSN string
 	// DataDir holds gatehouse.db (0700 directory, 0600 file).
 	DataDir string
+	// Wait is how long Open keeps retrying while PostgreSQL cannot be
+	// reached or is starting up (0: one attempt). SQLite ignores it.
+	Wait time.Duration
+	// Log, when not nil, is told about each attempt while waiting.
+	Log *slog.Logger
 }
 
 // Store is Gatehouse's data access layer. It is safe for concurrent use.
@@ -68,7 +72,7 @@ type Store struct {
 // Open connects to the configured database. It does not migrate; call Migrate.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if IsPostgresDSN(cfg.DSN) {
-		return openPostgres(ctx, cfg.DSN)
+		return openPostgres(ctx, cfg)
 	}
 	return openSQLite(ctx, cfg)
 }
@@ -129,31 +133,6 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(ctx context.Context, dsn string) (*Store, error) {
-	sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithTimeout(5*time.Second)))
-	sqldb.SetMaxOpenConns(16)
-	s := &Store{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres, Now: time.Now}
-	if err := s.Ping(ctx); err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w", redactDSN(dsn), err)
-	}
-	return s, nil
-}
-
-// redactDSN hides the password in a DSN for error messages and logs.
-func redactDSN(dsn string) string {
-	at := strings.LastIndexByte(dsn, '@')
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 {
-		return dsn
-	}
-	userinfo := dsn[scheme+3 : at]
-	if i := strings.IndexByte(userinfo, ':'); i >= 0 {
-		userinfo = userinfo[:i] + ":***"
-	}
-	return dsn[:scheme+3] + userinfo + dsn[at:]
-}
-
 // Close closes the database.
 func (s *Store) Close() error { return s.DB.Close() }
 
@@ -184,9 +163,15 @@ func storageErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
+	if pgUniqueViolation(err) {
+		return ErrDuplicate
+	}
+	if reason, ok := pgUnavailable(err); ok {
+		return fmt.Errorf("%w: %s", ErrUnavailable, reason)
+	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "UNIQUE constraint failed"), strings.Contains(msg, "duplicate key value"):
+	case strings.Contains(msg, "UNIQUE constraint failed"):
 		return ErrDuplicate
 	case strings.Contains(msg, "readonly database"), strings.Contains(msg, "SQLITE_READONLY"):
 		return fmt.Errorf("%w: the database file is read-only", ErrUnavailable)
@@ -197,9 +182,6 @@ func storageErr(err error) error {
 		return fmt.Errorf("%w: the database is locked by another process", ErrUnavailable)
 	case strings.Contains(msg, "disk I/O error"), strings.Contains(msg, "unable to open database"):
 		return fmt.Errorf("%w: disk I/O error", ErrUnavailable)
-	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "dial tcp"),
-		strings.Contains(msg, "i/o timeout"), errors.Is(err, sql.ErrConnDone):
-		return fmt.Errorf("%w: cannot reach the database server", ErrUnavailable)
 	}
 	return err
 }
@@ -260,10 +242,11 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	}
 	defer conn.Close()
 	if s.Dialect == Postgres {
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7263017)"); err != nil {
+		unlock, err := lockMigrations(ctx, conn)
+		if err != nil {
 			return nil, storageErr(err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7263017)")
+		defer unlock()
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
@@ -280,7 +263,17 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		if m.version <= current {
 			continue
 		}
+		skipped := false
 		err := conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			// Another process may have applied it since we looked: on SQLite
+			// this transaction holds the write lock, so check again here.
+			var done int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&done); err != nil {
+				return err
+			}
+			if skipped = done > 0; skipped {
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %s: %w", m.name, err)
 			}
@@ -291,7 +284,9 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		if err != nil {
 			return applied, storageErr(err)
 		}
-		applied = append(applied, m.name)
+		if !skipped {
+			applied = append(applied, m.name)
+		}
 	}
 	return applied, nil
 }

@@ -4,23 +4,16 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
+// testStore returns a fresh, migrated SQLite store. Tests that should hold
+// on both dialects use forEachStore instead.
 func testStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Config{DataDir: filepath.Join(t.TempDir(), "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return newSQLiteStore(t)
 }
 
 func testUser(t *testing.T, s *Store, email string) User {
@@ -61,7 +54,10 @@ func userOf(t *testing.T, st *SessionStore, c *http.Cookie) int64 {
 }
 
 func TestSessionCookieHoldsOnlyASignedID(t *testing.T) {
-	s := testStore(t)
+	forEachStore(t, testSessionCookieHoldsOnlyASignedID)
+}
+
+func testSessionCookieHoldsOnlyASignedID(t *testing.T, s *Store) {
 	st, err := s.NewSessionStore(context.Background(), SessionConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,12 +76,13 @@ func TestSessionCookieHoldsOnlyASignedID(t *testing.T) {
 	}
 }
 
-func TestBadCookiesAreAnonymous(t *testing.T) {
-	s := testStore(t)
+func TestBadCookiesAreAnonymous(t *testing.T) { forEachStore(t, testBadCookiesAreAnonymous) }
+
+func testBadCookiesAreAnonymous(t *testing.T, s *Store) {
 	st, _ := s.NewSessionStore(context.Background(), SessionConfig{})
 	u := testUser(t, s, "ann@example.com")
 	good := loginCookie(t, st, u.ID)
-	otherStore := testStore(t)
+	otherStore := freshStoreLike(t, s)
 	other, _ := otherStore.NewSessionStore(context.Background(), SessionConfig{})
 	foreign := loginCookie(t, other, testUser(t, otherStore, "eve@example.com").ID)
 	flip := []byte(good.Value)
@@ -105,7 +102,10 @@ func TestBadCookiesAreAnonymous(t *testing.T) {
 }
 
 func TestSessionIdleAndAbsoluteExpiry(t *testing.T) {
-	s := testStore(t)
+	forEachStore(t, testSessionIdleAndAbsoluteExpiry)
+}
+
+func testSessionIdleAndAbsoluteExpiry(t *testing.T, s *Store) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
 	st, _ := s.NewSessionStore(context.Background(), SessionConfig{Idle: time.Hour, Absolute: 3 * time.Hour})
@@ -135,8 +135,9 @@ func TestSessionIdleAndAbsoluteExpiry(t *testing.T) {
 	}
 }
 
-func TestRevokeUserSessions(t *testing.T) {
-	s := testStore(t)
+func TestRevokeUserSessions(t *testing.T) { forEachStore(t, testRevokeUserSessions) }
+
+func testRevokeUserSessions(t *testing.T, s *Store) {
 	st, _ := s.NewSessionStore(context.Background(), SessionConfig{})
 	u := testUser(t, s, "ann@example.com")
 	c1, c2 := loginCookie(t, st, u.ID), loginCookie(t, st, u.ID)

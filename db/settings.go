@@ -99,6 +99,9 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser, ip 
 	u := User{Email: nu.Email, Name: nu.Name, PasswordHash: nu.PasswordHash, IsAdmin: true,
 		IsActive: true, CreatedAt: now, UpdatedAt: now}
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockAdmins(ctx, tx); err != nil {
+			return err
+		}
 		res, err := tx.NewDelete().Model((*SetupToken)(nil)).
 			Where("token_hash = ? AND expires_at > ?", HashToken(token), now).Exec(ctx)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Audit actions for user changes.
@@ -177,6 +178,9 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, oldHash, n
 // user's sessions at once and refuses to remove the last active admin.
 func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active bool) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockAdmins(ctx, tx); err != nil {
+			return err
+		}
 		u, err := lockUser(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -208,6 +212,9 @@ func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active boo
 // SetAdmin promotes or demotes a user, refusing to demote the last active admin.
 func (s *Store) SetAdmin(ctx context.Context, a Actor, userID int64, admin bool) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockAdmins(ctx, tx); err != nil {
+			return err
+		}
 		u, err := lockUser(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -266,7 +273,7 @@ func (s *Store) RecordLogin(ctx context.Context, a Actor, userID int64) error {
 func lockUser(ctx context.Context, tx bun.Tx, id int64) (User, error) {
 	var u User
 	q := tx.NewSelect().Model(&u).Where("id = ?", id).Limit(1)
-	if tx.Dialect().Name().String() == "pg" {
+	if tx.Dialect().Name() == dialect.PG {
 		q = q.For("UPDATE")
 	}
 	if err := q.Scan(ctx); err != nil {
@@ -276,12 +283,13 @@ func lockUser(ctx context.Context, tx bun.Tx, id int64) (User, error) {
 }
 
 // ensureAnotherAdmin fails with ErrLastAdmin unless an active admin other
-// than userID exists. Callers run it inside the write transaction, so two
-// admins demoting each other at once cannot both succeed (SQLite serializes
-// writers; on PostgreSQL the admin rows are locked).
+// than userID exists. Callers run it inside the write transaction after
+// lockAdmins, so two admins demoting each other at once cannot both succeed
+// (SQLite serializes writers; on PostgreSQL the advisory lock does, and the
+// admin rows are locked too).
 func ensureAnotherAdmin(ctx context.Context, tx bun.Tx, userID int64) error {
 	q := tx.NewSelect().Model((*User)(nil)).Column("id").Where("is_admin AND is_active AND id <> ?", userID)
-	if tx.Dialect().Name().String() == "pg" {
+	if tx.Dialect().Name() == dialect.PG {
 		q = q.For("UPDATE")
 	}
 	var ids []int64
