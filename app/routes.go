@@ -17,7 +17,6 @@ func (a *App) Routes() http.Handler {
 	mux := http.NewServeMux()
 	user := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin) }
 	admin := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireAdmin) }
-	_ = admin
 
 	// Public.
 	mux.Handle("GET /assets/", assets.Handler())
@@ -27,6 +26,8 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /setup", a.showSetup)
 	mux.HandleFunc("POST /setup", a.setup)
+	mux.HandleFunc("GET /signup", a.showSignup) // 404 unless --allow-signup
+	mux.HandleFunc("POST /signup", a.signup)
 
 	// Logged-in users.
 	mux.Handle("GET /{$}", user(a.home))
@@ -38,6 +39,33 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /dashboards/{slug}/request", user(a.requestAccess))
 
 	// Admins.
+	mux.Handle("GET /admin", admin(a.adminOverview))
+	mux.Handle("GET /admin/{$}", admin(a.adminOverview))
+	mux.Handle("GET /admin/groups", admin(a.showGroups))
+	mux.Handle("POST /admin/groups", admin(a.createGroup))
+	mux.Handle("GET /admin/groups/{id}", admin(a.showGroup))
+	mux.Handle("POST /admin/groups/{id}", admin(a.updateGroup))
+	mux.Handle("GET /admin/groups/{id}/delete", admin(a.confirmDeleteGroup))
+	mux.Handle("POST /admin/groups/{id}/delete", admin(a.deleteGroup))
+	mux.Handle("GET /admin/groups/{id}/candidates", admin(a.groupCandidates))
+	mux.Handle("POST /admin/groups/{id}/members", admin(a.addMember))
+	mux.Handle("POST /admin/groups/{id}/members/{user}/remove", admin(a.removeMember))
+	mux.Handle("POST /admin/groups/{id}/members/{user}/expiry", admin(a.setMemberExpiry))
+	mux.Handle("GET /admin/users", admin(a.showUsers))
+	mux.Handle("POST /admin/users", admin(a.createUser))
+	mux.Handle("GET /admin/users/{id}", admin(a.showUser))
+	mux.Handle("POST /admin/users/{id}/groups/{group}", admin(a.toggleUserGroup))
+	mux.Handle("POST /admin/users/{id}/active", admin(a.setUserActive))
+	mux.Handle("POST /admin/users/{id}/admin", admin(a.setUserAdmin))
+	mux.Handle("POST /admin/users/{id}/password", admin(a.resetPassword))
+	mux.Handle("POST /admin/users/{id}/sessions/{session}/revoke", admin(a.revokeUserSession))
+	mux.Handle("GET /admin/access", admin(a.showAccess))
+	mux.Handle("POST /admin/access/{slug}/{group}", admin(a.toggleGrant))
+	mux.Handle("GET /admin/requests", admin(a.showRequests))
+	mux.Handle("POST /admin/requests/{id}", admin(a.decideRequest))
+	mux.Handle("GET /admin/explain", admin(a.showExplain))
+	mux.Handle("GET /admin/audit", admin(a.showAudit))
+	mux.Handle("/admin/", admin(a.notFound)) // unknown admin pages: who you are first, then 404
 
 	return chain(a.friendlyErrors(mux), a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.loadViewer)
 }

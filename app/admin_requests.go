@@ -1,0 +1,162 @@
+package app
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"gatehouse/components"
+	"gatehouse/db"
+)
+
+// requestRow prepares a request for the queue: the dashboard's title and,
+// for a pending one, the groups granted the dashboard (the only groups an
+// approval may add the requester to).
+func (a *App) requestRow(r *http.Request, req db.AccessRequest) (components.AccessRequestRow, error) {
+	row := components.AccessRequestRow{Req: req, DashboardTitle: req.Dashboard, NowMS: a.now().UnixMilli()}
+	if d := a.registry.Get(req.Dashboard); d != nil {
+		row.DashboardTitle = d.Title
+	}
+	if req.Status == db.RequestPending {
+		groups, err := a.store.GrantingGroups(r.Context(), req.UserID, req.Dashboard)
+		if err != nil {
+			return row, err
+		}
+		row.Groups = groups
+	}
+	return row, nil
+}
+
+// showRequests renders GET /admin/requests: pending requests, oldest
+// first and paginated, each with approve (choosing a group granted the
+// dashboard) and deny; then the latest decisions.
+func (a *App) showRequests(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	page := pageParam(r, "page")
+	pending, total, err := a.store.ListAccessRequests(ctx, db.RequestPending, adminPerPage, (page-1)*adminPerPage)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	decided, err := a.store.ListDecidedRequests(ctx, 20)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	d := components.RequestsData{Notice: notice(r),
+		Pager: components.Pager{Path: "/admin/requests", Query: url.Values{}, Page: page, PerPage: adminPerPage, Total: total, Shown: len(pending), Noun: "requests"}}
+	for _, req := range pending {
+		row, err := a.requestRow(r, req)
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		d.Pending = append(d.Pending, row)
+	}
+	for _, req := range decided {
+		row, err := a.requestRow(r, req)
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		d.Decided = append(d.Decided, row)
+	}
+	a.renderAdmin(w, r, http.StatusOK, "Access requests", "requests", components.AdminRequestsPage(d))
+}
+
+// decideRequest handles POST /admin/requests/{id}: decision=approve with a
+// group_id granted the dashboard (the requester joins it, or an expired
+// membership is renewed), or decision=deny; an optional note. A request
+// already decided (e.g. by another admin) answers 422 and changes nothing.
+func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		a.notFound(w, r)
+		return
+	}
+	if !a.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	req, err := a.store.AccessRequestByID(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		a.notFound(w, r)
+		return
+	} else if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	row, err := a.requestRow(r, req)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	row.Note = truncateRunes(r.PostForm.Get("note"), 1000)
+	fail := func(msg string) {
+		row.Error = msg
+		if isHTMX(r) {
+			a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminRequestRow(row))
+			return
+		}
+		a.errorPage(w, r, http.StatusUnprocessableEntity, "Nothing changed", msg)
+	}
+	note, err := db.CleanName("note", strings.ReplaceAll(row.Note, "\n", " "), 0, 500)
+	if err != nil {
+		fail(userMessage(err))
+		return
+	}
+	var approve bool
+	var groupID int64
+	switch r.PostForm.Get("decision") {
+	case "approve":
+		approve = true
+		groupID, _ = strconv.ParseInt(r.PostForm.Get("group_id"), 10, 64)
+		granted := false
+		for _, g := range row.Groups {
+			granted = granted || g.GroupID == groupID
+		}
+		if !granted {
+			if len(row.Groups) == 0 {
+				fail("No group is granted this dashboard, so approving cannot give access. Grant it to a group in Dashboard access first.")
+			} else {
+				fail("Choose one of the groups that are granted this dashboard.")
+			}
+			return
+		}
+	case "deny":
+	default:
+		fail("Choose Approve or Deny.")
+		return
+	}
+	err = a.store.DecideAccessRequest(ctx, a.actor(r), id, approve, groupID, note)
+	switch {
+	case errors.Is(err, db.ErrAlreadyDecided):
+		fail("This request has already been decided (perhaps by another admin); nothing changed.")
+		return
+	case errors.Is(err, db.ErrNotFound):
+		a.notFound(w, r)
+		return
+	case err != nil:
+		a.serverError(w, r, err)
+		return
+	}
+	if !isHTMX(r) {
+		msg := "request-denied"
+		if approve {
+			msg = "request-approved"
+		}
+		a.redirect(w, r, "/admin/requests?msg="+msg)
+		return
+	}
+	if req, err = a.store.AccessRequestByID(ctx, id); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if row, err = a.requestRow(r, req); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.renderFragment(w, r, http.StatusOK, components.AdminRequestRow(row))
+}

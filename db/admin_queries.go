@@ -1,0 +1,255 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// ActionUserSignup is the audit action of a self-service registration.
+const ActionUserSignup = "user.signup"
+
+// ActionSessionRevoke is the audit action of an admin ending one session.
+const ActionSessionRevoke = "session.revoke"
+
+// ErrConflict means the row changed since the caller read it (another admin
+// saved first); nothing was written.
+var ErrConflict = errors.New("changed by someone else in the meantime")
+
+// Actions lists every audit action Gatehouse writes, for the audit log's filter.
+var Actions = []string{
+	ActionLogin, ActionLoginFailed, ActionLoginThrottled, ActionLogout, ActionSetup,
+	ActionUserCreate, ActionUserSignup, ActionUserUpdate, ActionUserActivate, ActionUserDeactivate,
+	ActionUserPromote, ActionUserDemote, ActionPasswordChange, ActionSessionRevoke,
+	ActionGroupCreate, ActionGroupUpdate, ActionGroupDelete,
+	ActionMemberAdd, ActionMemberRemove, ActionMemberExpires,
+	ActionGrantAdd, ActionGrantRemove,
+	ActionRequestCreate, ActionRequestApprove, ActionRequestDeny, ActionAccessDenied,
+}
+
+// GroupOption is a group's id and name, for selects.
+type GroupOption struct {
+	ID   int64  `bun:"id"`
+	Name string `bun:"name"`
+}
+
+// GroupOptions returns every group's id and name, ordered by name: one
+// narrow query over the groups table (no counts).
+func (s *Store) GroupOptions(ctx context.Context) ([]GroupOption, error) {
+	var out []GroupOption
+	err := s.DB.NewSelect().TableExpr("groups").ColumnExpr("id, name").OrderExpr("name_key").Scan(ctx, &out)
+	return out, storageErr(err)
+}
+
+// GroupChoice is a group offered on a user's page, with the user's
+// membership in it.
+type GroupChoice struct {
+	ID        int64  `bun:"id"`
+	Name      string `bun:"name"`
+	Member    bool   `bun:"member"`
+	ExpiresAt int64  `bun:"expires_at"`
+}
+
+// Expired reports whether the membership has expired at nowMS.
+func (g GroupChoice) Expired(nowMS int64) bool {
+	return g.Member && g.ExpiresAt != 0 && g.ExpiresAt <= nowMS
+}
+
+// GroupChoicesForUser lists groups whose name contains search (all when
+// empty), the user's own groups first, then by name, with the total.
+func (s *Store) GroupChoicesForUser(ctx context.Context, userID int64, search string, limit, offset int) ([]GroupChoice, int, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	var out []GroupChoice
+	q := s.DB.NewSelect().TableExpr("groups AS g").
+		Join("LEFT JOIN memberships AS m ON m.group_id = g.id AND m.user_id = ?", userID).
+		ColumnExpr("g.id, g.name, (m.user_id IS NOT NULL) AS member, COALESCE(m.expires_at, 0) AS expires_at")
+	if search != "" {
+		q = q.Where("g.name_key LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(search))+"%")
+	}
+	count, err := q.Count(ctx)
+	if err != nil {
+		return nil, 0, storageErr(err)
+	}
+	err = q.OrderExpr("member DESC, g.name_key").Limit(int64(limit)).Offset(int64(offset)).Scan(ctx, &out)
+	return out, int(count), storageErr(err)
+}
+
+// GroupChoice returns one group with the user's membership in it.
+func (s *Store) GroupChoice(ctx context.Context, userID, groupID int64) (GroupChoice, error) {
+	var out GroupChoice
+	err := s.DB.NewSelect().TableExpr("groups AS g").
+		Join("LEFT JOIN memberships AS m ON m.group_id = g.id AND m.user_id = ?", userID).
+		ColumnExpr("g.id, g.name, (m.user_id IS NOT NULL) AS member, COALESCE(m.expires_at, 0) AS expires_at").
+		Where("g.id = ?", groupID).Limit(1).Scan(ctx, &out)
+	return out, storageErr(err)
+}
+
+// MemberCandidates returns up to limit users whose email or name contains
+// search and who are not members of the group, ordered by email. The scan
+// walks the email index and stops after limit matches.
+func (s *Store) MemberCandidates(ctx context.Context, groupID int64, search string, limit int) ([]User, error) {
+	var users []User
+	like := "%" + escapeLike(strings.ToLower(search)) + "%"
+	err := s.DB.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("u.email LIKE ? ESCAPE '\\'", like).WhereOr("lower(u.name) LIKE ? ESCAPE '\\'", like)
+		}).
+		Where("NOT EXISTS (SELECT 1 FROM memberships AS m WHERE m.group_id = ? AND m.user_id = u.id)", groupID).
+		OrderExpr("u.email").Limit(int64(limit)).Scan(ctx)
+	return users, storageErr(err)
+}
+
+// MemberOf returns one membership of a group with its user (ErrNotFound
+// when the user is not a member).
+func (s *Store) MemberOf(ctx context.Context, groupID, userID int64) (Member, error) {
+	var m Member
+	err := s.DB.NewSelect().Model(&m).ModelTableExpr("memberships AS m").
+		Join("JOIN users AS u ON u.id = m.user_id").ColumnExpr("u.*").
+		ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
+		Where("m.group_id = ? AND m.user_id = ?", groupID, userID).Limit(1).Scan(ctx)
+	return m, storageErr(err)
+}
+
+// ListGroupMembers returns one page of a group's members ordered by email,
+// and the total. Unlike sorting the whole group, it reads the page's
+// memberships through the (group_id, user_id) key in email order, so a page
+// of a 100,000-member group costs the same as one of a small group.
+func (s *Store) ListGroupMembers(ctx context.Context, groupID int64, limit, offset int) ([]Member, int, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	total, err := s.DB.NewSelect().TableExpr("memberships").Where("group_id = ?", groupID).Count(ctx)
+	if err != nil {
+		return nil, 0, storageErr(err)
+	}
+	var members []Member
+	err = s.DB.NewSelect().Model(&members).ModelTableExpr("memberships AS m").
+		Join("JOIN users AS u ON u.id = m.user_id").ColumnExpr("u.*").
+		ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
+		Where("m.group_id = ?", groupID).
+		OrderExpr("u.email").Limit(int64(limit)).Offset(int64(offset)).Scan(ctx)
+	return members, int(total), storageErr(err)
+}
+
+// GrantsOfGroup returns the dashboards granted to a group, by slug.
+func (s *Store) GrantsOfGroup(ctx context.Context, groupID int64) ([]string, error) {
+	var slugs []string
+	err := s.DB.NewSelect().Model((*Grant)(nil)).Column("dashboard").Where("group_id = ?", groupID).
+		Order("dashboard").Scan(ctx, &slugs)
+	return slugs, storageErr(err)
+}
+
+// UpdateGroupChecked renames a group and sets its description, but only if
+// it still has the name and description the editor started from (wasName,
+// wasDescription); otherwise it returns ErrConflict and the current group,
+// so two admins editing at once never silently overwrite each other.
+func (s *Store) UpdateGroupChecked(ctx context.Context, a Actor, id int64, wasName, wasDescription, name, description string) (Group, error) {
+	var g Group
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		before, err := groupByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		g = before
+		if before.Name == name && before.Description == description {
+			return nil
+		}
+		if before.Name != wasName || before.Description != wasDescription {
+			return ErrConflict
+		}
+		g.Name, g.NameKey, g.Description, g.UpdatedAt = name, strings.ToLower(name), description, s.nowMS()
+		if _, err := tx.NewUpdate().Model(&g).Column("name", "name_key", "description", "updated_at").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return s.insertAudit(ctx, tx, a, Event{Action: ActionGroupUpdate, Target: g.Name, Detail: map[string]any{
+			"before": map[string]any{"name": before.Name, "description": before.Description},
+			"after":  map[string]any{"name": name, "description": description}}})
+	})
+	if errors.Is(err, ErrConflict) {
+		return g, ErrConflict
+	}
+	return g, err
+}
+
+// ListDecidedRequests returns the most recently decided access requests.
+func (s *Store) ListDecidedRequests(ctx context.Context, limit int) ([]AccessRequest, error) {
+	var reqs []AccessRequest
+	err := s.DB.NewSelect().Model(&reqs).ModelTableExpr("access_requests AS r").ColumnExpr("r.*").
+		ColumnExpr("u.email AS user_email, u.name AS user_name, COALESCE(g.name, '') AS group_name").
+		Join("JOIN users AS u ON u.id = r.user_id").
+		Join("LEFT JOIN groups AS g ON g.id = r.group_id").
+		Where("r.status <> ?", RequestPending).
+		OrderExpr("r.decided_at DESC, r.id DESC").Limit(int64(limit)).Scan(ctx)
+	return reqs, storageErr(err)
+}
+
+// ListAuditPage returns one page of matching events, newest first, and
+// whether older ones follow. It does not count the whole log, so a page
+// costs the same with ten million events as with ten.
+func (s *Store) ListAuditPage(ctx context.Context, f AuditFilter) ([]AuditEvent, bool, error) {
+	var events []AuditEvent
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	q := s.DB.NewSelect().Model(&events)
+	if f.Actor != "" {
+		q = q.Where("lower(actor_email) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Actor))+"%")
+	}
+	if f.Action != "" {
+		if strings.HasSuffix(f.Action, ".") {
+			q = q.Where("action LIKE ? ESCAPE '\\'", escapeLike(f.Action)+"%")
+		} else {
+			q = q.Where("action = ?", f.Action)
+		}
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("at >= ?", f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("at < ?", f.Until.UnixMilli())
+	}
+	err := q.OrderExpr("at DESC, id DESC").Limit(int64(f.Limit + 1)).Offset(int64(f.Offset)).Scan(ctx)
+	if err != nil {
+		return nil, false, storageErr(err)
+	}
+	more := len(events) > f.Limit
+	if more {
+		events = events[:f.Limit]
+	}
+	return events, more, nil
+}
+
+// SignupUser creates a self-registered user, puts them in the group named
+// groupName (when not empty) and records the signup, all in one
+// transaction: when the group does not exist it returns ErrNotFound and no
+// user is created, so a sign-up never ends up without its group.
+func (s *Store) SignupUser(ctx context.Context, a Actor, nu NewUser, groupName string) (User, error) {
+	now := s.nowMS()
+	u := User{Email: nu.Email, Name: nu.Name, PasswordHash: nu.PasswordHash, IsActive: true,
+		CreatedAt: now, UpdatedAt: now, LastLoginAt: now}
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var g Group
+		if groupName != "" {
+			if err := tx.NewSelect().Model(&g).Where("name_key = ?", strings.ToLower(groupName)).Limit(1).Scan(ctx); err != nil {
+				return storageErr(err)
+			}
+		}
+		if _, err := tx.NewInsert().Model(&u).Exec(ctx); err != nil {
+			return err
+		}
+		detail := map[string]any{"name": u.Name}
+		if g.ID != 0 {
+			if _, err := tx.NewInsert().Model(&Membership{GroupID: g.ID, UserID: u.ID, CreatedAt: now}).Exec(ctx); err != nil {
+				return err
+			}
+			detail["group"] = g.Name
+		}
+		a.ID, a.Email = u.ID, u.Email
+		return s.insertAudit(ctx, tx, a, Event{Action: ActionUserSignup, Target: u.Email, Detail: map[string]any{"after": detail}})
+	})
+	return u, err
+}
