@@ -249,19 +249,6 @@ func pgUnavailable(err error) (string, bool) {
 	return "", false
 }
 
-// pgRetryable reports whether a transaction failed only because it raced
-// another one (deadlock, serialization failure) and may simply run again.
-func pgRetryable(err error) bool {
-	var pe pgdriver.Error
-	if errors.As(err, &pe) {
-		switch pe.Field('C') {
-		case "40001", "40P01":
-			return true
-		}
-	}
-	return false
-}
-
 // pgUniqueViolation reports whether err is PostgreSQL's unique_violation.
 func pgUniqueViolation(err error) bool {
 	var pe pgdriver.Error
