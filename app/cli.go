@@ -246,6 +246,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, e.g. https://gatehouse.example.com (https turns on Secure cookies and HSTS)")
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "log out sessions unused for this long")
 	fs.DurationVar(&cfg.SessionMax, "session-max", cfg.SessionMax, "log out sessions this long after login")
+	fs.DurationVar(&cfg.PanelRefresh, "panel-refresh", 0, "refresh every dashboard panel this often instead of its own interval, for demos and tests (0: each panel's own)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take the client IP from X-Forwarded-For (only behind a reverse proxy)")
 	fs.BoolVar(&cfg.AllowSignup, "allow-signup", false, "let people create their own accounts at /signup")
 	domains := fs.String("signup-domains", "", "comma-separated email domains allowed to sign up (empty: any)")

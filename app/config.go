@@ -18,6 +18,10 @@ type Config struct {
 	SessionIdle time.Duration
 	SessionMax  time.Duration
 
+	// PanelRefresh, when not zero, replaces every dashboard panel's own
+	// refresh interval (for demos and tests; at least one second).
+	PanelRefresh time.Duration
+
 	// TrustProxy makes the server take the client IP from X-Forwarded-For
 	// (set it only behind a reverse proxy that overwrites that header).
 	TrustProxy bool

@@ -73,8 +73,12 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 				continue // the panel is not for this viewer; its fragment still checks on its own
 			}
 		}
+		refresh := p.Refresh
+		if a.cfg.PanelRefresh > 0 {
+			refresh = max(a.cfg.PanelRefresh, time.Second)
+		}
 		view.Panels = append(view.Panels, components.PanelView{ID: p.ID, Title: p.Title,
-			Refresh: int(p.Refresh / time.Second), Wide: p.Wide})
+			Refresh: int(refresh / time.Second), Wide: p.Wide})
 	}
 	a.render(w, r, http.StatusOK, page, components.DashboardPage(view))
 }
