@@ -1,0 +1,122 @@
+// Command benchtool holds the helpers of scripts/bench-load.sh that are not
+// Gatehouse itself; it is never part of the gatehouse binary.
+//
+//	benchtool bare ADDR FILE
+//	    serve FILE's bytes (as text/html) at every path on ADDR: the bare
+//	    net/http handler the allowed panel is compared with, doing no
+//	    session, check or render.
+//	benchtool coldstart URL CMD [ARG...]
+//	    start CMD and print the milliseconds until URL answers 200, then
+//	    the process id, and leave CMD running (its output goes to our
+//	    stderr). Polls every 0.5 ms.
+//	benchtool mem PID
+//	    print VmRSS and VmHWM of PID in MiB.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "bare":
+		if len(os.Args) != 4 {
+			usage()
+		}
+		err = bare(os.Args[2], os.Args[3])
+	case "coldstart":
+		if len(os.Args) < 4 {
+			usage()
+		}
+		err = coldstart(os.Args[2], os.Args[3:])
+	case "mem":
+		if len(os.Args) != 3 {
+			usage()
+		}
+		err = mem(os.Args[2])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtool:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: benchtool bare ADDR FILE | coldstart URL CMD [ARG...] | mem PID")
+	os.Exit(2)
+}
+
+func bare(addr, file string) error {
+	body, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(body)
+	})
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	return srv.ListenAndServe()
+}
+
+func coldstart(url string, argv []string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	client := &http.Client{Timeout: time.Second}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	for time.Since(start) < 30*time.Second {
+		if res, err := client.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				fmt.Printf("%.1f %d\n", float64(time.Since(start).Microseconds())/1000, cmd.Process.Pid)
+				return cmd.Process.Release()
+			}
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	_ = cmd.Process.Kill()
+	return fmt.Errorf("%s did not answer 200 within 30s", url)
+}
+
+func mem(pid string) error {
+	f, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var rss, hwm float64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			return err
+		}
+		if k == "VmRSS" {
+			rss = kb / 1024
+		} else {
+			hwm = kb / 1024
+		}
+	}
+	fmt.Printf("%.1f %.1f\n", rss, hwm)
+	return sc.Err()
+}

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Load benchmark (issue 7; `task bench:load`). Builds the release binary,
+# seeds a temporary database with the CLI, logs in with curl and drives, one
+# after another in the same run and with the same wrk settings:
+#   1. an allowed htmx panel request (a member of a granted group),
+#   2. the same panel for a logged-in outsider (403 fragment),
+#   3. a bare net/http handler writing the allowed panel's bytes, with no
+#      session, check or render (internal/benchtool),
+#   4. the allowed panel again while 64 connections flood POST /login with
+#      the real argon2id parameters,
+# and prints rps, p50 and p99 for each with the ratios to the bare handler,
+# plus cold start to /healthz, idle RSS, peak RSS and the binary's size.
+#
+# Needs wrk (Debian: apt-get install -y wrk). Knobs (environment):
+#   BENCH_DURATION  per run, wrk syntax (default 15s)
+#   BENCH_CONNS     connections for the panel runs (default 32)
+#   BENCH_THREADS   wrk threads (default 2)
+#   BENCH_PANEL     the panel URL path (default /dashboards/access/panels/groups)
+#   BENCH_PORT      first of three free ports (default 18080)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${BENCH_DURATION:-15s}
+conns=${BENCH_CONNS:-32}
+threads=${BENCH_THREADS:-2}
+panel=${BENCH_PANEL:-/dashboards/access/panels/groups}
+port=${BENCH_PORT:-18080}
+app="http://127.0.0.1:$port"
+bare="http://127.0.0.1:$((port + 1))"
+password="bench load password 7"
+
+if ! command -v wrk >/dev/null; then
+  echo "bench-load: wrk is not installed (Debian: apt-get install -y wrk)" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+server_pid=""
+bare_pid=""
+stop_pid() { # stop_pid PID: SIGTERM, then wait until it is gone
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+cleanup() {
+  stop_pid "$server_pid"
+  stop_pid "$bare_pid"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+echo "--- building the release binary (CGO_ENABLED=0, -trimpath, -s -w)"
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/gatehouse" .
+go build -o "$work/benchtool" ./internal/benchtool
+size_mb=$(awk -v b="$(stat -c %s "$work/gatehouse")" 'BEGIN{printf "%.1f", b/1048576}')
+
+ghcli() { "$work/gatehouse" "$@" --data "$work/data" >/dev/null; }
+
+# start_server: start `gatehouse serve`, set server_pid and started_ms (the
+# milliseconds until /healthz answered 200).
+start_server() {
+  if curl -s -o /dev/null "$app/healthz"; then
+    echo "bench-load: something already listens on port $port; set BENCH_PORT" >&2
+    exit 1
+  fi
+  "$work/benchtool" coldstart "$app/healthz" "$work/gatehouse" serve --addr "127.0.0.1:$port" \
+    --data "$work/data" >"$work/coldstart.out" 2>>"$work/server.log"
+  read -r started_ms server_pid <"$work/coldstart.out"
+}
+
+echo "--- cold start, first run on an empty data directory (migrations, keys)"
+start_server
+first_ms=$started_ms
+stop_pid "$server_pid"
+
+echo "--- seeding with the CLI: a member of 'bench' (granted 'access') and an outsider"
+printf '%s\n' "$password" | ghcli users create bench-member@example.com --password-stdin
+printf '%s\n' "$password" | ghcli users create bench-outsider@example.com --password-stdin
+ghcli groups create bench
+ghcli groups add-member bench bench-member@example.com
+ghcli grants add access bench
+
+echo "--- cold start, restarts on the seeded database (3 runs)"
+cold=()
+for _ in 1 2 3; do
+  start_server
+  cold+=("$started_ms")
+  stop_pid "$server_pid"
+done
+start_server
+sleep 1
+idle_rss=$("$work/benchtool" mem "$server_pid" | cut -d' ' -f1)
+
+# login EMAIL: log in with curl and print the session cookie as NAME=VALUE.
+login() {
+  local jar="$work/$1.jar" code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -c "$jar" --data-urlencode "email=$1" \
+    --data-urlencode "password=$password" "$app/login")
+  [ "$code" = 303 ] || { echo "bench-load: login as $1 answered $code" >&2; exit 1; }
+  awk '$6 ~ /gatehouse_session$/ {print $6 "=" $7}' "$jar"
+}
+member=$(login bench-member@example.com)
+outsider=$(login bench-outsider@example.com)
+
+# expect STATUS COOKIE FILE: fetch the panel as htmx, check the status, keep the body.
+expect() {
+  local code
+  code=$(curl -s -o "$3" -w '%{http_code}' -H 'HX-Request: true' -H "Cookie: $2" "$app$panel")
+  [ "$code" = "$1" ] || { echo "bench-load: $panel answered $code, want $1" >&2; exit 1; }
+}
+expect 200 "$member" "$work/allowed.html"
+expect 403 "$outsider" "$work/denied.html"
+grep -q "You cannot view this dashboard" "$work/denied.html"
+
+# run NAME URL [wrk args...]: one wrk run, its output kept in $work/NAME.txt.
+run() {
+  local name=$1 url=$2
+  shift 2
+  wrk -t"$threads" -c"$conns" -d"$duration" --latency "$@" "$url" >"$work/$name.txt"
+}
+# wrkstat NAME rps|p50|p99|non2xx|requests: read one number from a wrk run, latencies in ms.
+wrkstat() {
+  awk -v want="$2" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^Requests\/sec:/ { rps = $2 }
+    /requests in/ { reqs = $1 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { bad = $5 }
+    END {
+      if (want == "rps") printf "%.0f", rps
+      if (want == "p50") printf "%.2f", p50
+      if (want == "p99") printf "%.2f", p99
+      if (want == "non2xx") printf "%d", bad
+      if (want == "requests") printf "%d", reqs
+    }' "$work/$1.txt"
+}
+
+echo "--- allowed panel $panel: $conns connections, $duration"
+run allowed "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
+echo "--- denied panel (logged-in outsider, 403)"
+run denied "$app$panel" -H 'HX-Request: true' -H "Cookie: $outsider"
+echo "--- bare net/http handler writing the allowed panel's $(stat -c %s "$work/allowed.html") bytes"
+"$work/benchtool" bare "127.0.0.1:$((port + 1))" "$work/allowed.html" 2>>"$work/bare.log" &
+bare_pid=$!
+for _ in $(seq 200); do curl -sf -o /dev/null "$bare/" && break; sleep 0.02; done
+run bare "$bare$panel" -H 'HX-Request: true'
+stop_pid "$bare_pid"
+bare_pid=""
+
+echo "--- allowed panel during a flood of 64 concurrent logins (real argon2id)"
+cat >"$work/login.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "email=bench-member%40example.com&password=$(printf '%s' "$password" | sed 's/ /+/g')"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+EOF
+wrk -t1 -c64 -d"$duration" -s "$work/login.lua" "$app/login" >"$work/flood.txt" &
+flood_pid=$!
+run during-flood "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
+wait "$flood_pid"
+read -r _ peak_rss < <("$work/benchtool" mem "$server_pid")
+sleep 2
+after_rss=$("$work/benchtool" mem "$server_pid" | cut -d' ' -f1)
+
+for name in allowed bare during-flood; do
+  if [ "$(wrkstat $name non2xx)" != 0 ]; then
+    echo "bench-load: the $name run had $(wrkstat $name non2xx) non-2xx answers" >&2
+    exit 1
+  fi
+done
+# wrk closing its connections at the end of a run cancels requests in
+# flight ("context canceled"); any other error is worth a look.
+errors=$(grep 'level=ERROR' "$work/server.log" | grep -v -e 'context canceled' -e 'level=ERROR msg=request ' || true)
+if [ -n "$errors" ]; then
+  echo "note: the server logged errors:" >&2
+  printf '%s\n' "$errors" | awk 'NR <= 5' >&2
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", 100 * a / b}'; }
+logins=$(wrkstat flood requests)
+busy=$(wrkstat flood non2xx)
+printf '\n%-26s %9s %9s %9s %9s\n' "run ($conns conns, $duration)" rps p50_ms p99_ms "vs bare"
+for name in allowed denied bare during-flood; do
+  printf '%-26s %9s %9s %9s %9s\n' "$name" "$(wrkstat $name rps)" "$(wrkstat $name p50)" "$(wrkstat $name p99)" \
+    "$(ratio "$(wrkstat $name rps)" "$(wrkstat bare rps)")"
+done
+cat <<EOF
+
+login flood: $logins POST /login answered in $duration ($((logins - busy)) logged in, $busy refused busy with 503)
+peak RSS (VmHWM, whole run):   $peak_rss MiB   (target < 256)
+idle RSS after start:          $idle_rss MiB   (target < 40)
+idle RSS after the load:       $after_rss MiB
+cold start to /healthz:        ${cold[*]} ms on restart; $first_ms ms first run (target < 150)
+static binary:                 $size_mb MiB   (target < 30)
+machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)
+EOF
