@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+)
+
+func signupForm(email, pw string) url.Values {
+	return url.Values{"email": {email}, "name": {"New Person"}, "password": {pw}, "confirm": {pw}}
+}
+
+func TestSignupIsOffByDefault(t *testing.T) {
+	ta := newTestApp(t)
+	for _, htmx := range []bool{false, true} {
+		res, _ := ta.get(t, ta.client(), "/signup", htmx)
+		if res.StatusCode != 404 {
+			t.Errorf("GET /signup: %d", res.StatusCode)
+		}
+	}
+	res, _ := ta.post(t, ta.client(), "/signup", signupForm("a@example.com", testPassword))
+	if res.StatusCode != 404 {
+		t.Errorf("POST /signup: %d", res.StatusCode)
+	}
+	if _, err := ta.store.UserByEmail(context.Background(), "a@example.com"); err == nil {
+		t.Error("user created while sign-up is off")
+	}
+}
+
+func TestSignup(t *testing.T) {
+	ctx := context.Background()
+	ta := newTestApp(t, func(c *Config, _ *dashboards.Registry) {
+		c.AllowSignup = true
+		c.SignupDomains = []string{"example.com", "example.org"}
+		c.SignupGroup = "Newcomers"
+	})
+	g := mustGroup(t, ta, "newcomers")
+	if err := ta.store.AddGrant(ctx, db.Actor{}, "access", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, body := ta.get(t, ta.client(), "/signup", false)
+	wantStatus(t, res, body, 200)
+	if !strings.Contains(body, "example.com, example.org") || !strings.Contains(body, `action="/signup"`) {
+		t.Error("form does not say which domains may sign up")
+	}
+
+	c := ta.client()
+	res, body = ta.post(t, c, "/signup", signupForm("  Fresh@Example.org ", testPassword))
+	wantStatus(t, res, body, 303)
+	u, err := ta.store.UserByEmail(ctx, "fresh@example.org")
+	if err != nil || u.IsAdmin || !u.IsActive || u.MustChangePassword || u.Name != "New Person" {
+		t.Fatalf("user %+v %v", u, err)
+	}
+	if _, err := ta.store.MemberOf(ctx, g.ID, u.ID); err != nil {
+		t.Error("not put in the sign-up group")
+	}
+	if ta.countAudit(t, db.ActionUserSignup, "fresh@example.org") != 1 {
+		t.Error("sign-up not audited")
+	}
+	// Logged in at once, with the group's dashboards.
+	if res, _ := ta.get(t, c, "/dashboards/access/panels/overview", true); res.StatusCode != 200 {
+		t.Errorf("new user's dashboard: %d", res.StatusCode)
+	}
+	if res, _ := ta.get(t, c, "/signup", false); res.StatusCode != 303 {
+		t.Error("a logged-in user gets the sign-up form")
+	}
+
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"other domain", signupForm("x@evil.example", testPassword), "Sign-up is open only to addresses at example.com, example.org."},
+		{"subdomain", signupForm("x@mail.example.com", testPassword), "open only to addresses at"},
+		{"bad email", signupForm("nope", testPassword), "is not a valid email address"},
+		{"taken", signupForm("FRESH@example.org", testPassword), signupFailedMessage},
+		{"short password", signupForm("y@example.com", "short"), "at least 12 characters"},
+		{"common password", signupForm("y@example.com", "password1234"), "too common"},
+		{"mismatch", url.Values{"email": {"y@example.com"}, "password": {testPassword}, "confirm": {testPassword + "!"}}, "do not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			audits := ta.totalAudit(t)
+			res, body := ta.post(t, ta.client(), "/signup", tc.form)
+			wantStatus(t, res, body, 422)
+			if !strings.Contains(body, htmlEscape(tc.want)) {
+				t.Errorf("body lacks %q", tc.want)
+			}
+			if ta.totalAudit(t) != audits || ta.sessionCookie(c) == "" {
+				t.Error("refused sign-up changed something")
+			}
+		})
+	}
+	// The taken-email answer is the same text whether or not it exists.
+	if !strings.Contains(signupFailedMessage, "Could not create an account with this email") {
+		t.Error("message changed")
+	}
+}
+
+// TestSignupRefusedWithoutItsGroup: when --signup-group names a group that
+// does not exist, sign-up is refused (503, logged) and no user is created.
+func TestSignupRefusedWithoutItsGroup(t *testing.T) {
+	ta := newTestApp(t, func(c *Config, _ *dashboards.Registry) {
+		c.AllowSignup = true
+		c.SignupGroup = "missing"
+	})
+	res, body := ta.get(t, ta.client(), "/signup", false)
+	wantStatus(t, res, body, 503)
+	res, body = ta.post(t, ta.client(), "/signup", signupForm("a@example.com", testPassword))
+	wantStatus(t, res, body, 503)
+	if !strings.Contains(body, "Sign-up is unavailable") {
+		t.Error("503 does not say why")
+	}
+	if _, err := ta.store.UserByEmail(context.Background(), "a@example.com"); err == nil {
+		t.Error("a user was created without the sign-up group")
+	}
+	if !strings.Contains(ta.Logs.String(), "sign-up group does not exist") {
+		t.Error("not logged")
+	}
+	// The store refuses too, inside its transaction.
+	_, err := ta.store.SignupUser(context.Background(), db.Actor{}, db.NewUser{Email: "b@example.com", PasswordHash: "x"}, "missing")
+	if err == nil {
+		t.Fatal("SignupUser without its group succeeded")
+	}
+	if _, err := ta.store.UserByEmail(context.Background(), "b@example.com"); err == nil {
+		t.Error("SignupUser left a user behind")
+	}
+}
+
+// TestSignupWithoutGroupOrDomains: with only --allow-signup, any domain may
+// register and the user starts in no group.
+func TestSignupWithoutGroupOrDomains(t *testing.T) {
+	ta := newTestApp(t, func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true })
+	res, body := ta.post(t, ta.client(), "/signup", signupForm("anyone@anywhere.example", testPassword))
+	wantStatus(t, res, body, 303)
+	u, err := ta.store.UserByEmail(context.Background(), "anyone@anywhere.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := ta.store.GroupsOfUser(context.Background(), u.ID); len(gs) != 0 {
+		t.Errorf("groups %v", gs)
+	}
+}
