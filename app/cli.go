@@ -96,6 +96,7 @@ func commands() []command {
 		{"access", "check EMAIL DASHBOARD", "explain whether a user may open a dashboard (exit 0 allowed, 1 denied)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
+		{"dev", "seed [--users N] [--groups N] [--memberships N]", "", cmdDev}, // hidden: no summary
 		{"version", "", "print the version", func(ctx context.Context, c *CLI, args []string) error {
 			fs := c.flags("version", "", "Print Gatehouse's version.")
 			if _, err := c.parse(fs, args, 0, 0); err != nil {
@@ -112,6 +113,9 @@ func (c *CLI) usage(w io.Writer) {
 	fmt.Fprintln(w, "\nUsage: gatehouse COMMAND [arguments] [flags]\n\nCommands:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, cmd := range commands() {
+		if cmd.summary == "" {
+			continue // hidden developer command
+		}
 		fmt.Fprintf(tw, "  %s\t%s\n", cmd.name, cmd.summary)
 	}
 	tw.Flush()
@@ -242,7 +246,8 @@ func dbFlags(fs *flag.FlagSet) *Config {
 func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs := c.flags("serve", "[flags]", "Run the web server. With no admin yet, it prints a one-time setup link.")
 	cfg := dbFlags(fs)
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on (port 0: any free port, logged at start)")
+	fs.DurationVar(&cfg.DBWait, "db-wait", cfg.DBWait, "how long to wait at start for a PostgreSQL server that cannot be reached yet")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, e.g. https://gatehouse.example.com (https turns on Secure cookies and HSTS)")
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "log out sessions unused for this long")
 	fs.DurationVar(&cfg.SessionMax, "session-max", cfg.SessionMax, "log out sessions this long after login")
@@ -271,12 +276,14 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 }
 
 func cmdMigrate(ctx context.Context, c *CLI, args []string) error {
-	fs := c.flags("migrate", "[--data DIR] [--db DSN]", "Apply the embedded database migrations and exit.")
+	fs := c.flags("migrate", "[--data DIR] [--db DSN] [--db-wait 30s]", "Apply the embedded database migrations and exit. Several processes may run it at once.")
 	cfg := dbFlags(fs)
+	fs.DurationVar(&cfg.DBWait, "db-wait", cfg.DBWait, "how long to wait for a PostgreSQL server that cannot be reached yet")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	store, err := db.Open(ctx, db.Config{DSN: cfg.DSN, DataDir: cfg.DataDir})
+	log := slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, err := db.Open(ctx, db.Config{DSN: cfg.DSN, DataDir: cfg.DataDir, Wait: cfg.DBWait, Log: log})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"gatehouse/db"
 )
 
 // Config is the server's configuration, from flags or GATEHOUSE_* env vars.
@@ -13,6 +15,10 @@ type Config struct {
 	DSN     string
 	BaseURL string
 	Demo    bool
+
+	// DBWait is how long serve and migrate wait at start for a PostgreSQL
+	// server that cannot be reached yet (starting up, restarting).
+	DBWait time.Duration
 
 	// SessionIdle and SessionMax are the idle and absolute session limits.
 	SessionIdle time.Duration
@@ -51,6 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		DataDir:         "data",
+		DBWait:          db.DefaultWait,
 		SessionIdle:     12 * time.Hour,
 		SessionMax:      7 * 24 * time.Hour,
 		AccountFailures: 5,

@@ -25,7 +25,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := openStore(ctx, cfg)
+	store, err := openStoreWaiting(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store), "version", version())
+	// With --addr host:0 the system picks the port; links (the setup URL)
+	// must name the real one.
+	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
+		a.cfg.Addr = ln.Addr().String()
+	}
+	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store, cfg), "version", version())
 	if u, err := a.SetupURL(ctx); err != nil {
 		return err
 	} else if u != "" {
@@ -87,16 +92,24 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	return srv.Shutdown(shutdownCtx)
 }
 
-func describeStore(s *db.Store) string {
+func describeStore(s *db.Store, cfg Config) string {
 	if s.Dialect == db.SQLite {
 		return "sqlite:" + s.Path
 	}
-	return "postgres"
+	return db.RedactDSN(cfg.DSN)
 }
 
-// openStore opens the database and applies migrations.
+// openStore opens the database and applies migrations. It tries
+// PostgreSQL once: commands fail at once when it cannot be reached.
 func openStore(ctx context.Context, cfg Config) (*db.Store, error) {
-	store, err := db.Open(ctx, db.Config{DSN: cfg.DSN, DataDir: cfg.DataDir})
+	return openStoreWaiting(ctx, Config{DSN: cfg.DSN, DataDir: cfg.DataDir}, nil)
+}
+
+// openStoreWaiting opens the database, waiting up to cfg.DBWait for a
+// PostgreSQL server that cannot be reached yet (and telling log about each
+// attempt), and applies migrations.
+func openStoreWaiting(ctx context.Context, cfg Config, log *slog.Logger) (*db.Store, error) {
+	store, err := db.Open(ctx, db.Config{DSN: cfg.DSN, DataDir: cfg.DataDir, Wait: cfg.DBWait, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
+	"gatehouse/db/postgrestest"
 )
 
 // testPassword passes the password policy; every test user gets it unless a test says otherwise.
@@ -41,7 +43,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// testApp is a Gatehouse over a fresh SQLite file, served by httptest.
+// testApp is a Gatehouse over a fresh database, served by httptest.
 type testApp struct {
 	*App
 	Server *httptest.Server
@@ -50,14 +52,28 @@ type testApp struct {
 	Logs   *strings.Builder
 }
 
-// newTestApp starts a fresh app. configure (optional) adjusts the config
-// and the registry before the app is built.
+// newTestApp starts a fresh app on a new SQLite file, or on a fresh
+// PostgreSQL schema when GATEHOUSE_TEST_APP_DB=postgres (to run the whole app
+// suite on PostgreSQL; see newTestAppOn). configure (optional) adjusts the
+// config and the registry before the app is built.
 func newTestApp(t testing.TB, configure ...func(*Config, *dashboards.Registry)) *testApp {
+	t.Helper()
+	dsn := ""
+	if os.Getenv("GATEHOUSE_TEST_APP_DB") == "postgres" {
+		dsn = postgrestest.Schema(t)
+	}
+	return newTestAppOn(t, dsn, configure...)
+}
+
+// newTestAppOn starts a fresh app on the database dsn ("" for a new SQLite
+// file in a temporary directory).
+func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboards.Registry)) *testApp {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.DSN = dsn
 	reg := dashboards.NewRegistry()
 	dashboards.RegisterBuiltins(reg)
 	for _, f := range configure {

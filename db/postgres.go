@@ -56,6 +56,7 @@ func openPostgres(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres, Now: time.Now}
 
 	start := time.Now()
+	deadline := start.Add(cfg.Wait)
 	delay := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := sqldb.PingContext(ctx)
@@ -66,24 +67,25 @@ func openPostgres(ctx context.Context, cfg Config) (*Store, error) {
 			return s, nil
 		}
 		reason, retry := pgConnectProblem(err)
-		waited := time.Since(start)
 		if !retry {
 			sqldb.Close()
 			return nil, fmt.Errorf("cannot use PostgreSQL at %s: %s", addr, reason)
 		}
-		if waited+delay > cfg.Wait || ctx.Err() != nil {
+		remaining := time.Until(deadline)
+		if remaining <= 0 || ctx.Err() != nil {
 			sqldb.Close()
 			if cfg.Wait <= 0 {
 				return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %s", addr, reason)
 			}
-			return nil, fmt.Errorf("cannot reach PostgreSQL at %s after waiting %s: %s", addr, waited.Round(time.Second), reason)
+			return nil, fmt.Errorf("cannot reach PostgreSQL at %s after waiting %s: %s", addr, time.Since(start).Round(time.Second), reason)
 		}
+		pause := min(delay, remaining)
 		if cfg.Log != nil {
-			cfg.Log.Warn("waiting for PostgreSQL at "+addr+": "+reason, "attempt", attempt, "retry_in", delay)
+			cfg.Log.Warn("waiting for PostgreSQL at "+addr+": "+reason, "attempt", attempt, "retry_in", pause.Round(time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(delay):
+		case <-time.After(pause):
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
