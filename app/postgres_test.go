@@ -227,9 +227,10 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 func runServe(t *testing.T, timeout time.Duration, args ...string) (code int, stderr string, took time.Duration) {
 	t.Helper()
 	var errOut bytes.Buffer
+	stderrBuf := &lockedBuffer{b: &errOut}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := &CLI{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &lockedBuffer{b: &errOut},
+	c := &CLI{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: stderrBuf,
 		Getenv: func(string) string { return "" }, Ready: func(string) { cancel() }}
 	done := make(chan int, 1)
 	start := time.Now()
@@ -241,6 +242,8 @@ func runServe(t *testing.T, timeout time.Duration, args ...string) (code int, st
 		code = <-done
 		t.Errorf("serve %v still running after %v", args, timeout)
 	}
+	stderrBuf.mu.Lock()
+	defer stderrBuf.mu.Unlock()
 	return code, errOut.String(), time.Since(start)
 }
 

@@ -74,7 +74,10 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	} else if u != "" {
 		log.Warn("no admin exists yet: open the setup link to create the first admin (valid 30 minutes, single use)", "setup_url", u)
 	}
-	go a.sweepSessions(ctx)
+	// The sweeper stops with the server, before the store closes.
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); a.sweepSessions(ctx) }()
+	defer func() { stop(); <-sweepDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -126,6 +129,9 @@ func (a *App) sweepSessions(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if n, err := a.store.DeleteExpiredSessions(ctx, a.cfg.SessionIdle); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			a.log.Warn("deleting expired sessions failed", "err", err)
 		} else if n > 0 {
 			a.log.Info("deleted expired sessions", "count", n)
