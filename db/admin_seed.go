@@ -146,6 +146,14 @@ func (s *Store) SeedBulk(ctx context.Context, spec SeedSpec) (SeedResult, error)
 	}
 	res.Memberships = len(pairs)
 	progress(fmt.Sprintf("%d memberships", len(pairs)))
+	if s.Dialect == Postgres {
+		// Explicit ids do not advance the identity sequences.
+		for _, table := range []string{"users", "groups"} {
+			if _, err := s.DB.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence(?, 'id'), (SELECT MAX(id) FROM "+table+"))", table); err != nil {
+				return res, storageErr(err)
+			}
+		}
+	}
 	if _, err := s.DB.ExecContext(ctx, "ANALYZE"); err != nil {
 		return res, storageErr(err)
 	}
