@@ -96,6 +96,7 @@ func commands() []command {
 		{"access", "check EMAIL DASHBOARD", "explain whether a user may open a dashboard (exit 0 allowed, 1 denied)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
+		{"copy", "--from SQLITE_FILE_OR_DSN --to DSN", "copy all data into a new, empty database (e.g. from SQLite to PostgreSQL)", cmdCopy},
 		{"dev", "seed [--users N] [--groups N] [--memberships N]", "", cmdDev}, // hidden: no summary
 		{"version", "", "print the version", func(ctx context.Context, c *CLI, args []string) error {
 			fs := c.flags("version", "", "Print Gatehouse's version.")
