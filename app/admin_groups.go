@@ -109,15 +109,16 @@ func (a *App) groupFromPath(w http.ResponseWriter, r *http.Request) (db.Group, b
 	return a.groupFromPathValue(w, r, "id")
 }
 
-// membersData loads one page of a group's members.
-func (a *App) membersData(r *http.Request, groupID int64, page int) (components.MembersData, error) {
-	members, total, err := a.store.ListGroupMembers(r.Context(), groupID, adminPerPage, (page-1)*adminPerPage)
+// membersData loads one page of a group's members; g carries the member
+// count (from GroupByID, read just before).
+func (a *App) membersData(r *http.Request, g db.Group, page int) (components.MembersData, error) {
+	members, err := a.store.GroupMembersPage(r.Context(), g, adminPerPage, (page-1)*adminPerPage)
 	if err != nil {
 		return components.MembersData{}, err
 	}
-	return components.MembersData{GroupID: groupID, Members: members, NowMS: a.now().UnixMilli(),
-		Pager: components.Pager{Path: groupURL(groupID), Query: url.Values{}, Page: page, PerPage: adminPerPage,
-			Total: total, Shown: len(members), Noun: "members"}}, nil
+	return components.MembersData{GroupID: g.ID, Members: members, NowMS: a.now().UnixMilli(),
+		Pager: components.Pager{Path: groupURL(g.ID), Query: url.Values{}, Page: page, PerPage: adminPerPage,
+			Total: g.MemberCount, Shown: len(members), Noun: "members"}}, nil
 }
 
 // groupPage loads everything a group's page shows.
@@ -126,7 +127,7 @@ func (a *App) groupPage(r *http.Request, g db.Group) (components.GroupPageData, 
 	d := components.GroupPageData{Group: g, Notice: notice(r),
 		Edit: components.GroupForm{Name: g.Name, Description: g.Description, WasName: g.Name, WasDescription: g.Description}}
 	var err error
-	if d.Members, err = a.membersData(r, g.ID, pageParam(r, "page")); err != nil {
+	if d.Members, err = a.membersData(r, g, pageParam(r, "page")); err != nil {
 		return d, err
 	}
 	slugs, err := a.store.GrantsOfGroup(ctx, g.ID)
@@ -342,7 +343,11 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, groupURL(g.ID)+"?msg=member-added")
 		return
 	}
-	members, err := a.membersData(r, g.ID, 1)
+	if g, err = a.store.GroupByID(r.Context(), g.ID); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	members, err := a.membersData(r, g, 1)
 	if err != nil {
 		a.serverError(w, r, err)
 		return

@@ -22,7 +22,7 @@ func (a *App) usersData(r *http.Request, create components.UserCreateForm) (comp
 		f.GroupID = id
 	}
 	page := pageParam(r, "page")
-	users, total, err := a.store.ListUsers(r.Context(), db.UserFilter{Search: f.Query, GroupID: f.GroupID, Admin: f.Admin,
+	users, total, err := a.store.SearchUsers(r.Context(), db.UserFilter{Search: f.Query, GroupID: f.GroupID, Admin: f.Admin,
 		Inactive: f.Inactive, Limit: adminPerPage, Offset: (page - 1) * adminPerPage})
 	if err != nil {
 		return components.UsersData{}, err

@@ -89,18 +89,69 @@ func (s *Store) GroupChoice(ctx context.Context, userID, groupID int64) (GroupCh
 }
 
 // MemberCandidates returns up to limit users whose email or name contains
-// search and who are not members of the group, ordered by email. The scan
-// walks the email index and stops after limit matches.
+// search and who are not members of the group, ordered by email. The match
+// runs on the (email, name) index alone, in email order, and stops after
+// limit hits; only those rows are then read from the table.
 func (s *Store) MemberCandidates(ctx context.Context, groupID int64, search string, limit int) ([]User, error) {
 	var users []User
 	like := "%" + escapeLike(strings.ToLower(search)) + "%"
+	ids := s.DB.NewSelect().TableExpr("users AS c").Column("c.id").
+		Where("(c.email LIKE ? ESCAPE '\\' OR "+s.foldCase("c.name")+" LIKE ? ESCAPE '\\')", like, like).
+		Where("NOT EXISTS (SELECT 1 FROM memberships AS m WHERE m.group_id = ? AND m.user_id = c.id)", groupID).
+		OrderExpr("c.email").Limit(int64(limit))
 	err := s.DB.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
-		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			return q.Where("u.email LIKE ? ESCAPE '\\'", like).WhereOr("lower(u.name) LIKE ? ESCAPE '\\'", like)
-		}).
-		Where("NOT EXISTS (SELECT 1 FROM memberships AS m WHERE m.group_id = ? AND m.user_id = u.id)", groupID).
-		OrderExpr("u.email").Limit(int64(limit)).Scan(ctx)
+		Where("u.id IN (?)", ids).OrderExpr("u.email").Scan(ctx)
 	return users, storageErr(err)
+}
+
+// foldCase wraps a column for a case-insensitive LIKE against a lower-cased
+// pattern: PostgreSQL's LIKE is case-sensitive, so it needs lower(); SQLite's
+// LIKE already ignores ASCII case (and its lower() folds ASCII only), so
+// the call would only cost time on every row of a scan.
+func (s *Store) foldCase(col string) string {
+	if s.Dialect == Postgres {
+		return "lower(" + col + ")"
+	}
+	return col
+}
+
+// SearchUsers is ListUsers for the admin panel at scale: the same filters
+// and order, but the page's ids are found first (for a search, on the
+// (email, name) index alone) and only the page's rows are read in full.
+func (s *Store) SearchUsers(ctx context.Context, f UserFilter) ([]User, int, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if f.Search != "" {
+			like := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
+			q = q.Where("(c.email LIKE ? ESCAPE '\\' OR "+s.foldCase("c.name")+" LIKE ? ESCAPE '\\')", like, like)
+		}
+		if f.GroupID != 0 {
+			q = q.Where("c.id IN (SELECT user_id FROM memberships WHERE group_id = ?)", f.GroupID)
+		}
+		if f.Admin {
+			q = q.Where("c.is_admin")
+		}
+		if f.Inactive {
+			q = q.Where("NOT c.is_active")
+		}
+		return q
+	}
+	n, err := filter(s.DB.NewSelect().TableExpr("users AS c")).Count(ctx)
+	if err != nil {
+		return nil, 0, storageErr(err)
+	}
+	total := int(n)
+	var users []User
+	if total == 0 || f.Offset >= total {
+		return users, total, nil
+	}
+	ids := filter(s.DB.NewSelect().TableExpr("users AS c").Column("c.id")).
+		OrderExpr("c.email").Limit(int64(f.Limit)).Offset(int64(f.Offset))
+	err = s.DB.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
+		Where("u.id IN (?)", ids).OrderExpr("u.email").Scan(ctx)
+	return users, total, storageErr(err)
 }
 
 // MemberOf returns one membership of a group with its user (ErrNotFound
@@ -125,17 +176,27 @@ const bigGroup = 5000
 // SQLite), so page one of a 100,000-member group reads about fifty rows
 // instead of sorting 100,000.
 func (s *Store) ListGroupMembers(ctx context.Context, groupID int64, limit, offset int) ([]Member, int, error) {
-	if limit <= 0 {
-		limit = 50
-	}
 	n, err := s.DB.NewSelect().TableExpr("memberships").Where("group_id = ?", groupID).Count(ctx)
 	if err != nil {
 		return nil, 0, storageErr(err)
 	}
-	total := int(n)
+	members, err := s.groupMembersPage(ctx, groupID, int(n), limit, offset)
+	return members, int(n), err
+}
+
+// GroupMembersPage is ListGroupMembers for a group just read with its
+// member count (GroupByID), which it uses instead of counting again.
+func (s *Store) GroupMembersPage(ctx context.Context, g Group, limit, offset int) ([]Member, error) {
+	return s.groupMembersPage(ctx, g.ID, g.MemberCount, limit, offset)
+}
+
+func (s *Store) groupMembersPage(ctx context.Context, groupID int64, total, limit, offset int) ([]Member, error) {
+	if limit <= 0 {
+		limit = 50
+	}
 	var members []Member
 	if total == 0 || offset >= total {
-		return members, total, nil
+		return members, nil
 	}
 	q := s.DB.NewSelect().Model(&members)
 	if total >= bigGroup {
@@ -143,9 +204,9 @@ func (s *Store) ListGroupMembers(ctx context.Context, groupID int64, limit, offs
 	} else {
 		q = q.ModelTableExpr("memberships AS m").Join("JOIN users AS u ON u.id = m.user_id").Where("m.group_id = ?", groupID)
 	}
-	err = q.ColumnExpr("u.*").ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
+	err := q.ColumnExpr("u.*").ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
 		OrderExpr("u.email").Limit(int64(limit)).Offset(int64(offset)).Scan(ctx)
-	return members, total, storageErr(err)
+	return members, storageErr(err)
 }
 
 // GrantsOfGroup returns the dashboards granted to a group, by slug.

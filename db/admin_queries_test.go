@@ -201,3 +201,42 @@ func TestListAuditPageAndDecidedRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchUsersMatchesListUsers: the admin list's two-step query returns
+// exactly what the plain one does, for every filter.
+func TestSearchUsersMatchesListUsers(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		res, err := s.SeedBulk(ctx, SeedSpec{Users: 700, Groups: 5, Memberships: 2000, PasswordHash: "x", Seed: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateUser(ctx, Actor{}, NewUser{Email: "boss@example.com", Name: "Anna Boss", PasswordHash: "x", IsAdmin: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []UserFilter{
+			{}, {Offset: 650}, {Search: "ANNA"}, {Search: "smith", Offset: 10, Limit: 5}, {Search: "nobody"},
+			{GroupID: res.TypicalGroup}, {GroupID: res.BigGroup, Search: "a"}, {Admin: true}, {Inactive: true},
+			{Search: "%"}, {Search: "_"}, {Offset: 5000},
+		} {
+			want, wantTotal, err := s.ListUsers(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotTotal, err := s.SearchUsers(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEmails, gotEmails := make([]string, len(want)), make([]string, len(got))
+			for i := range want {
+				wantEmails[i] = want[i].Email
+			}
+			for i := range got {
+				gotEmails[i] = got[i].Email
+			}
+			if gotTotal != wantTotal || !slices.Equal(gotEmails, wantEmails) {
+				t.Errorf("%+v: got %d %v, want %d %v", f, gotTotal, head(gotEmails), wantTotal, head(wantEmails))
+			}
+		}
+	})
+}
