@@ -139,7 +139,7 @@ func TestAdminAccessRequests(t *testing.T) {
 	}
 	// Nobody is granted "access": no group to offer, say so and point to the matrix.
 	otherRow := between(body, `id="request-`+idStr(other.ID)+`"`, "</tr>")
-	if !strings.Contains(otherRow, "No group is granted this dashboard yet") || strings.Contains(otherRow, `value="approve"`) {
+	if !strings.Contains(otherRow, "Not granted to any group yet") || strings.Contains(otherRow, `value="approve"`) {
 		t.Errorf("ungranted row:\n%s", otherRow)
 	}
 
