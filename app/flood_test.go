@@ -99,7 +99,10 @@ func TestArgonFloodIsBounded(t *testing.T) {
 
 	var panelsOK, panelsBad atomic.Int64
 	floodDone := make(chan struct{})
+	var poller sync.WaitGroup
+	poller.Add(1)
 	go func() {
+		defer poller.Done()
 		for {
 			select {
 			case <-floodDone:
@@ -135,6 +138,7 @@ func TestArgonFloodIsBounded(t *testing.T) {
 	}
 	wg.Wait()
 	close(floodDone)
+	poller.Wait() // its last request must finish before the server closes
 	close(stop)
 	sampler.Wait()
 
