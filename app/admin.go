@@ -27,6 +27,7 @@ var adminNotices = map[string]string{
 	"member-removed":   "Member removed. Their access through this group ended.",
 	"expiry-saved":     "Membership expiry saved.",
 	"groups-saved":     "Group membership saved.",
+	"user-renamed":     "Name saved.",
 	"user-activated":   "User reactivated.",
 	"user-deactivated": "User deactivated and logged out everywhere.",
 	"user-promoted":    "User is now an admin.",

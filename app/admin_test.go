@@ -132,6 +132,7 @@ func TestAdminAuthorizationMatrix(t *testing.T) {
 			return "/admin/users", url.Values{"email": {fmt.Sprintf("new%d@example.com", n)}}
 		}, 200, 200},
 		{"GET", "user", fixed("/admin/users/"+idStr(f.member.ID), nil), 200, 200},
+		{"POST", "rename user", fixed("/admin/users/"+idStr(f.member.ID), url.Values{"name": {"Member"}}), 303, 200},
 		{"POST", "toggle group", fixed("/admin/users/"+idStr(f.outsider.ID)+"/groups/"+idStr(extra.ID), url.Values{"member": {"on"}}), 303, 200},
 		{"POST", "active", fixed("/admin/users/"+idStr(f.outsider.ID)+"/active", url.Values{"active": {"true"}}), 303, 200},
 		{"POST", "admin flag", fixed("/admin/users/"+idStr(f.outsider.ID)+"/admin", url.Values{"admin": {"false"}}), 303, 200},

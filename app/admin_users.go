@@ -258,6 +258,40 @@ func (a *App) toggleUserGroup(w http.ResponseWriter, r *http.Request) {
 	a.renderFragment(w, r, http.StatusOK, components.AdminUserGroupItem(u.ID, g, nowMS, ""))
 }
 
+// renameUser handles POST /admin/users/{id}: the user's display name
+// (0–100 characters; a bad one answers 422 and changes nothing).
+func (a *App) renameUser(w http.ResponseWriter, r *http.Request) {
+	u, ok := a.userFromPath(w, r)
+	if !ok || !a.parseForm(w, r) {
+		return
+	}
+	self := viewerFrom(r.Context()).User.ID == u.ID
+	name, err := db.CleanName("name", truncateRunes(r.PostForm.Get("name"), 1000), 0, 100)
+	if err != nil {
+		msg := userMessage(err)
+		if isHTMX(r) {
+			a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminUserStatus(u, self, components.StatusBox{Error: msg}))
+			return
+		}
+		a.renderUserPage(w, r, http.StatusUnprocessableEntity, u, func(d *components.UserPageData) { d.Status.Error = msg })
+		return
+	}
+	err = a.store.UpdateUserName(r.Context(), a.actor(r), u.ID, name)
+	if errors.Is(err, db.ErrNotFound) {
+		a.notFound(w, r)
+		return
+	} else if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if !isHTMX(r) {
+		a.redirect(w, r, userURL(u.ID)+"?msg=user-renamed")
+		return
+	}
+	u.Name = name
+	a.renderFragment(w, r, http.StatusOK, components.AdminUserStatus(u, self, components.StatusBox{Notice: adminNotices["user-renamed"]}))
+}
+
 // lastAdminMessage explains the last-admin guard.
 func lastAdminMessage(u db.User, what string) string {
 	return fmt.Sprintf("%s is the last active admin, so they cannot be %s: Gatehouse would have nobody left to manage it. "+

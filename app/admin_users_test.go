@@ -358,3 +358,31 @@ func mustSessionID(t *testing.T, ta *testApp, c *http.Client) string {
 	}
 	return sess.ID
 }
+
+func TestAdminRenameUser(t *testing.T) {
+	f := newAccessFixture(t)
+	ta, c := f.ta, f.adminC
+	ctx := context.Background()
+	p := "/admin/users/" + idStr(f.member.ID)
+	res, body := ta.hxPost(t, c, p, url.Values{"name": {"  Mem Ber  "}})
+	wantStatus(t, res, body, 200)
+	if !strings.Contains(body, `value="Mem Ber"`) || !strings.Contains(body, "Name saved.") {
+		t.Errorf("answer:\n%s", body)
+	}
+	if u, _ := ta.store.UserByID(ctx, f.member.ID); u.Name != "Mem Ber" {
+		t.Errorf("name %q", u.Name)
+	}
+	if ta.countAudit(t, db.ActionUserUpdate, "member@example.com") != 1 {
+		t.Error("rename not audited")
+	}
+	for _, bad := range []string{strings.Repeat("n", 101), "a\x00b"} {
+		audits := ta.totalAudit(t)
+		res, body = ta.post(t, c, p, url.Values{"name": {bad}})
+		wantStatus(t, res, body, 422)
+		if u, _ := ta.store.UserByID(ctx, f.member.ID); u.Name != "Mem Ber" || ta.totalAudit(t) != audits {
+			t.Error("refused rename changed something")
+		}
+	}
+	res, body = ta.post(t, c, "/admin/users/9999", url.Values{"name": {"x"}})
+	wantStatus(t, res, body, 404)
+}

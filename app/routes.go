@@ -54,6 +54,7 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("GET /admin/users", admin(a.showUsers))
 	mux.Handle("POST /admin/users", admin(a.createUser))
 	mux.Handle("GET /admin/users/{id}", admin(a.showUser))
+	mux.Handle("POST /admin/users/{id}", admin(a.renameUser))
 	mux.Handle("POST /admin/users/{id}/groups/{group}", admin(a.toggleUserGroup))
 	mux.Handle("POST /admin/users/{id}/active", admin(a.setUserActive))
 	mux.Handle("POST /admin/users/{id}/admin", admin(a.setUserAdmin))
