@@ -117,17 +117,44 @@ func escapeLike(s string) string {
 
 // AuditDenial records an access denial unless the same actor was denied the
 // same target within dedupe (so polling panels do not flood the log).
+//
+// A denied panel that keeps polling is the common case, so the check is a
+// read (which on SQLite does not queue behind the write lock), and a
+// denial this process has seen in the log is remembered: audit rows never
+// change, so the memory cannot go stale within the window.
 func (s *Store) AuditDenial(ctx context.Context, a Actor, target, code, reason string, dedupe time.Duration) error {
 	now := s.nowMS()
+	since := now - dedupe.Milliseconds()
+	cache, key := s.authzCache(), denialKey{a.Email, target}
+	if cache.deniedSince(key, since) {
+		return nil
+	}
+	var last int64
+	if err := s.DB.NewRaw(`SELECT COALESCE(MAX(at), 0) FROM audit_events
+		WHERE action = ? AND actor_email = ? AND target = ? AND at > ?`,
+		ActionAccessDenied, a.Email, target, since).Scan(ctx, &last); err != nil {
+		return storageErr(err)
+	}
+	if last > 0 {
+		cache.sawDenial(key, last)
+		return nil
+	}
 	detail, _ := json.Marshal(map[string]string{"code": code, "reason": reason})
 	var actorID any // NULL for anonymous actors, like nullzero in AuditEvent
 	if a.ID != 0 {
 		actorID = a.ID
 	}
-	_, err := s.DB.NewRaw(`INSERT INTO audit_events (at, actor_id, actor_email, action, target, detail, ip)
+	// The insert still checks, for a concurrent request or instance.
+	res, err := s.DB.NewRaw(`INSERT INTO audit_events (at, actor_id, actor_email, action, target, detail, ip)
 		SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (
 			SELECT 1 FROM audit_events WHERE action = ? AND actor_email = ? AND target = ? AND at > ?)`,
 		now, actorID, a.Email, ActionAccessDenied, target, string(detail), a.IP,
-		ActionAccessDenied, a.Email, target, now-dedupe.Milliseconds()).Exec(ctx)
-	return storageErr(err)
+		ActionAccessDenied, a.Email, target, since).Exec(ctx)
+	if err != nil {
+		return storageErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		cache.sawDenial(key, now)
+	}
+	return nil
 }

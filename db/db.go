@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -67,6 +68,11 @@ type Store struct {
 	Now func() time.Time
 	// Path is the SQLite file path (empty for PostgreSQL).
 	Path string
+
+	// cache keeps the hot path's facts per authorization version
+	// (authz_cache.go); created on first use.
+	cacheOnce sync.Once
+	cache     *authzCache
 }
 
 // Open connects to the configured database. It does not migrate; call Migrate.
@@ -149,6 +155,7 @@ func (s *Store) nowMS() int64 { return s.Now().UnixMilli() }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite).
 func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	markWrite(ctx)
 	err := s.DB.RunInTx(ctx, nil, fn)
 	return storageErr(err)
 }

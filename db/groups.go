@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -334,22 +336,39 @@ type GrantingGroup struct {
 // GrantingGroups returns every group granted dashboard, each with whether
 // userID is in it and until when: the facts an access decision needs, read
 // in one indexed query.
+//
+// Under a Snapshot (see authz_cache.go) the answer may come from memory,
+// loaded at the same authorization version.
 func (s *Store) GrantingGroups(ctx context.Context, userID int64, dashboard string) ([]GrantingGroup, error) {
-	var rows []GrantingGroup
-	err := s.DB.NewSelect().TableExpr("grants AS gr").
-		Join("JOIN groups AS g ON g.id = gr.group_id").
-		Join("LEFT JOIN memberships AS m ON m.group_id = gr.group_id AND m.user_id = ?", userID).
-		ColumnExpr("g.id AS group_id, g.name AS group_name").
-		ColumnExpr("(m.user_id IS NOT NULL) AS member, COALESCE(m.expires_at, 0) AS expires_at").
-		Where("gr.dashboard = ?", dashboard).OrderExpr("g.name_key").Scan(ctx, &rows)
-	return rows, storageErr(err)
+	rows, err := remember(ctx, s, grantingTable, grantingKey{userID, dashboard}, func() ([]GrantingGroup, error) {
+		var rows []GrantingGroup
+		err := s.DB.NewSelect().TableExpr("grants AS gr").
+			Join("JOIN groups AS g ON g.id = gr.group_id").
+			Join("LEFT JOIN memberships AS m ON m.group_id = gr.group_id AND m.user_id = ?", userID).
+			ColumnExpr("g.id AS group_id, g.name AS group_name").
+			ColumnExpr("(m.user_id IS NOT NULL) AS member, COALESCE(m.expires_at, 0) AS expires_at").
+			Where("gr.dashboard = ?", dashboard).OrderExpr("g.name_key").Scan(ctx, &rows)
+		return rows, storageErr(err)
+	})
+	return slices.Clone(rows), err
 }
 
 // Membership returns userID's membership in the named group (ErrNotFound if none).
+// Under a Snapshot the answer may come from memory, like GrantingGroups'.
 func (s *Store) MembershipIn(ctx context.Context, userID int64, groupName string) (Membership, error) {
-	var m Membership
-	err := s.DB.NewSelect().Model(&m).ModelTableExpr("memberships AS m").ColumnExpr("m.*").
-		Join("JOIN groups AS g ON g.id = m.group_id").
-		Where("m.user_id = ? AND g.name_key = ?", userID, strings.ToLower(groupName)).Limit(1).Scan(ctx)
-	return m, storageErr(err)
+	key := membershipKey{userID, strings.ToLower(groupName)}
+	f, err := remember(ctx, s, membershipTable, key, func() (membershipFact, error) {
+		var m Membership
+		err := s.DB.NewSelect().Model(&m).ModelTableExpr("memberships AS m").ColumnExpr("m.*").
+			Join("JOIN groups AS g ON g.id = m.group_id").
+			Where("m.user_id = ? AND g.name_key = ?", userID, key.group).Limit(1).Scan(ctx)
+		if err = storageErr(err); errors.Is(err, ErrNotFound) {
+			return membershipFact{}, nil
+		}
+		return membershipFact{m: m, found: err == nil}, err
+	})
+	if err == nil && !f.found {
+		err = ErrNotFound
+	}
+	return f.m, err
 }

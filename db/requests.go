@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"maps"
 
 	"github.com/uptrace/bun"
 )
@@ -61,17 +62,21 @@ func (s *Store) CreateAccessRequest(ctx context.Context, a Actor, userID int64, 
 }
 
 // LatestRequests returns the user's most recent request per dashboard.
+// Under a Snapshot the answer may come from memory (see authz_cache.go).
 func (s *Store) LatestRequests(ctx context.Context, userID int64) (map[string]AccessRequest, error) {
-	var reqs []AccessRequest
-	err := s.DB.NewSelect().Model(&reqs).Where("user_id = ?", userID).Order("created_at ASC", "id ASC").Scan(ctx)
-	if err != nil {
-		return nil, storageErr(err)
-	}
-	out := make(map[string]AccessRequest, len(reqs))
-	for _, r := range reqs {
-		out[r.Dashboard] = r
-	}
-	return out, nil
+	out, err := remember(ctx, s, requestTable, userID, func() (map[string]AccessRequest, error) {
+		var reqs []AccessRequest
+		err := s.DB.NewSelect().Model(&reqs).Where("user_id = ?", userID).Order("created_at ASC", "id ASC").Scan(ctx)
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		out := make(map[string]AccessRequest, len(reqs))
+		for _, r := range reqs {
+			out[r.Dashboard] = r
+		}
+		return out, nil
+	})
+	return maps.Clone(out), err
 }
 
 // ListAccessRequests returns requests with the given status ("" for all),

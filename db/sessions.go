@@ -96,33 +96,46 @@ func (st *SessionStore) Get(r *http.Request, name string) (*sessions.Session, er
 // truncated, foreign, expired or revoked cookie yields a new, empty session
 // (IsNew) and no error: such a request is simply anonymous.
 func (st *SessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess, _, err := st.load(r, name)
+	return sess, err
+}
+
+// Load returns the request's session and its user, read together with one
+// query (sessions joined with users) or, under a Snapshot whose version is
+// unchanged, from memory (see authz_cache.go). A request without a live
+// session gets a new, empty session (IsNew) and the zero User. The user is
+// returned whether active or not; the caller decides.
+//
+// Unlike Get, Load does not register the session in gorilla's per-request
+// registry: the caller keeps the returned session.
+func (st *SessionStore) Load(r *http.Request) (*sessions.Session, User, error) {
+	return st.load(r, st.name)
+}
+
+func (st *SessionStore) load(r *http.Request, name string) (*sessions.Session, User, error) {
 	sess := sessions.NewSession(st, name)
 	sess.Options = st.options()
 	sess.IsNew = true
 	c, err := r.Cookie(name)
 	if err != nil {
-		return sess, nil
+		return sess, User{}, nil
 	}
-	id, ok := st.decode(name, c.Value)
-	if !ok {
-		return sess, nil
-	}
-	row, err := st.load(r.Context(), id)
+	e, err := st.entry(r.Context(), name, c.Value)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return sess, nil
+			return sess, User{}, nil
 		}
-		return sess, err
+		return sess, User{}, err
 	}
-	if len(row.Data) > 0 {
-		if err := gob.NewDecoder(bytes.NewReader(row.Data)).Decode(&sess.Values); err != nil {
-			return sess, nil
+	if len(e.data) > 0 {
+		if err := gob.NewDecoder(bytes.NewReader(e.data)).Decode(&sess.Values); err != nil {
+			return sess, User{}, nil
 		}
 	}
-	sess.Values[UserIDKey] = row.UserID
-	sess.ID = id
+	sess.Values[UserIDKey] = e.userID
+	sess.ID = e.id
 	sess.IsNew = false
-	return sess, nil
+	return sess, e.user, nil
 }
 
 func (st *SessionStore) decode(name, value string) (string, bool) {
@@ -136,28 +149,79 @@ func (st *SessionStore) decode(name, value string) (string, bool) {
 	return string(raw), true
 }
 
-// load returns the live row for id, deleting it when it has expired, and
-// refreshes last_seen at most once per touchEvery.
-func (st *SessionStore) load(ctx context.Context, id string) (SessionRow, error) {
-	var row SessionRow
-	hash := HashToken(id)
-	if err := st.store.DB.NewSelect().Model(&row).Where("id_hash = ?", hash).Limit(1).Scan(ctx); err != nil {
-		return row, storageErr(err)
-	}
-	now := st.store.Now()
-	nowMS := now.UnixMilli()
-	if nowMS >= row.ExpiresAt || nowMS-row.LastSeenAt >= st.cfg.Idle.Milliseconds() {
-		_, _ = st.store.DB.NewDelete().Model((*SessionRow)(nil)).Where("id_hash = ?", hash).Exec(ctx)
-		return row, ErrNotFound
-	}
-	if nowMS-row.LastSeenAt >= st.touchEvery.Milliseconds() {
-		if _, err := st.store.DB.NewUpdate().Model((*SessionRow)(nil)).Set("last_seen_at = ?", nowMS).
-			Where("id_hash = ?", hash).Exec(ctx); err != nil {
-			return row, storageErr(err)
+// sessionEntry is a live session row with its user, as load needs them.
+type sessionEntry struct {
+	id, hash   string // the cookie's random id and its sha256 (the row's key)
+	userID     int64
+	expiresAt  int64
+	lastSeenAt int64
+	data       []byte // gob-encoded values other than the user id; never modified
+	user       User
+}
+
+// cookieKey is a session cookie as the browser sent it. The cache is keyed
+// by it, so a remembered cookie skips decoding (its signature was checked
+// when it was first loaded, and the key that signed it does not change).
+type cookieKey struct{ name, value string }
+
+// sessionWithUser reads a session row joined with its user in one query.
+type sessionWithUser struct {
+	bun.BaseModel `bun:"table:sessions,alias:s"`
+
+	IDHash     string `bun:"id_hash,pk"`
+	UserID     int64  `bun:"user_id"`
+	LastSeenAt int64  `bun:"last_seen_at"`
+	ExpiresAt  int64  `bun:"expires_at"`
+	Data       []byte `bun:"data"`
+	User       *User  `bun:"rel:belongs-to,join:user_id=id"`
+}
+
+// entry returns the live session named by the cookie value with its user,
+// deleting it when it has expired, and refreshes last_seen at most once per
+// touchEvery. A bad cookie or a missing session is ErrNotFound.
+//
+// Under a Snapshot the row may come from memory; a remembered row is used
+// only while no touch is due, so its last_seen is at most touchEvery old
+// and the idle limit is always judged on the database's own last_seen.
+func (st *SessionStore) entry(ctx context.Context, name, value string) (sessionEntry, error) {
+	key := cookieKey{name, value}
+	nowMS := st.store.Now().UnixMilli()
+	e, cached := cacheGet(ctx, st.store, sessionTable, key)
+	if !cached || nowMS-e.lastSeenAt >= st.touchEvery.Milliseconds() {
+		id, ok := st.decode(name, value)
+		if !ok {
+			return e, ErrNotFound
 		}
-		row.LastSeenAt = nowMS
+		hash := HashToken(id)
+		var row sessionWithUser
+		err := st.store.DB.NewSelect().Model(&row).Relation("User").Where("s.id_hash = ?", hash).Limit(1).Scan(ctx)
+		if err != nil {
+			return e, storageErr(err)
+		}
+		if row.User == nil || row.User.ID == 0 {
+			return e, ErrNotFound
+		}
+		e = sessionEntry{id: id, hash: hash, userID: row.UserID, expiresAt: row.ExpiresAt,
+			lastSeenAt: row.LastSeenAt, data: row.Data, user: *row.User}
+		cached = false
 	}
-	return row, nil
+	if nowMS >= e.expiresAt || nowMS-e.lastSeenAt >= st.cfg.Idle.Milliseconds() {
+		markWrite(ctx)
+		_, _ = st.store.DB.NewDelete().Model((*SessionRow)(nil)).Where("id_hash = ?", e.hash).Exec(ctx)
+		return e, ErrNotFound
+	}
+	if nowMS-e.lastSeenAt >= st.touchEvery.Milliseconds() {
+		if _, err := st.store.DB.NewUpdate().Model((*SessionRow)(nil)).Set("last_seen_at = ?", nowMS).
+			Where("id_hash = ?", e.hash).Exec(ctx); err != nil {
+			return e, storageErr(err)
+		}
+		e.lastSeenAt = nowMS
+		cached = false
+	}
+	if !cached {
+		cachePut(ctx, st.store, sessionTable, key, e)
+	}
+	return e, nil
 }
 
 // Save persists the session and sets its cookie. A session without an id
@@ -166,6 +230,7 @@ func (st *SessionStore) load(ctx context.Context, id string) (SessionRow, error)
 // are stored: Gatehouse keeps no anonymous server-side sessions.
 func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	ctx := r.Context()
+	markWrite(ctx)
 	if sess.Options == nil {
 		sess.Options = st.options()
 	}
@@ -233,6 +298,7 @@ func encodeValues(values map[any]any) ([]byte, error) {
 
 // Revoke deletes one session by its cookie id.
 func (st *SessionStore) Revoke(ctx context.Context, id string) error {
+	markWrite(ctx)
 	_, err := st.store.DB.NewDelete().Model((*SessionRow)(nil)).Where("id_hash = ?", HashToken(id)).Exec(ctx)
 	return storageErr(err)
 }
@@ -265,6 +331,7 @@ func (s *Store) RevokeSession(ctx context.Context, a Actor, userID int64, idHash
 
 // RevokeUserSessions deletes all of a user's sessions except keepID's (may be "").
 func (s *Store) RevokeUserSessions(ctx context.Context, userID int64, keepID string) error {
+	markWrite(ctx)
 	q := s.DB.NewDelete().Model((*SessionRow)(nil)).Where("user_id = ?", userID)
 	if keepID != "" {
 		q = q.Where("id_hash <> ?", HashToken(keepID))
@@ -281,6 +348,7 @@ func (s *Store) CountActiveSessions(ctx context.Context) (int, error) {
 
 // DeleteExpiredSessions removes sessions past their absolute or idle limit.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, idle time.Duration) (int64, error) {
+	markWrite(ctx)
 	now := s.nowMS()
 	res, err := s.DB.NewDelete().Model((*SessionRow)(nil)).
 		Where("expires_at <= ? OR last_seen_at <= ?", now, now-idle.Milliseconds()).Exec(ctx)

@@ -169,6 +169,7 @@ func (s *Store) SetPassword(ctx context.Context, a Actor, userID int64, hash str
 // UpdatePasswordHash silently replaces a hash after a successful login with
 // old parameters (a rehash); sessions are kept.
 func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) error {
+	markWrite(ctx)
 	_, err := s.DB.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", newHash).
 		Where("id = ? AND password_hash = ?", userID, oldHash).Exec(ctx)
 	return storageErr(err)

@@ -1,0 +1,285 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+)
+
+// The hot path (every panel a dashboard refreshes) needs the same few facts
+// on every request: the session and its user, the groups granted the
+// dashboard with the viewer's memberships, and the viewer's access requests.
+// Reading them costs a handful of queries; keeping them in memory costs one:
+//
+//   - Triggers (migration 0004) bump the one-row table authz_version on
+//     every change to users, groups, memberships, grants, access requests
+//     and sessions (other than a new session or a last-seen touch), from
+//     any process: this server, the CLI, another instance.
+//   - A request reads that version once (Snapshot) before anything else.
+//   - Facts loaded under version V are kept tagged with V and answered from
+//     memory only to requests whose snapshot is also V. Any change anywhere
+//     moves the version on, so the next request reloads from the database:
+//     a removed membership or a deactivated user is denied on the very next
+//     request, never after a timeout.
+//
+// Reads made without a snapshot in their context (the CLI, tests, the
+// admin pages' own queries) always go to the database.
+
+// authzVersionQuery reads the counter; it is prepared once per connection.
+const authzVersionQuery = "SELECT version FROM authz_version WHERE id = 1"
+
+// maxCacheEntries bounds each of the cache's maps; a full map is emptied
+// (the next requests reload what they need).
+const maxCacheEntries = 50_000
+
+// snapshot is a request's view of the authorization version.
+type snapshot struct {
+	version int64
+	// wrote is set when the request itself writes through the store: its
+	// later reads go to the database, so it reads its own writes.
+	wrote atomic.Bool
+}
+
+type snapshotKey struct{}
+
+func snapshotFrom(ctx context.Context) *snapshot {
+	s, _ := ctx.Value(snapshotKey{}).(*snapshot)
+	return s
+}
+
+// markWrite records that ctx's request wrote: its cached reads stop.
+func markWrite(ctx context.Context) {
+	if s := snapshotFrom(ctx); s != nil {
+		s.wrote.Store(true)
+	}
+}
+
+// Snapshot reads the authorization version (one row, one prepared
+// statement) and returns a context carrying it. Session, user and access
+// reads made with that context may be answered from memory while the
+// version is unchanged; see authz_cache.go. A context that already carries
+// a snapshot is returned as it is.
+func (s *Store) Snapshot(ctx context.Context) (context.Context, error) {
+	if snapshotFrom(ctx) != nil {
+		return ctx, nil
+	}
+	v, err := s.AuthzVersion(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, snapshotKey{}, &snapshot{version: v}), nil
+}
+
+// AuthzVersion returns the current authorization version: a counter that
+// grows with every change to who may see what.
+//
+// Concurrent callers share reads: a caller waits for the next read that
+// starts after it called (never one already running, which might miss a
+// change committed just before the call), so each caller still sees every
+// change committed before it asked, while a busy server runs one read per
+// batch of requests instead of one per request.
+func (s *Store) AuthzVersion(ctx context.Context) (int64, error) {
+	c := s.authzCache()
+	c.versionMu.Lock()
+	call := c.nextRead
+	leader := call == nil
+	if leader {
+		call = &versionRead{done: make(chan struct{})}
+		c.nextRead = call
+	}
+	c.versionMu.Unlock()
+	if !leader {
+		select {
+		case <-call.done:
+			return call.version, call.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	// Wait for the read in flight, then close this batch: whoever asks from
+	// now on waits for the next read, which starts after they asked.
+	c.readMu.Lock()
+	c.versionMu.Lock()
+	c.nextRead = nil
+	c.versionMu.Unlock()
+	call.version, call.err = c.readVersion(context.WithoutCancel(ctx), s.DB.DB)
+	c.readMu.Unlock()
+	close(call.done)
+	return call.version, call.err
+}
+
+// versionRead is one read of authz_version shared by a batch of callers.
+type versionRead struct {
+	done    chan struct{}
+	version int64
+	err     error
+}
+
+func (c *authzCache) readVersion(ctx context.Context, db *sql.DB) (int64, error) {
+	stmt, err := c.versionStmt(ctx, db)
+	if err != nil {
+		return 0, storageErr(err)
+	}
+	var v int64
+	if err := stmt.QueryRowContext(ctx).Scan(&v); err != nil {
+		return 0, storageErr(err)
+	}
+	return v, nil
+}
+
+// authzCache holds facts loaded under one authorization version.
+type authzCache struct {
+	stmtMu sync.Mutex
+	stmt   *sql.Stmt
+
+	// versionMu guards nextRead, the batch of AuthzVersion callers waiting
+	// for a read that has not started; readMu lets one read run at a time.
+	versionMu sync.Mutex
+	nextRead  *versionRead
+	readMu    sync.Mutex
+
+	mu      sync.RWMutex
+	version int64
+	t       *cacheTables
+
+	denialsMu sync.Mutex
+	denials   map[denialKey]int64
+}
+
+// cacheTables are the cached facts, by what they are looked up by.
+type cacheTables struct {
+	sessions    map[cookieKey]sessionEntry
+	granting    map[grantingKey][]GrantingGroup
+	memberships map[membershipKey]membershipFact
+	requests    map[int64]map[string]AccessRequest // by user id
+}
+
+type grantingKey struct {
+	userID    int64
+	dashboard string
+}
+
+type membershipKey struct {
+	userID int64
+	group  string // lower-cased
+}
+
+// membershipFact is MembershipIn's answer, including "not a member".
+type membershipFact struct {
+	m     Membership
+	found bool
+}
+
+func newCacheTables() *cacheTables {
+	return &cacheTables{
+		sessions:    map[cookieKey]sessionEntry{},
+		granting:    map[grantingKey][]GrantingGroup{},
+		memberships: map[membershipKey]membershipFact{},
+		requests:    map[int64]map[string]AccessRequest{},
+	}
+}
+
+// authzCache returns the store's cache, creating it on first use.
+func (s *Store) authzCache() *authzCache {
+	s.cacheOnce.Do(func() {
+		s.cache = &authzCache{version: -1, t: newCacheTables(), denials: map[denialKey]int64{}}
+	})
+	return s.cache
+}
+
+func (c *authzCache) versionStmt(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
+	c.stmtMu.Lock()
+	defer c.stmtMu.Unlock()
+	if c.stmt == nil {
+		stmt, err := db.PrepareContext(ctx, authzVersionQuery)
+		if err != nil {
+			return nil, err
+		}
+		c.stmt = stmt
+	}
+	return c.stmt, nil
+}
+
+// cacheGet returns the entry for key in the table table selects, when
+// ctx's snapshot is the version the cache holds.
+func cacheGet[K comparable, V any](ctx context.Context, s *Store, table func(*cacheTables) map[K]V, key K) (V, bool) {
+	var zero V
+	snap := snapshotFrom(ctx)
+	if snap == nil || snap.wrote.Load() {
+		return zero, false
+	}
+	c := s.authzCache()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.version != snap.version {
+		return zero, false
+	}
+	v, ok := table(c.t)[key]
+	return v, ok
+}
+
+// cachePut keeps v for key under ctx's snapshot version: v must have been
+// read from the database after that snapshot was taken. A snapshot newer
+// (or older) than the cache's empties the cache first.
+func cachePut[K comparable, V any](ctx context.Context, s *Store, table func(*cacheTables) map[K]V, key K, v V) {
+	snap := snapshotFrom(ctx)
+	if snap == nil || snap.wrote.Load() {
+		return
+	}
+	c := s.authzCache()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != snap.version {
+		c.version, c.t = snap.version, newCacheTables()
+	}
+	m := table(c.t)
+	if len(m) >= maxCacheEntries {
+		clear(m)
+	}
+	m[key] = v
+}
+
+// remember answers key from the cache or, failing that, from load, keeping
+// what load returns.
+func remember[K comparable, V any](ctx context.Context, s *Store, table func(*cacheTables) map[K]V, key K, load func() (V, error)) (V, error) {
+	if v, ok := cacheGet(ctx, s, table, key); ok {
+		return v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	cachePut(ctx, s, table, key, v)
+	return v, nil
+}
+
+func sessionTable(t *cacheTables) map[cookieKey]sessionEntry          { return t.sessions }
+func grantingTable(t *cacheTables) map[grantingKey][]GrantingGroup    { return t.granting }
+func membershipTable(t *cacheTables) map[membershipKey]membershipFact { return t.memberships }
+func requestTable(t *cacheTables) map[int64]map[string]AccessRequest  { return t.requests }
+
+// denialKey names a (viewer, target) pair whose denial was audited.
+type denialKey struct{ actor, target string }
+
+// deniedSince reports whether a denial of target for actor is known to be
+// in the audit log at or after sinceMS. Audit rows are never changed, so a
+// row seen once stays seen: this needs no version check.
+func (c *authzCache) deniedSince(k denialKey, sinceMS int64) bool {
+	c.denialsMu.Lock()
+	defer c.denialsMu.Unlock()
+	at, ok := c.denials[k]
+	return ok && at > sinceMS
+}
+
+// sawDenial records that the audit log holds a denial for k at atMS.
+func (c *authzCache) sawDenial(k denialKey, atMS int64) {
+	c.denialsMu.Lock()
+	defer c.denialsMu.Unlock()
+	if len(c.denials) >= maxCacheEntries {
+		clear(c.denials)
+	}
+	if atMS > c.denials[k] {
+		c.denials[k] = atMS
+	}
+}
