@@ -112,6 +112,7 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /admin/groups/{id}/members/{user}/expiry":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/expiry", see, no, no, nf},
 		"GET /admin/users":                                 {"GET", "/admin/users?q=ex", see, no, no, ok},
 		"POST /admin/users":                                {"POST", "/admin/users", see, no, no, bad},
+		"POST /admin/users/{id}":                           {"POST", "/admin/users/" + missing, see, no, no, nf},
 		"GET /admin/users/{id}":                            {"GET", "/admin/users/" + id(member), see, no, no, ok},
 		"POST /admin/users/{id}/groups/{group}":            {"POST", "/admin/users/" + missing + "/groups/" + id(team), see, no, no, nf},
 		"POST /admin/users/{id}/active":                    {"POST", "/admin/users/" + missing + "/active", see, no, no, nf},

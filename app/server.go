@@ -39,12 +39,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	if err != nil {
 		return err
 	}
-	if cfg.Demo {
-		if err := a.SeedDemo(ctx, os.Stdout); err != nil {
-			return fmt.Errorf("seeding demo data: %w", err)
-		}
-	}
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		var se *os.SyscallError
@@ -67,6 +61,14 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	// must name the real one.
 	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
 		a.cfg.Addr = ln.Addr().String()
+	}
+	// Seed after listening (connections wait in the backlog) so the demo
+	// banner names the real address.
+	if cfg.Demo {
+		if err := a.SeedDemo(ctx, os.Stdout); err != nil {
+			ln.Close()
+			return fmt.Errorf("seeding demo data: %w", err)
+		}
 	}
 	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store, cfg), "version", version())
 	if u, err := a.SetupURL(ctx); err != nil {
