@@ -12,7 +12,7 @@ import (
 func storageStatus(err error) (int, string) {
 	if errors.Is(err, db.ErrUnavailable) {
 		msg := strings.TrimPrefix(err.Error(), db.ErrUnavailable.Error()+": ")
-		return http.StatusServiceUnavailable, "The database cannot take changes right now (" + msg + "). Nothing was changed; try again later."
+		return http.StatusServiceUnavailable, "The database is unavailable right now (" + msg + "). Nothing was changed; try again in a moment."
 	}
 	return http.StatusInternalServerError, "The server could not complete the request. It has been logged; try again."
 }

@@ -91,7 +91,11 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		a.log.LogAttrs(r.Context(), levelFor(sw.status), "request",
+		level := levelFor(sw.status)
+		if r.URL.Path == "/healthz" && sw.status == http.StatusOK {
+			level = slog.LevelDebug // load balancers poll it; only failures are news
+		}
+		a.log.LogAttrs(r.Context(), level, "request",
 			slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
 			slog.Duration("duration", time.Since(start)), slog.String("ip", a.clientIP(r)))
@@ -183,7 +187,7 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 // db/authz_cache.go). The session and user come from one joined query.
 func (a *App) loadViewer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie(a.sessions.CookieName()); err != nil {
+		if _, err := r.Cookie(a.sessions.CookieName()); err != nil || anonymousPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -260,6 +264,13 @@ func (a *App) clientIP(r *http.Request) string {
 		}
 	}
 	return db.RemoteIP(r)
+}
+
+// anonymousPath reports whether a path never needs the viewer: health
+// checks and static assets skip the session lookup, so they answer (and
+// answer fast) even when a browser sends its cookie along.
+func anonymousPath(p string) bool {
+	return p == "/healthz" || strings.HasPrefix(p, "/assets/")
 }
 
 func levelFor(status int) slog.Level {

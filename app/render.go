@@ -94,9 +94,19 @@ func (a *App) forbidden(w http.ResponseWriter, r *http.Request, message string) 
 func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()))
 	status, msg := storageStatus(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	body := components.ErrorPage("Something went wrong", msg)
+	c := body
+	if !isHTMX(r) {
+		c = templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+			return components.Layout(components.Page{Title: "Error"}).Render(templ.WithChildren(ctx, body), w)
+		})
+	}
+	var buf bytes.Buffer
+	_ = c.Render(r.Context(), &buf)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	var buf bytes.Buffer
-	_ = components.Layout(components.Page{Title: "Error"}).Render(templ.WithChildren(r.Context(), components.ErrorPage("Something went wrong", msg)), &buf)
 	_, _ = w.Write(buf.Bytes())
 }

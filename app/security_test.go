@@ -310,3 +310,30 @@ func TestPanicsBecomePlain500(t *testing.T) {
 		t.Error("the panic was not logged")
 	}
 }
+
+func TestUnavailableDatabaseAnswers503(t *testing.T) {
+	ta := newTestApp(t)
+	ta.createUser(t, "ann@example.com", false)
+	c := ta.login(t, "ann@example.com")
+	ta.store.DB.SetMaxOpenConns(1)
+	if _, err := ta.store.DB.Exec("PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, htmx := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", ta.Server.URL+"/dashboards/access/request", strings.NewReader("message=hi"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if htmx {
+			req.Header.Set("HX-Request", "true")
+		}
+		res, body := ta.do(t, c, req)
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+			t.Errorf("htmx=%v: %d Retry-After %q, want 503 with Retry-After", htmx, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+		if !strings.Contains(body, "read-only") || strings.Contains(body, "SQLITE") {
+			t.Errorf("htmx=%v: unclear message: %s", htmx, body)
+		}
+		if htmx == strings.Contains(body, "<html") {
+			t.Errorf("htmx=%v: wrong shape (full page for htmx or fragment for a page)", htmx)
+		}
+	}
+}
