@@ -59,7 +59,7 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	f := components.LoginForm{Next: next}
+	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup}
 	if r.URL.Query().Get("out") == "1" {
 		f.Notice = "You have logged out."
 	}
@@ -75,7 +75,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	rawEmail := r.PostForm.Get("email")
 	password := r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
-	form := components.LoginForm{Email: truncateRunes(strings.TrimSpace(rawEmail), 254), Next: next}
+	form := components.LoginForm{Email: truncateRunes(strings.TrimSpace(rawEmail), 254), Next: next, Signup: a.cfg.AllowSignup}
 	ip := a.clientIP(r)
 	email, emailErr := db.NormalizeEmail(rawEmail)
 	if emailErr != nil {

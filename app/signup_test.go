@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -142,5 +143,17 @@ func TestSignupWithoutGroupOrDomains(t *testing.T) {
 	}
 	if gs, _ := ta.store.GroupsOfUser(context.Background(), u.ID); len(gs) != 0 {
 		t.Errorf("groups %v", gs)
+	}
+}
+
+func TestLoginPageLinksToSignupOnlyWhenOn(t *testing.T) {
+	_, body := newTestApp(t).get(t, &http.Client{}, "/login", false)
+	if strings.Contains(body, `href="/signup"`) {
+		t.Error("login page links to sign-up while it is off")
+	}
+	on := newTestApp(t, func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true })
+	_, body = on.get(t, &http.Client{}, "/login", false)
+	if !strings.Contains(body, `href="/signup"`) {
+		t.Error("login page does not link to sign-up while it is on")
 	}
 }

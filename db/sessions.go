@@ -325,7 +325,7 @@ func (s *Store) RevokeSession(ctx context.Context, a Actor, userID int64, idHash
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return s.insertAudit(ctx, tx, a, Event{Action: "session.revoke", Target: u.Email})
+		return s.insertAudit(ctx, tx, a, Event{Action: ActionSessionRevoke, Target: u.Email})
 	})
 }
 
