@@ -36,6 +36,7 @@ var benchPanelBody = components.Stats(
 // withBenchDashboard registers "bench": a static panel (no data query, so
 // the numbers are the gate's own cost) and one that also requires "leads".
 func withBenchDashboard(_ *Config, r *dashboards.Registry) {
+	dashboards.RegisterDemo(r)
 	static := func(context.Context, dashboards.Query) (templ.Component, error) { return benchPanelBody, nil }
 	r.MustRegister(&dashboards.Dashboard{Slug: "bench", Title: "Bench", Panels: []*dashboards.Panel{
 		{ID: "static", Title: "Static", Refresh: 30 * time.Second, Data: static},
@@ -79,7 +80,7 @@ func newBenchFixture(b *testing.B) *benchFixture {
 			b.Fatal(err)
 		}
 	}
-	for _, slug := range []string{"bench", dashboards.AccessSlug} {
+	for _, slug := range []string{"bench", dashboards.AccessSlug, dashboards.SupportSlug} {
 		if err := ta.store.AddGrant(ctx, a, slug, team.ID); err != nil {
 			b.Fatal(err)
 		}
@@ -149,6 +150,9 @@ func BenchmarkPanelAllowed(b *testing.B) {
 	})
 	b.Run("access-groups", func(b *testing.B) {
 		f.run(b, "/dashboards/access/panels/groups", true, f.member, http.StatusOK, "Members per group")
+	})
+	b.Run("demo-tickets-by-status", func(b *testing.B) {
+		f.run(b, "/dashboards/support/panels/tickets-by-status", true, f.member, http.StatusOK, "<svg")
 	})
 	b.Run("static-full-page", func(b *testing.B) {
 		f.run(b, "/dashboards/bench/panels/static", false, f.member, http.StatusOK, "Breaching SLA")

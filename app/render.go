@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/a-h/templ"
 
@@ -42,14 +43,28 @@ func (a *App) renderFragment(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	var buf bytes.Buffer
-	if err := c.Render(r.Context(), &buf); err != nil {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer putRenderBuffer(buf)
+	if err := c.Render(r.Context(), buf); err != nil {
 		a.serverError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// renderBuffers reuses render buffers: a panel polled by every open
+// dashboard otherwise grows a fresh buffer, allocation by allocation, on
+// every request.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putRenderBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 256<<10 { // let the rare huge page go
+		return
+	}
+	buf.Reset()
+	renderBuffers.Put(buf)
 }
 
 // redirect sends the browser to url: HX-Redirect for htmx requests (which
