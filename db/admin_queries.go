@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -94,9 +95,7 @@ func (s *Store) GroupChoice(ctx context.Context, userID, groupID int64) (GroupCh
 // limit hits; only those rows are then read from the table.
 func (s *Store) MemberCandidates(ctx context.Context, groupID int64, search string, limit int) ([]User, error) {
 	var users []User
-	like := "%" + escapeLike(strings.ToLower(search)) + "%"
-	ids := s.DB.NewSelect().TableExpr("users AS c").Column("c.id").
-		Where("(c.email LIKE ? ESCAPE '\\' OR "+s.foldCase("c.name")+" LIKE ? ESCAPE '\\')", like, like).
+	ids := s.whereContains(s.DB.NewSelect().TableExpr("users AS c").Column("c.id"), search).
 		Where("NOT EXISTS (SELECT 1 FROM memberships AS m WHERE m.group_id = ? AND m.user_id = c.id)", groupID).
 		OrderExpr("c.email").Limit(int64(limit))
 	err := s.DB.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
@@ -108,6 +107,18 @@ func (s *Store) MemberCandidates(ctx context.Context, groupID int64, search stri
 // pattern: PostgreSQL's LIKE is case-sensitive, so it needs lower(); SQLite's
 // LIKE already ignores ASCII case (and its lower() folds ASCII only), so
 // the call would only cost time on every row of a scan.
+// whereContains keeps the users (aliased c) whose email or name contains
+// term, regardless of case. On SQLite, terms of three or more characters use
+// the users_search trigram index (migration 0005) instead of a LIKE scan.
+func (s *Store) whereContains(q *bun.SelectQuery, term string) *bun.SelectQuery {
+	if s.Dialect == SQLite && utf8.RuneCountInString(term) >= 3 {
+		phrase := `"` + strings.ReplaceAll(term, `"`, `""`) + `"`
+		return q.Where("c.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ?)", phrase)
+	}
+	like := "%" + escapeLike(strings.ToLower(term)) + "%"
+	return q.Where("(c.email LIKE ? ESCAPE '\\' OR "+s.foldCase("c.name")+" LIKE ? ESCAPE '\\')", like, like)
+}
+
 func (s *Store) foldCase(col string) string {
 	if s.Dialect == Postgres {
 		return "lower(" + col + ")"
@@ -124,8 +135,7 @@ func (s *Store) SearchUsers(ctx context.Context, f UserFilter) ([]User, int, err
 	}
 	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
 		if f.Search != "" {
-			like := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
-			q = q.Where("(c.email LIKE ? ESCAPE '\\' OR "+s.foldCase("c.name")+" LIKE ? ESCAPE '\\')", like, like)
+			q = s.whereContains(q, f.Search)
 		}
 		if f.GroupID != 0 {
 			q = q.Where("c.id IN (SELECT user_id FROM memberships WHERE group_id = ?)", f.GroupID)
