@@ -43,7 +43,8 @@ type Config struct {
 	IPFailures      int
 	ThrottleWindow  time.Duration
 
-	// HashSlots bounds concurrent argon2 hashes (0: number of CPUs);
+	// HashSlots bounds concurrent argon2 hashes (0: one fewer than the
+	// number of CPUs, at least one);
 	// HashWait is how long a login waits for a slot before a 503.
 	HashSlots int
 	HashWait  time.Duration

@@ -90,14 +90,21 @@ type Hasher struct {
 	dummy  string
 }
 
-// NewHasher returns a Hasher with slots concurrent hashes (0 means the
-// number of CPUs) that waits at most wait for a free slot.
+// NewHasher returns a Hasher with slots concurrent hashes (0 means one
+// fewer than the number of CPUs, at least one) that waits at most wait for
+// a free slot.
+//
+// Leaving a CPU to everything else is what keeps dashboards responsive
+// during a flood of logins: each hash holds a CPU for tens of milliseconds,
+// and with every CPU hashing, panel requests wait for the Go scheduler to
+// preempt one (p99 ~60 ms at 1000 panel requests/s during 64 concurrent
+// logins on 2 cores, ~20 ms with one CPU left free; see BENCHMARKS.md).
 func NewHasher(params *argon2id.Params, slots int, wait time.Duration) *Hasher {
 	if params == nil {
 		params = PasswordParams
 	}
 	if slots <= 0 {
-		slots = runtime.NumCPU()
+		slots = max(1, runtime.NumCPU()-1)
 	}
 	h := &Hasher{params: params, sem: make(chan struct{}, slots), wait: wait}
 	dummy, err := argon2id.CreateHash("gatehouse-dummy-password", params)

@@ -7,14 +7,19 @@
 #   3. a bare net/http handler writing the allowed panel's bytes, with no
 #      session, check or render (internal/benchtool),
 #   4. the allowed panel again while 64 connections flood POST /login with
-#      the real argon2id parameters,
+#      the real argon2id parameters: once with wrk as fast as it goes, once
+#      at a steady rate with vegeta (latency without the saturation),
 # and prints rps, p50 and p99 for each with the ratios to the bare handler,
 # plus cold start to /healthz, idle RSS, peak RSS and the binary's size.
 #
-# Needs wrk (Debian: apt-get install -y wrk). Knobs (environment):
+# Needs wrk (Debian: apt-get install -y wrk); vegeta is a Go tool in go.mod.
+# Knobs (environment):
 #   BENCH_DURATION  per run, wrk syntax (default 15s)
 #   BENCH_CONNS     connections for the panel runs (default 32)
 #   BENCH_THREADS   wrk threads (default 2)
+#   BENCH_RATE      requests/s of the steady panel load during the second
+#                   login flood (default 1000, some 30 times what a few
+#                   hundred viewers with ten panels every 30 s ask for)
 #   BENCH_PANEL     the panel URL path (default /dashboards/finance/panels/burn-and-runway,
 #                   a demo panel that reads no database, so the run measures
 #                   the gate; /dashboards/access/panels/groups adds a query)
@@ -24,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 duration=${BENCH_DURATION:-15s}
 conns=${BENCH_CONNS:-32}
+rate=${BENCH_RATE:-1000}
 threads=${BENCH_THREADS:-2}
 panel=${BENCH_PANEL:-/dashboards/finance/panels/burn-and-runway}
 port=${BENCH_PORT:-18080}
@@ -55,6 +61,7 @@ trap cleanup EXIT
 echo "--- building the release binary (CGO_ENABLED=0, -trimpath, -s -w)"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/gatehouse" .
 go build -o "$work/benchtool" ./internal/benchtool
+go build -o "$work/vegeta" github.com/tsenart/vegeta/v12 # a tool in go.mod
 size_mb=$(awk -v b="$(stat -c %s "$work/gatehouse")" 'BEGIN{printf "%.1f", b/1048576}')
 
 ghcli() { "$work/gatehouse" "$@" --data "$work/data" --demo >/dev/null; }
@@ -157,16 +164,34 @@ run bare "$bare$panel" -H 'HX-Request: true'
 stop_pid "$bare_pid"
 bare_pid=""
 
-echo "--- allowed panel during a flood of 64 concurrent logins (real argon2id)"
+echo "--- allowed panel during a flood of 64 concurrent logins (real argon2id): wrk, as fast as it goes"
 cat >"$work/login.lua" <<EOF
 wrk.method = "POST"
 wrk.body = "email=bench-member%40example.com&password=$(printf '%s' "$password" | sed 's/ /+/g')"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 EOF
-wrk -t1 -c64 -d"$duration" -s "$work/login.lua" "$app/login" >"$work/flood.txt" &
+flood() { wrk -t1 -c64 -d"$duration" -s "$work/login.lua" "$app/login" >"$work/$1.txt"; }
+flood flood &
 flood_pid=$!
 run during-flood "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
 wait "$flood_pid"
+echo "--- allowed panel during a second flood: vegeta at a steady $rate requests/s"
+flood flood2 &
+flood_pid=$!
+echo "GET $app$panel" | "$work/vegeta" attack -rate="$rate" -duration="$duration" -workers="$conns" \
+  -max-workers="$conns" -header 'HX-Request: true' -header "Cookie: $member" >"$work/steady.bin"
+wait "$flood_pid"
+"$work/vegeta" report -type=json <"$work/steady.bin" >"$work/steady.json"
+# steady p50|p99|ok: from vegeta's JSON report, latencies in ms.
+steady() {
+  case $1 in
+    p50) key='"50th"' ;;
+    p99) key='"99th"' ;;
+    ok) key='"200"' ;;
+  esac
+  grep -o "$key:[0-9.]*" "$work/steady.json" | head -n 1 | cut -d: -f2 |
+    awk -v k="$1" '{ if (k == "ok") printf "%d", $1; else printf "%.2f", $1 / 1e6 }'
+}
 read -r _ peak_rss < <("$work/benchtool" mem "$server_pid")
 sleep 2
 after_rss=$("$work/benchtool" mem "$server_pid" | cut -d' ' -f1)
@@ -195,6 +220,7 @@ for name in allowed denied bare during-flood; do
 done
 cat <<EOF
 
+steady $rate/s during flood  p50 $(steady p50) ms, p99 $(steady p99) ms, $(steady ok) of $(( rate * ${duration%s} )) answered 200   (target p99 < 50)
 login flood: $logins POST /login answered in $duration ($((logins - busy)) logged in, $busy refused busy with 503)
 peak RSS (VmHWM, whole run):   $peak_rss MiB   (target < 256)
 idle RSS after start:          $idle_rss MiB   (target < 40); $idle_rss_demo MiB with --demo
