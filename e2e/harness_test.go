@@ -217,9 +217,25 @@ func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	exe := chromiumPath(t)
 	b := &browser{log: &logBuffer{}}
+	// Not t.TempDir: chromium's helper processes may still be writing to the
+	// profile for a moment after the browser exits, which made the test
+	// fail on "directory not empty". Removing it is best effort, retried.
+	profile, err := os.MkdirTemp("", "gatehouse-e2e-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20; i++ {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the chromium profile %s", profile)
+	})
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
