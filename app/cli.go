@@ -269,9 +269,11 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return usageError{"--base-url must start with http:// or https://"}
 	}
-	var h slog.Handler = slog.NewTextHandler(c.Stderr, nil)
+	logOut := newBufferedLog(c.Stderr)
+	defer logOut.Close()
+	var h slog.Handler = slog.NewTextHandler(logOut, nil)
 	if *logFormat == "json" {
-		h = slog.NewJSONHandler(c.Stderr, nil)
+		h = slog.NewJSONHandler(logOut, nil)
 	}
 	return Serve(ctx, *cfg, slog.New(h), c.Dashboards, c.Ready)
 }

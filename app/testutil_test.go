@@ -31,3 +31,9 @@ func listenLocal(t *testing.T) net.Listener {
 }
 
 type templComponent = templ.Component
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
