@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,25 +23,43 @@ import (
 	"gatehouse/db/postgrestest"
 )
 
-// buildGatehouse builds the real binary into a temporary directory (with
-// -race when the tests run with it, so the build reuses their packages).
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// buildGatehouse builds the real binary once per test run into a temporary
+// directory (with -race when the tests run with it, so the build reuses
+// their packages).
 func buildGatehouse(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("building the binary needs the go command: %v", err)
+	binaryOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			binaryErr = fmt.Errorf("building the binary needs the go command: %v", err)
+			return
+		}
+		dir, err := os.MkdirTemp("", "gatehouse-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "gatehouse")
+		args := []string{"build", "-o", binaryPath}
+		if raceBuild {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command(goTool, append(args, ".")...)
+		cmd.Dir = ".." // the module root, where main.go is
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
 	}
-	bin := filepath.Join(t.TempDir(), "gatehouse")
-	args := []string{"build", "-o", bin}
-	if raceBuild {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command(goTool, append(args, ".")...)
-	cmd.Dir = ".." // the module root, where main.go is
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return binaryPath
 }
 
 // instance is a `gatehouse serve` process.
