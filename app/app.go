@@ -21,6 +21,9 @@ type App struct {
 	registry *dashboards.Registry
 	// now is the clock; tests replace it (together with store.Now).
 	now func() time.Time
+	// denials holds rendered denial fragments: polling denied panels ask
+	// for the same few fragments over and over.
+	denials fragmentCache
 }
 
 // New builds an App over an opened and migrated store.

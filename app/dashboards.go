@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,7 +112,13 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 			what = "dashboard panel"
 		}
 		a.deny(w, r, d, p, dec, func(status string) {
-			a.render(w, r, http.StatusForbidden, page, components.DeniedPanel(d.Slug, what, dec.Reason, canRequest(dec), status))
+			fragment := components.DeniedPanel(d.Slug, what, dec.Reason, canRequest(dec), status)
+			if isHTMX(r) {
+				key := strings.Join([]string{d.Slug, what, dec.Reason, status, strconv.FormatBool(canRequest(dec))}, "\x00")
+				a.writeBytes(w, http.StatusForbidden, a.denials.get(key, func() ([]byte, error) { return renderBytes(r.Context(), fragment) }))
+				return
+			}
+			a.render(w, r, http.StatusForbidden, page, fragment)
 		})
 		return
 	}

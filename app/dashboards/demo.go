@@ -1,11 +1,14 @@
 package dashboards
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -29,8 +32,8 @@ const (
 // any other dashboard's.
 func RegisterDemo(r *Registry) {
 	period := demoPeriod()
-	r.MustRegister(
-		&Dashboard{
+	demo := []*Dashboard{
+		{
 			Slug:        SalesSlug,
 			Title:       "Sales",
 			Description: "Revenue, pipeline and quota attainment by region. Demo data: " + period + ".",
@@ -43,7 +46,7 @@ func RegisterDemo(r *Registry) {
 					RequireGroup: SalesLeadsGroup, Data: salesRepPerformance},
 			},
 		},
-		&Dashboard{
+		{
 			Slug:        SupportSlug,
 			Title:       "Support",
 			Description: "The ticket queue, first response times and the backlog. Demo data: " + period + ".",
@@ -53,7 +56,7 @@ func RegisterDemo(r *Registry) {
 				{ID: "backlog", Title: "Backlog", Refresh: 30 * time.Second, Wide: true, Data: supportBacklog},
 			},
 		},
-		&Dashboard{
+		{
 			Slug:        FinanceSlug,
 			Title:       "Finance",
 			Description: "Where the money goes, and how long it lasts. Demo data: " + period + ".",
@@ -63,7 +66,44 @@ func RegisterDemo(r *Registry) {
 				{ID: "burn-and-runway", Title: "Burn and runway", Refresh: time.Minute, Wide: true, Data: financeBurnAndRunway},
 			},
 		},
-	)
+	}
+	// The demo's panels depend only on the fixed dataset, never on the
+	// viewer, the clock or the database: each renders once and is served
+	// from memory after that (access is still checked on every request).
+	for _, d := range demo {
+		for _, p := range d.Panels {
+			p.Data = renderOnce(p.Data)
+		}
+	}
+	r.MustRegister(demo...)
+}
+
+// renderOnce memoizes a panel whose output never changes: the first
+// successful render is kept as bytes (already escaped by templ) and written
+// for every later request. A failed render is retried next time.
+func renderOnce(data func(context.Context, Query) (templ.Component, error)) func(context.Context, Query) (templ.Component, error) {
+	var mu sync.Mutex
+	var html []byte
+	return func(ctx context.Context, q Query) (templ.Component, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if html == nil {
+			c, err := data(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			var buf bytes.Buffer
+			if err := c.Render(ctx, &buf); err != nil {
+				return nil, err
+			}
+			html = buf.Bytes()
+		}
+		out := html
+		return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+			_, err := w.Write(out)
+			return err
+		}), nil
+	}
 }
 
 // demoPeriod names the demo year, e.g. "Jul 2025 – Jun 2026".
