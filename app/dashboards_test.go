@@ -314,3 +314,22 @@ func TestDecideExplains(t *testing.T) {
 		}
 	}
 }
+
+func TestDenialFragmentFollowsRequestStatus(t *testing.T) {
+	f := newAccessFixture(t)
+	_, before := f.ta.get(t, f.outsiderC, "/dashboards/test/panels/open", true)
+	if !strings.Contains(before, "Request access") || strings.Contains(before, "waiting for an admin") {
+		t.Fatal("first denial should offer Request access")
+	}
+	f.ta.post(t, f.outsiderC, "/dashboards/test/request", url.Values{"message": {"please"}})
+	_, after := f.ta.get(t, f.outsiderC, "/dashboards/test/panels/open", true)
+	if !strings.Contains(after, "waiting for an admin") {
+		t.Error("after a request the denial still offers the button (a stale cached fragment)")
+	}
+	// Another outsider still sees the button: fragments are not per-user state.
+	f.ta.createUser(t, "other@example.com", false)
+	_, fresh := f.ta.get(t, f.ta.login(t, "other@example.com"), "/dashboards/test/panels/open", true)
+	if !strings.Contains(fresh, "Request access") || strings.Contains(fresh, "waiting for an admin") {
+		t.Error("another viewer got the first viewer's request status")
+	}
+}
