@@ -72,11 +72,6 @@ func searchParam(v url.Values, name string) string {
 	return truncateRunes(strings.TrimSpace(v.Get(name)), 100)
 }
 
-// userMessage turns a validation error into a sentence for a form.
-func userMessage(err error) string {
-	return capitalize(strings.TrimSuffix(err.Error(), ".")) + "."
-}
-
 // lastValue returns a form field's last value: checkboxes come after a
 // hidden "off" of the same name, so the last one wins.
 func lastValue(v url.Values, name string) string {

@@ -298,25 +298,16 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, "Your current password is not correct.")
 		return
 	}
-	if next != confirm {
-		fail(http.StatusUnprocessableEntity, "The two new passwords do not match.")
-		return
-	}
-	if next == current {
+	if next == current && next == confirm {
 		fail(http.StatusUnprocessableEntity, "The new password must differ from the current one.")
 		return
 	}
-	if err := db.CheckPasswordPolicy(next); err != nil {
-		fail(http.StatusUnprocessableEntity, capitalize(err.Error())+".")
-		return
-	}
-	hash, err := a.hasher.Hash(ctx, next)
-	if errors.Is(err, db.ErrBusy) {
-		w.Header().Set("Retry-After", "2")
-		fail(http.StatusServiceUnavailable, "Gatehouse is busy. Try again in a moment.")
-		return
-	} else if err != nil {
+	hash, status, msg, err := a.newPasswordHash(w, r, next, confirm)
+	if err != nil {
 		a.serverError(w, r, err)
+		return
+	} else if msg != "" {
+		fail(status, msg)
 		return
 	}
 	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
@@ -329,6 +320,30 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.redirect(w, r, "/account?changed=1")
+}
+
+// newPasswordHash checks a new password and its confirmation against the
+// policy and hashes it. When it fails, status and msg say what to answer
+// (422 for a bad password, 503 with Retry-After set when hashing is busy);
+// err is a server error to log.
+func (a *App) newPasswordHash(w http.ResponseWriter, r *http.Request, pw, confirm string) (hash string, status int, msg string, err error) {
+	if pw != confirm {
+		return "", http.StatusUnprocessableEntity, "The two passwords do not match.", nil
+	}
+	if err := db.CheckPasswordPolicy(pw); err != nil {
+		return "", http.StatusUnprocessableEntity, userMessage(err), nil
+	}
+	hash, err = a.hasher.Hash(r.Context(), pw)
+	if errors.Is(err, db.ErrBusy) {
+		w.Header().Set("Retry-After", "2")
+		return "", http.StatusServiceUnavailable, "Gatehouse is busy. Try again in a moment.", nil
+	}
+	return hash, 0, "", err
+}
+
+// userMessage turns a validation error into a sentence for a form.
+func userMessage(err error) string {
+	return capitalize(strings.TrimSuffix(err.Error(), ".")) + "."
 }
 
 func capitalize(s string) string {

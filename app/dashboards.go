@@ -179,7 +179,7 @@ func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
 	msg, err := db.CleanName("message", strings.ReplaceAll(r.PostForm.Get("message"), "\n", " "), 0, db.MaxRequestMessageLen)
 	if err != nil {
 		a.render(w, r, http.StatusUnprocessableEntity, components.Page{Title: d.Title},
-			components.Alert("error", capitalize(err.Error())+"."))
+			components.Alert("error", userMessage(err)))
 		return
 	}
 	dec, err := dashboards.Check(r.Context(), a.store, dashboards.ViewerOf(v.User), d, nil)

@@ -71,31 +71,21 @@ func (a *App) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	email, err := db.NormalizeEmail(f.Email)
 	if err != nil {
-		fail(capitalize(err.Error()) + ".")
+		fail(userMessage(err))
 		return
 	}
 	name, err := db.CleanName("name", f.Name, 0, 100)
 	if err != nil {
-		fail(capitalize(err.Error()) + ".")
+		fail(userMessage(err))
 		return
 	}
-	pw := r.PostForm.Get("password")
-	if pw != r.PostForm.Get("confirm") {
-		fail("The two passwords do not match.")
-		return
-	}
-	if err := db.CheckPasswordPolicy(pw); err != nil {
-		fail(capitalize(err.Error()) + ".")
-		return
-	}
-	hash, err := a.hasher.Hash(ctx, pw)
+	hash, status, msg, err := a.newPasswordHash(w, r, r.PostForm.Get("password"), r.PostForm.Get("confirm"))
 	if err != nil {
-		if errors.Is(err, db.ErrBusy) {
-			w.Header().Set("Retry-After", "2")
-			a.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "Gatehouse is busy. Try again in a moment.")
-			return
-		}
 		a.serverError(w, r, err)
+		return
+	} else if msg != "" {
+		f.Error = msg
+		a.render(w, r, status, components.Page{Title: "Set up", Bare: true}, components.SetupPage(f))
 		return
 	}
 	u, err := a.store.CompleteSetup(ctx, f.Token, db.NewUser{Email: email, Name: name, PasswordHash: hash}, a.clientIP(r))

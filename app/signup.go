@@ -91,22 +91,12 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, userMessage(err))
 		return
 	}
-	pw := r.PostForm.Get("password")
-	if pw != r.PostForm.Get("confirm") {
-		fail(http.StatusUnprocessableEntity, "The two passwords do not match.")
-		return
-	}
-	if err := db.CheckPasswordPolicy(pw); err != nil {
-		fail(http.StatusUnprocessableEntity, userMessage(err))
-		return
-	}
-	hash, err := a.hasher.Hash(ctx, pw)
-	if errors.Is(err, db.ErrBusy) {
-		w.Header().Set("Retry-After", "2")
-		fail(http.StatusServiceUnavailable, "Gatehouse is busy. Try again in a moment.")
-		return
-	} else if err != nil {
+	hash, status, msg, err := a.newPasswordHash(w, r, r.PostForm.Get("password"), r.PostForm.Get("confirm"))
+	if err != nil {
 		a.serverError(w, r, err)
+		return
+	} else if msg != "" {
+		fail(status, msg)
 		return
 	}
 	u, err := a.store.SignupUser(ctx, db.Actor{IP: a.clientIP(r)}, db.NewUser{Email: email, Name: name, PasswordHash: hash}, a.cfg.SignupGroup)
