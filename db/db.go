@@ -73,6 +73,9 @@ type Store struct {
 	// (authz_cache.go); created on first use.
 	cacheOnce sync.Once
 	cache     *authzCache
+	// wal, on SQLite, tells without a query that nothing has committed
+	// since the version was last read (walwatch.go); nil elsewhere.
+	wal *walWatch
 }
 
 // Open connects to the configured database. It does not migrate; call Migrate.
@@ -136,11 +139,15 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("cannot use database %s: %w", path, err)
 	}
+	s.wal = openWALWatch(ctx, sqldb, path)
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+func (s *Store) Close() error {
+	s.wal.close()
+	return s.DB.Close()
+}
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {

@@ -1,0 +1,130 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// walWatch lets a SQLite store tell, without a query, that no transaction
+// has committed since it last read the authorization version.
+//
+// In WAL mode every connection of every process maps the database's -shm
+// file, whose first 96 bytes are two copies of the wal-index header
+// (https://www.sqlite.org/walformat.html). A commit rewrites both: it
+// increments iChange, moves mxFrame and the checksums, and writes copy 2
+// before copy 1, so a reader that finds the copies equal has a header no
+// writer was halfway through. SQLite itself compares this header to decide
+// whether its page cache is still good; Gatehouse compares it to decide
+// whether the authz_version it read last is still current:
+//
+//   - before reading the version, a request takes the header's stamp;
+//   - a version read that started after stamp S was taken is current for as
+//     long as the header still equals S, because any commit, by any
+//     process, changes the header before the commit returns;
+//   - a torn, uninitialised or unmapped header means "read the database".
+//
+// The store keeps one connection of its own open for its lifetime: while it
+// is open, this process holds the -shm file's dead-man-switch lock and a
+// shared lock on the database, so no other process deletes or truncates the
+// file the watch has mapped.
+type walWatch struct {
+	mu   sync.RWMutex // held for reading while the mapping is read
+	mem  []byte       // the -shm file's first page; nil once closed
+	conn *sql.Conn    // pins this process's shared-memory mapping
+}
+
+// walStamp is one consistent copy of the wal-index header.
+type walStamp [walHeaderWords]uint32
+
+const (
+	walHeaderWords = 12 // sizeof(WalIndexHdr) = 48 bytes
+	walIsInitByte  = 12 // offset of isInit within the header
+)
+
+// openWALWatch pins a connection, makes it open the WAL and its -shm file,
+// and maps that file. Where mapping is not possible (another platform, a
+// read-only file system) it returns nil: every request reads the database.
+func openWALWatch(ctx context.Context, sqldb *sql.DB, path string) *walWatch {
+	conn, err := sqldb.Conn(ctx)
+	if err != nil {
+		return nil
+	}
+	// Any read of the file opens the WAL and maps the -shm file.
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		conn.Close()
+		return nil
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		conn.Close()
+		return nil
+	}
+	mem := mapSharedMemory(path + "-shm")
+	if mem == nil {
+		conn.Close()
+		return nil
+	}
+	return &walWatch{mem: mem, conn: conn}
+}
+
+// stamp returns the current wal-index header, and false when there is no
+// consistent one to trust (no watch, closed, mid-write or uninitialised).
+func (w *walWatch) stamp() (walStamp, bool) {
+	var a, b walStamp
+	if w == nil {
+		return a, false
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.mem == nil {
+		return a, false
+	}
+	words := (*[2 * walHeaderWords]uint32)(unsafe.Pointer(&w.mem[0]))
+	// Copy 1 first, then copy 2: the reverse of a writer's order, as
+	// SQLite's own walIndexTryHdr reads them.
+	for i := range a {
+		a[i] = atomic.LoadUint32(&words[i])
+	}
+	for i := range b {
+		b[i] = atomic.LoadUint32(&words[walHeaderWords+i])
+	}
+	isInit := (*[walHeaderWords * 4]byte)(unsafe.Pointer(&a))[walIsInitByte]
+	if a != b || isInit == 0 {
+		return a, false
+	}
+	return a, true
+}
+
+// close unmaps the header and releases the pinned connection.
+func (w *walWatch) close() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	mem := w.mem
+	w.mem = nil
+	w.mu.Unlock()
+	if mem != nil {
+		unmapSharedMemory(mem)
+	}
+	w.conn.Close()
+}
+
+// walVersion is an authorization version and the wal-index stamp taken
+// before the read that returned it.
+type walVersion struct {
+	stamp   walStamp
+	version int64
+}
+
+// shmFileOK reports whether path is a regular file large enough to hold the
+// wal-index header.
+func shmFileOK(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular() && st.Size() >= 2*walHeaderWords*4
+}
