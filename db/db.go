@@ -139,7 +139,7 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("cannot use database %s: %w", path, err)
 	}
-	s.wal = openWALWatch(ctx, sqldb, path)
+	s.wal = openWALWatch(ctx, dsn, path)
 	return s, nil
 }
 

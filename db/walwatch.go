@@ -32,9 +32,9 @@ import (
 // shared lock on the database, so no other process deletes or truncates the
 // file the watch has mapped.
 type walWatch struct {
-	mu   sync.RWMutex // held for reading while the mapping is read
-	mem  []byte       // the -shm file's first page; nil once closed
-	conn *sql.Conn    // pins this process's shared-memory mapping
+	mu  sync.RWMutex // held for reading while the mapping is read
+	mem []byte       // the -shm file's first page; nil once closed
+	pin *sql.DB      // one idle connection: pins the shared-memory file
 }
 
 // walStamp is one consistent copy of the wal-index header.
@@ -45,31 +45,37 @@ const (
 	walIsInitByte  = 12 // offset of isInit within the header
 )
 
-// openWALWatch pins a connection, makes it open the WAL and its -shm file,
-// and maps that file. Where mapping is not possible (another platform, a
-// read-only file system) it returns nil: every request reads the database.
-func openWALWatch(ctx context.Context, sqldb *sql.DB, path string) *walWatch {
-	conn, err := sqldb.Conn(ctx)
+// openWALWatch opens one connection of its own (outside the store's pool,
+// whose size operators and tests may change), makes it open the WAL and its
+// -shm file, and maps that file. Where that is not possible (another
+// platform, a read-only file system, not WAL mode) it returns nil: every
+// request reads the database.
+func openWALWatch(ctx context.Context, dsn, path string) *walWatch {
+	pin, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil
 	}
+	pin.SetMaxOpenConns(1)
+	pin.SetMaxIdleConns(1)
+	pin.SetConnMaxIdleTime(0)
+	pin.SetConnMaxLifetime(0)
 	// Any read of the file opens the WAL and maps the -shm file.
-	var n int
-	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
-		conn.Close()
+	var mode string
+	if err := pin.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		pin.Close()
 		return nil
 	}
-	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		conn.Close()
+	var n int
+	if err := pin.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		pin.Close()
 		return nil
 	}
 	mem := mapSharedMemory(path + "-shm")
 	if mem == nil {
-		conn.Close()
+		pin.Close()
 		return nil
 	}
-	return &walWatch{mem: mem, conn: conn}
+	return &walWatch{mem: mem, pin: pin}
 }
 
 // stamp returns the current wal-index header, and false when there is no
@@ -112,7 +118,7 @@ func (w *walWatch) close() {
 	if mem != nil {
 		unmapSharedMemory(mem)
 	}
-	w.conn.Close()
+	w.pin.Close()
 }
 
 // walVersion is an authorization version and the wal-index stamp taken
