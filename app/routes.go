@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"strings"
 
 	"gatehouse/assets"
 )
@@ -68,23 +69,20 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("GET /admin/audit", admin(a.showAudit))
 	mux.Handle("/admin/", admin(a.notFound)) // unknown admin pages: who you are first, then 404
 
-	return chain(a.friendlyErrors(mux), a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.loadViewer)
+	// Everything else: 405 where another method has a route, otherwise 404.
+	mux.Handle("/", a.unrouted(mux))
+
+	return chain(mux, a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.loadViewer)
 }
 
-// friendlyErrors answers requests that match no route with Gatehouse's own
-// 404 page, and those with a wrong method with a 405 page that keeps the
-// mux's Allow header.
-func (a *App) friendlyErrors(mux *http.ServeMux) http.Handler {
+// unrouted answers requests that match no route with Gatehouse's own 404
+// page, or with a 405 page and an Allow header when the path has a route
+// for another method. It is the catch-all route, so a routed request is
+// matched once, by the mux, and never probed.
+func (a *App) unrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		probe := &headerProbe{header: http.Header{}}
-		h.ServeHTTP(probe, r)
-		if probe.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", probe.header.Get("Allow"))
+		if allow := allowedMethods(mux, r); allow != "" {
+			w.Header().Set("Allow", allow)
 			a.errorPage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This address does not accept "+r.Method+" requests.")
 			return
 		}
@@ -92,12 +90,16 @@ func (a *App) friendlyErrors(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// headerProbe captures what the mux's own error handler would answer.
-type headerProbe struct {
-	header http.Header
-	status int
+// allowedMethods lists the methods with a route (other than the catch-all)
+// for r's path, as an Allow header value; "" when there are none.
+func allowedMethods(mux *http.ServeMux, r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := *r
+		probe.Method = m
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
-
-func (p *headerProbe) Header() http.Header         { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *headerProbe) WriteHeader(code int)        { p.status = code }

@@ -125,6 +125,7 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /admin/requests/{id}":                        {"POST", "/admin/requests/" + missing, see, no, no, nf},
 		"GET /admin/explain":                               {"GET", "/admin/explain?user=member%40example.com&dashboard=test", see, no, no, ok},
 		"GET /admin/audit":                                 {"GET", "/admin/audit", see, no, no, ok},
+		"/":                                                {"GET", "/nope", nf, nf, nf, nf},
 	}
 }
 
