@@ -225,5 +225,5 @@ func BenchmarkLogin(b *testing.B) {
 // discardLogger logs at Info, like `gatehouse serve`, into io.Discard: the
 // request line is formatted but not written.
 func discardLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(newTextLog(io.Discard))
 }

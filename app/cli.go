@@ -271,7 +271,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	}
 	logOut := newBufferedLog(c.Stderr)
 	defer logOut.Close()
-	var h slog.Handler = slog.NewTextHandler(logOut, nil)
+	var h slog.Handler = newTextLog(logOut)
 	if *logFormat == "json" {
 		h = slog.NewJSONHandler(logOut, nil)
 	}

@@ -95,10 +95,20 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" && sw.status == http.StatusOK {
 			level = slog.LevelDebug // load balancers poll it; only failures are news
 		}
-		a.log.LogAttrs(r.Context(), level, "request",
-			slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)), slog.String("ip", a.clientIP(r)))
+		ctx := r.Context()
+		if !a.log.Enabled(ctx, level) {
+			return
+		}
+		now := time.Now()
+		line := requestLine{id: id, method: r.Method, path: r.URL.Path, ip: a.clientIP(r),
+			status: sw.status, bytes: sw.bytes, duration: now.Sub(start)}
+		if tl, ok := a.log.Handler().(*textLog); ok && tl.logRequest(ctx, level, now, line) {
+			return
+		}
+		a.log.LogAttrs(ctx, level, "request",
+			slog.String("id", line.id), slog.String("method", line.method), slog.String("path", line.path),
+			slog.Int("status", line.status), slog.Int("bytes", line.bytes),
+			slog.Duration("duration", line.duration), slog.String("ip", line.ip))
 	})
 }
 

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRequestLineIsSlogsLine: the hand-written request line is the one
+// slog's TextHandler writes for the same record, byte for byte, and values
+// slog would quote take slog's own path.
+func TestRequestLineIsSlogsLine(t *testing.T) {
+	at := []time.Time{
+		time.Date(2026, 11, 23, 15, 49, 47, 128_000_000, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(2026, 6, 30, 23, 59, 59, 999_999_999, time.FixedZone("CEST", 2*3600)),
+	}
+	lines := []requestLine{
+		{id: "23fd93024c15923b", method: "GET", path: "/dashboards/finance/panels/burn-and-runway", ip: "127.0.0.1", status: 200, bytes: 1349, duration: 17884 * time.Nanosecond},
+		{id: "0000000000000000", method: "POST", path: "/login", ip: "2001:db8::1", status: 401, bytes: 0, duration: 35 * time.Millisecond},
+		{id: "ffffffffffffffff", method: "HEAD", path: "/", ip: "10.0.0.1", status: 503, bytes: 12, duration: 2*time.Second + 5*time.Microsecond},
+		{id: "1", method: "GET", path: "/a%20b?c", ip: "::1", status: 404, bytes: 7, duration: 0},
+	}
+	for _, now := range at {
+		for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+			for _, l := range lines {
+				var want bytes.Buffer
+				rec := slog.NewRecord(now, level, "request", 0)
+				rec.AddAttrs(slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
+					slog.Int("status", l.status), slog.Int("bytes", l.bytes),
+					slog.Duration("duration", l.duration), slog.String("ip", l.ip))
+				if err := slog.NewTextHandler(&want, nil).Handle(context.Background(), rec); err != nil {
+					t.Fatal(err)
+				}
+				got, ok := appendRequestLine(nil, now, level, l)
+				if !ok {
+					t.Fatalf("%+v: fell back to slog, want the fast line", l)
+				}
+				if string(got) != want.String() {
+					t.Errorf("request line differs from slog's:\n got  %q\n want %q", got, want.String())
+				}
+			}
+		}
+	}
+
+	for _, path := range []string{"/a b", `/a"b`, "/a=b", "/caf\u00e9", "/tab\tx", `/back\slash`, ""} {
+		if _, ok := appendRequestLine(nil, at[0], slog.LevelInfo, requestLine{id: "1", method: "GET", path: path, ip: "::1"}); ok {
+			t.Errorf("path %q took the fast line; slog would quote it or may escape it", path)
+		}
+	}
+}
+
+// TestServerLogsEveryRequestOnce: through the server's own text log, a
+// request is logged once, in slog's format, and a path slog must quote is
+// quoted.
+func TestServerLogsEveryRequestOnce(t *testing.T) {
+	var out bytes.Buffer
+	ta := newTestApp(t)
+	ta.log = slog.New(newTextLog(&out))
+	h := ta.Routes()
+	for _, path := range []string{"/login", "/no where"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://example.com"+strings.ReplaceAll(path, " ", "%20"), nil))
+	}
+	text := out.String()
+	if n := strings.Count(text, "msg=request "); n != 2 {
+		t.Fatalf("%d request lines for 2 requests:\n%s", n, text)
+	}
+	if !strings.Contains(text, "level=INFO msg=request id=") || !strings.Contains(text, " method=GET path=/login status=200 ") {
+		t.Errorf("the fast line is not in slog's format:\n%s", text)
+	}
+	if !strings.Contains(text, `path="/no where" status=404`) {
+		t.Errorf("a path with a space is not quoted as slog quotes it:\n%s", text)
+	}
+}
