@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -49,7 +50,11 @@ func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.
 		a.serverError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// The whole body is known: say its length, so a fragment over net/http's
+	// 2 KiB buffer is not sent chunked.
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -121,7 +126,11 @@ func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var buf bytes.Buffer
 	_ = c.Render(r.Context(), &buf)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// The whole body is known: say its length, so a fragment over net/http's
+	// 2 KiB buffer is not sent chunked.
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
