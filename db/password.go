@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
@@ -106,13 +107,22 @@ func NewHasher(params *argon2id.Params, slots int, wait time.Duration) *Hasher {
 	if slots <= 0 {
 		slots = max(1, runtime.NumCPU()-1)
 	}
-	h := &Hasher{params: params, sem: make(chan struct{}, slots), wait: wait}
-	dummy, err := argon2id.CreateHash("gatehouse-dummy-password", params)
-	if err != nil {
-		panic(err) // only fails when crypto/rand fails
-	}
-	h.dummy = dummy
-	return h
+	return &Hasher{params: params, sem: make(chan struct{}, slots), wait: wait, dummy: dummyHash(params)}
+}
+
+// dummyHash is an encoded argon2id hash with params, a random salt and a
+// random key: verifying any password against it costs what verifying
+// against a real hash costs, and never matches. Nothing is hashed to make
+// it, so starting Gatehouse does not spend 19 MiB and tens of milliseconds
+// on a hash nobody needs yet.
+func dummyHash(params *argon2id.Params) string {
+	salt := make([]byte, params.SaltLength)
+	key := make([]byte, params.KeyLength)
+	rand.Read(salt)
+	rand.Read(key)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
+		params.Memory, params.Iterations, params.Parallelism,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // Slots is how many hashes may run at once.

@@ -57,6 +57,30 @@ func TestHasherVerifyAndRehash(t *testing.T) {
 	}
 }
 
+// TestDummyHashCostsWhatARealOneCosts: the hash unknown users are checked
+// against carries the hasher's own parameters (so checking it takes as long
+// as checking a real one), decodes like a real one, differs per hasher and
+// matches nothing.
+func TestDummyHashCostsWhatARealOneCosts(t *testing.T) {
+	h := NewHasher(nil, 1, time.Second)
+	params, salt, key, err := DecodeHash(h.dummy)
+	if err != nil {
+		t.Fatalf("the dummy hash does not decode: %v (%s)", err, h.dummy)
+	}
+	if *params != *PasswordParams {
+		t.Errorf("dummy hash parameters %+v, want the hasher's %+v", *params, *PasswordParams)
+	}
+	if len(salt) != int(PasswordParams.SaltLength) || len(key) != int(PasswordParams.KeyLength) {
+		t.Errorf("dummy salt/key lengths %d/%d, want %d/%d", len(salt), len(key), PasswordParams.SaltLength, PasswordParams.KeyLength)
+	}
+	if NewHasher(nil, 1, time.Second).dummy == h.dummy {
+		t.Error("two hashers share one dummy hash: its salt and key are not random")
+	}
+	if ok, err := argon2id.ComparePasswordAndHash("gatehouse-dummy-password", h.dummy); ok || err != nil {
+		t.Errorf("a password matched the dummy hash (ok=%v, err=%v)", ok, err)
+	}
+}
+
 func TestDecodeHashRefusesAbsurdParameters(t *testing.T) {
 	salt, key := "c2FsdHNhbHRzYWx0c2FsdA", "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U"
 	for _, tc := range []struct {
