@@ -52,12 +52,18 @@ func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	// The whole body is known: say its length, so a fragment over net/http's
-	// 2 KiB buffer is not sent chunked.
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	// net/http adds Content-Length itself to a body that fits its 2 KiB
+	// buffer, without touching the header map; a larger body written in one
+	// piece would go out chunked, so say its length.
+	if buf.Len() > chunkingThreshold {
+		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// chunkingThreshold is net/http's bufferBeforeChunkingSize.
+const chunkingThreshold = 2048
 
 // renderBuffers reuses render buffers: a panel polled by every open
 // dashboard otherwise grows a fresh buffer, allocation by allocation, on
@@ -128,9 +134,12 @@ func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = c.Render(r.Context(), &buf)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	// The whole body is known: say its length, so a fragment over net/http's
-	// 2 KiB buffer is not sent chunked.
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	// net/http adds Content-Length itself to a body that fits its 2 KiB
+	// buffer, without touching the header map; a larger body written in one
+	// piece would go out chunked, so say its length.
+	if buf.Len() > chunkingThreshold {
+		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
