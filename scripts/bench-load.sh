@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark (issue 7; `task bench:load`). Builds the release binary,
-# seeds a temporary database with the CLI, logs in with curl and drives, one
-# after another in the same run and with the same wrk settings:
+# seeds a temporary database with the CLI, logs in with curl and drives, in
+# the same run and with the same wrk settings (1-3 in turn, slice by slice,
+# so a drift in the machine's speed falls on all three alike):
 #   1. an allowed htmx panel request (a member of a granted group),
 #   2. the same panel for a logged-in outsider (403 fragment),
 #   3. a bare net/http handler writing the allowed panel's bytes, with no
@@ -14,7 +15,11 @@
 #
 # Needs wrk (Debian: apt-get install -y wrk); vegeta is a Go tool in go.mod.
 # Knobs (environment):
-#   BENCH_DURATION  per run, wrk syntax (default 15s)
+#   BENCH_DURATION  per run, in whole seconds (default 15s)
+#   BENCH_SLICES    runs 1-3 take turns in this many slices of
+#                   BENCH_DURATION/BENCH_SLICES each (default 3); rps is over
+#                   all slices, p50 and p99 are the median slice's, and the
+#                   worst slice's p99 is printed too
 #   BENCH_CONNS     connections for the panel runs (default 32)
 #   BENCH_THREADS   wrk threads (default 1: on a 2-core machine shared with
 #                   the server, one wrk thread drives even the bare handler
@@ -32,6 +37,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${BENCH_DURATION:-15s}
+slices=${BENCH_SLICES:-3}
+case $duration in
+  *[!0-9]*s | s | *[!0-9s]*) echo "bench-load: BENCH_DURATION must be whole seconds, like 15s" >&2; exit 1 ;;
+esac
+slice="$(( ${duration%s} / slices > 0 ? ${duration%s} / slices : 1 ))s"
 conns=${BENCH_CONNS:-32}
 rate=${BENCH_RATE:-1000}
 threads=${BENCH_THREADS:-1}
@@ -132,39 +142,49 @@ expect 200 "$member" "$work/allowed.html"
 expect 403 "$outsider" "$work/denied.html"
 grep -q "You cannot view this dashboard" "$work/denied.html"
 
-# run NAME URL [wrk args...]: one wrk run, its output kept in $work/NAME.txt.
+# run NAME URL [wrk args...]: one wrk run of $slice (RUN_FOR overrides), its
+# output added to $work/NAME.*.txt.
 run() {
-  local name=$1 url=$2
+  local name=$1 url=$2 n=1
   shift 2
-  wrk -t"$threads" -c"$conns" -d"$duration" --latency "$@" "$url" >"$work/$name.txt"
+  while [ -e "$work/$name.$n.txt" ]; do n=$((n + 1)); done
+  wrk -t"$threads" -c"$conns" -d"${RUN_FOR:-$slice}" --latency "$@" "$url" >"$work/$name.$n.txt"
 }
-# wrkstat NAME rps|p50|p99|non2xx|requests: read one number from a wrk run, latencies in ms.
+# wrkstat NAME rps|p50|p99|worst99|non2xx|requests: one number over NAME's
+# runs: rps over all of them, p50/p99 of the median run, worst99 the highest
+# p99; latencies in ms.
 wrkstat() {
-  awk -v want="$2" '
+  cat "$work/$1".*.txt | awk -v want="$2" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^Requests\/sec:/ { rps = $2 }
-    /requests in/ { reqs = $1 }
-    /^ +50%/ { p50 = ms($2) }
-    /^ +99%/ { p99 = ms($2) }
-    /Non-2xx or 3xx responses:/ { bad = $5 }
+    function median(a, n,    i, j, t) {
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    /^Running / { n++ }
+    /requests in/ { reqs += $1; d = $4; sub(/,$/, "", d); secs += ms(d) / 1000 }
+    /^ +50%/ { p50[n] = ms($2) }
+    /^ +99%/ { p99[n] = ms($2); if (p99[n] > worst) worst = p99[n] }
+    /Non-2xx or 3xx responses:/ { bad += $5 }
     END {
-      if (want == "rps") printf "%.0f", rps
-      if (want == "p50") printf "%.2f", p50
-      if (want == "p99") printf "%.2f", p99
+      if (want == "rps") printf "%.0f", reqs / secs
+      if (want == "p50") printf "%.2f", median(p50, n)
+      if (want == "p99") printf "%.2f", median(p99, n)
+      if (want == "worst99") printf "%.2f", worst
       if (want == "non2xx") printf "%d", bad
       if (want == "requests") printf "%d", reqs
-    }' "$work/$1.txt"
+    }'
 }
 
-echo "--- allowed panel $panel: $conns connections, $duration"
-run allowed "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
-echo "--- denied panel (logged-in outsider, 403)"
-run denied "$app$panel" -H 'HX-Request: true' -H "Cookie: $outsider"
-echo "--- bare net/http handler writing the allowed panel's $(stat -c %s "$work/allowed.html") bytes"
+echo "--- bare net/http handler writing the allowed panel's $(stat -c %s "$work/allowed.html") bytes, started"
 "$work/benchtool" bare "127.0.0.1:$((port + 1))" "$work/allowed.html" 2>>"$work/bare.log" &
 bare_pid=$!
 for _ in $(seq 200); do curl -sf -o /dev/null "$bare/" && break; sleep 0.02; done
-run bare "$bare$panel" -H 'HX-Request: true'
+echo "--- $slices x ($slice allowed panel $panel, $slice denied panel as a logged-in outsider, $slice bare handler): $conns connections"
+for _ in $(seq "$slices"); do
+  run allowed "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
+  run denied "$app$panel" -H 'HX-Request: true' -H "Cookie: $outsider"
+  run bare "$bare$panel" -H 'HX-Request: true'
+done
 stop_pid "$bare_pid"
 bare_pid=""
 
@@ -174,10 +194,10 @@ wrk.method = "POST"
 wrk.body = "email=bench-member%40example.com&password=$(printf '%s' "$password" | sed 's/ /+/g')"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 EOF
-flood() { wrk -t1 -c64 -d"$duration" -s "$work/login.lua" "$app/login" >"$work/$1.txt"; }
+flood() { wrk -t1 -c64 -d"$duration" -s "$work/login.lua" "$app/login" >"$work/$1.1.txt"; }
 flood flood &
 flood_pid=$!
-run during-flood "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
+RUN_FOR=$duration run during-flood "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
 wait "$flood_pid"
 echo "--- allowed panel during a second flood: vegeta at a steady $rate requests/s"
 flood flood2 &
@@ -200,8 +220,8 @@ read -r _ peak_rss < <("$work/benchtool" mem "$server_pid")
 sleep 2
 after_rss=$("$work/benchtool" mem "$server_pid" | cut -d' ' -f1)
 
-for name in allowed bare during-flood; do
-  if [ "$(wrkstat $name non2xx)" != 0 ]; then
+for name in allowed denied bare during-flood; do
+  if [ "$name" != denied ] && [ "$(wrkstat $name non2xx)" != 0 ]; then
     echo "bench-load: the $name run had $(wrkstat $name non2xx) non-2xx answers" >&2
     exit 1
   fi
@@ -217,11 +237,12 @@ fi
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", 100 * a / b}'; }
 logins=$(wrkstat flood requests)
 busy=$(wrkstat flood non2xx)
-printf '\n%-26s %9s %9s %9s %9s\n' "run ($conns conns, $duration, ${threads}t)" rps p50_ms p99_ms "vs bare"
+printf '\n%-26s %9s %9s %9s %9s %11s\n' "run ($conns conns, ${threads}t)" rps p50_ms p99_ms "vs bare" "worst p99"
 for name in allowed denied bare during-flood; do
-  printf '%-26s %9s %9s %9s %9s\n' "$name" "$(wrkstat $name rps)" "$(wrkstat $name p50)" "$(wrkstat $name p99)" \
-    "$(ratio "$(wrkstat $name rps)" "$(wrkstat bare rps)")"
+  printf '%-26s %9s %9s %9s %9s %11s\n' "$name" "$(wrkstat $name rps)" "$(wrkstat $name p50)" "$(wrkstat $name p99)" \
+    "$(ratio "$(wrkstat $name rps)" "$(wrkstat bare rps)")" "$(wrkstat $name worst99)"
 done
+echo "(allowed, denied, bare: $slices interleaved slices of $slice; p50/p99 of the median slice)"
 cat <<EOF
 
 steady $rate/s during flood  p50 $(steady p50) ms, p99 $(steady p99) ms, $(steady ok) of $(( rate * ${duration%s} )) answered 200   (target p99 < 50)
