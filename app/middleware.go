@@ -197,7 +197,8 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 // db/authz_cache.go). The session and user come from one joined query.
 func (a *App) loadViewer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie(a.sessions.CookieName()); err != nil || anonymousPath(r.URL.Path) {
+		cookie, err := r.Cookie(a.sessions.CookieName())
+		if err != nil || anonymousPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -206,19 +207,18 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 			a.serverError(w, r, err)
 			return
 		}
-		r = r.WithContext(ctx)
-		sess, u, err := a.sessions.Load(r)
+		sess, u, err := a.sessions.LoadCookie(ctx, cookie.Value)
 		if err != nil {
-			a.serverError(w, r, err)
+			a.serverError(w, r.WithContext(ctx), err)
 			return
 		}
 		if sess.IsNew {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		if !u.IsActive {
 			_ = a.sessions.Revoke(ctx, sess.ID)
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		ctx = context.WithValue(ctx, viewerKey, &Viewer{User: u, Session: sess})

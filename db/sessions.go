@@ -112,15 +112,30 @@ func (st *SessionStore) Load(r *http.Request) (*sessions.Session, User, error) {
 	return st.load(r, st.name)
 }
 
+// LoadCookie is Load for a session cookie's value the caller has already
+// read from the request, under ctx (which may carry a Snapshot).
+func (st *SessionStore) LoadCookie(ctx context.Context, value string) (*sessions.Session, User, error) {
+	return st.loadValue(ctx, st.name, value)
+}
+
 func (st *SessionStore) load(r *http.Request, name string) (*sessions.Session, User, error) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return st.newSession(name), User{}, nil
+	}
+	return st.loadValue(r.Context(), name, c.Value)
+}
+
+func (st *SessionStore) newSession(name string) *sessions.Session {
 	sess := sessions.NewSession(st, name)
 	sess.Options = st.options()
 	sess.IsNew = true
-	c, err := r.Cookie(name)
-	if err != nil {
-		return sess, User{}, nil
-	}
-	e, err := st.entry(r.Context(), name, c.Value)
+	return sess
+}
+
+func (st *SessionStore) loadValue(ctx context.Context, name, value string) (*sessions.Session, User, error) {
+	sess := st.newSession(name)
+	e, err := st.entry(ctx, name, value)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return sess, User{}, nil
