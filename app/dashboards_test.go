@@ -303,6 +303,7 @@ func TestDecideExplains(t *testing.T) {
 		{"not member", active, nil, dashboards.Facts{Granting: []db.GrantingGroup{{GroupName: "a"}}}, false, dashboards.CodeNotMember, ""},
 		{"member", active, nil, dashboards.Facts{Granting: []db.GrantingGroup{{GroupName: "a"}, {GroupName: "b", Member: true}}}, true, dashboards.CodeGrant, "b"},
 		{"expired", active, nil, dashboards.Facts{NowMS: 10, Granting: []db.GrantingGroup{{GroupName: "a", Member: true, ExpiresAt: 10}}}, false, dashboards.CodeExpired, ""},
+		{"not member, quoted names", active, nil, dashboards.Facts{Granting: []db.GrantingGroup{{GroupName: `o"k`}, {GroupName: "b c"}}}, false, dashboards.CodeNotMember, ""},
 		{"unexpired", active, nil, dashboards.Facts{NowMS: 10, Granting: []db.GrantingGroup{{GroupName: "a", Member: true, ExpiresAt: 11}}}, true, dashboards.CodeGrant, "a"},
 		{"panel group missing", active, p, dashboards.Facts{Granting: []db.GrantingGroup{{GroupName: "a", Member: true}}}, false, dashboards.CodePanelGroup, ""},
 		{"panel group expired", active, p, dashboards.Facts{NowMS: 5, PanelGroup: &db.Membership{ExpiresAt: 5}, Granting: []db.GrantingGroup{{GroupName: "a", Member: true}}}, false, dashboards.CodePanelGroup, ""},
@@ -312,7 +313,20 @@ func TestDecideExplains(t *testing.T) {
 		if got.Allowed != tc.allowed || got.Code != tc.code || got.Via != tc.via || got.Reason == "" {
 			t.Errorf("%s: got %+v, want allowed=%v code=%s via=%q", tc.name, got, tc.allowed, tc.code, tc.via)
 		}
+		if want, ok := reasons[tc.name]; ok && got.Reason != want {
+			t.Errorf("%s: reason %q, want %q", tc.name, got.Reason, want)
+		}
 	}
+}
+
+// reasons are the sentences TestDecideExplains expects, word for word: the
+// denial fragment, the audit log, the explainer and `access check` show them.
+var reasons = map[string]string{
+	"not member":               `you are not in a group that has access ("a" would grant it)`,
+	"not member, quoted names": `you are not in a group that has access ("o\"k", "b c" would grant it)`,
+	"member":                   `you are a member of "b", which is granted this dashboard`,
+	"expired":                  `your membership in "a" has expired`,
+	"panel group missing":      `this panel is only for members of "leads"`,
 }
 
 func TestDenialFragmentFollowsRequestStatus(t *testing.T) {
