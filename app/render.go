@@ -17,7 +17,16 @@ import (
 // isHTMX reports whether the request wants a fragment: htmx sent it and it
 // is not a boosted navigation.
 func isHTMX(r *http.Request) bool {
-	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true"
+	// Looked up by their canonical forms: Header.Get would canonicalise
+	// "HX-Request" into a new string on every call, several per poll.
+	return firstValue(r.Header["Hx-Request"]) == "true" && firstValue(r.Header["Hx-Boosted"]) != "true"
+}
+
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // render writes body with status: alone for htmx requests, inside the page
