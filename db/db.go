@@ -34,6 +34,7 @@ var (
 	ErrInvalidCredentials = errors.New("invalid email or password")
 	ErrLastAdmin          = errors.New("this is the last active admin")
 	ErrNewerSchema        = errors.New("database schema is newer than this binary")
+	ErrMissingMigration   = errors.New("database schema has a gap")
 	// ErrUnavailable wraps storage faults a user can act on: a read-only or
 	// full disk, a locked or unreachable database.
 	ErrUnavailable = errors.New("the database is unavailable")
@@ -273,6 +274,11 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	if latest := s.SchemaVersion(); current > latest {
 		return nil, fmt.Errorf("%w: the database is at version %d but this gatehouse knows only up to %d; run a newer gatehouse", ErrNewerSchema, current, latest)
 	}
+	if gap, err := missingMigration(ctx, conn, ms, current); err != nil {
+		return nil, storageErr(err)
+	} else if gap != "" {
+		return nil, fmt.Errorf("%w: %s was never applied to this database, but later migrations were; it was migrated by a different build of gatehouse", ErrMissingMigration, gap)
+	}
 	for _, m := range ms {
 		if m.version <= current {
 			continue
@@ -303,6 +309,35 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		}
 	}
 	return applied, nil
+}
+
+// missingMigration returns the name of the first embedded migration at or
+// below current that schema_migrations does not list ("" when none is
+// missing). Applying it now, after later ones, could leave a schema no build
+// has seen, so Migrate refuses instead.
+func missingMigration(ctx context.Context, conn bun.Conn, ms []migration, current int) (string, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		if m.version <= current && !applied[m.version] {
+			return m.name, nil
+		}
+	}
+	return "", nil
 }
 
 // Backup writes a consistent copy of a live SQLite database to path (which
