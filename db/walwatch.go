@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -69,6 +70,11 @@ func openWALWatch(ctx context.Context, dsn, path string) *walWatch {
 	if err := pin.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
 		pin.Close()
 		return nil
+	}
+	// SQLite names the -shm file after the database's real path, with
+	// symbolic links resolved.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
 	}
 	mem := mapSharedMemory(path + "-shm")
 	if mem == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -146,5 +147,50 @@ func TestWALWatchHelperProcess(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWALWatchFollowsSymlinks: a database reached through a symbolic link
+// (SQLite keeps its -shm file beside the real file) is watched too, and a
+// change made through the real path is seen on the next snapshot.
+func TestWALWatchFollowsSymlinks(t *testing.T) {
+	if !mmapPlatform {
+		t.Skip("no shared-memory mapping on this platform")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real", "gatehouse.db")
+	if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(real, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{DSN: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = migrated(t, s, link)
+	if s.wal == nil {
+		t.Fatal("a database opened through a symbolic link has no WAL watch")
+	}
+	f := newAuthzFixture(t, s)
+	if !f.member(t, f.snap(t)) {
+		t.Fatal("the member is denied before any change")
+	}
+	other, err := Open(ctx, Config{DSN: real})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.RemoveMember(ctx, f.actr, f.g.ID, f.u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f.member(t, f.snap(t)) {
+		t.Fatal("a membership removed through the real path is still granted through the link")
 	}
 }
