@@ -28,10 +28,12 @@ import (
 //     process, changes the header before the commit returns;
 //   - a torn, uninitialised or unmapped header means "read the database".
 //
-// The store keeps one connection of its own open for its lifetime: while it
-// is open, this process holds the -shm file's dead-man-switch lock and a
-// shared lock on the database, so no other process deletes or truncates the
-// file the watch has mapped.
+// The store keeps one connection of its own open for its lifetime. SQLite
+// deletes the -shm file only when the last connection to the database
+// closes, and reinitialises it only when no other process holds its
+// dead-man-switch lock; with that connection open, neither happens to the
+// file the watch has mapped (TestWALWatchSeesOtherProcesses fails without
+// it).
 type walWatch struct {
 	mu  sync.RWMutex // held for reading while the mapping is read
 	mem []byte       // the -shm file's first page; nil once closed
