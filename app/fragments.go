@@ -57,7 +57,5 @@ func (a *App) writeBytes(w http.ResponseWriter, status int, b []byte) {
 		http.Error(w, "The server could not render this fragment.", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	writeHTML(w, status, b)
 }

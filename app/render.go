@@ -59,16 +59,22 @@ func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.
 		a.serverError(w, r, err)
 		return
 	}
+	writeHTML(w, status, buf.Bytes())
+}
+
+// writeHTML writes a whole HTML body with status: every rendered page,
+// fragment and error goes out through it.
+func writeHTML(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// net/http adds Content-Length itself to a body that fits its 2 KiB
 	// buffer, without touching the header map; a larger body written in one
 	// piece would go out chunked, so say its length.
-	if buf.Len() > chunkingThreshold {
-		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	if len(body) > chunkingThreshold {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // chunkingThreshold is net/http's bufferBeforeChunkingSize.
@@ -141,14 +147,5 @@ func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var buf bytes.Buffer
 	_ = c.Render(r.Context(), &buf)
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	// net/http adds Content-Length itself to a body that fits its 2 KiB
-	// buffer, without touching the header map; a larger body written in one
-	// piece would go out chunked, so say its length.
-	if buf.Len() > chunkingThreshold {
-		h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	writeHTML(w, status, buf.Bytes())
 }
