@@ -208,20 +208,16 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 			return
 		}
 		sess, u, err := a.sessions.LoadCookie(ctx, cookie.Value)
-		if err != nil {
+		switch {
+		case err != nil:
 			a.serverError(w, r.WithContext(ctx), err)
 			return
-		}
-		if sess.IsNew {
-			next.ServeHTTP(w, r.WithContext(ctx))
-			return
-		}
-		if !u.IsActive {
+		case sess.IsNew: // no live session: anonymous
+		case !u.IsActive:
 			_ = a.sessions.Revoke(ctx, sess.ID)
-			next.ServeHTTP(w, r.WithContext(ctx))
-			return
+		default:
+			ctx = context.WithValue(ctx, viewerKey, &Viewer{User: u, Session: sess})
 		}
-		ctx = context.WithValue(ctx, viewerKey, &Viewer{User: u, Session: sess})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -100,20 +100,15 @@ func (st *SessionStore) New(r *http.Request, name string) (*sessions.Session, er
 	return sess, err
 }
 
-// Load returns the request's session and its user, read together with one
-// query (sessions joined with users) or, under a Snapshot whose version is
-// unchanged, from memory (see authz_cache.go). A request without a live
-// session gets a new, empty session (IsNew) and the zero User. The user is
-// returned whether active or not; the caller decides.
+// LoadCookie returns the session named by a session cookie's value and its
+// user, read together with one query (sessions joined with users) or, under
+// a Snapshot in ctx whose version is unchanged, from memory (see
+// authz_cache.go). A value without a live session gets a new, empty session
+// (IsNew) and the zero User. The user is returned whether active or not; the
+// caller decides.
 //
-// Unlike Get, Load does not register the session in gorilla's per-request
-// registry: the caller keeps the returned session.
-func (st *SessionStore) Load(r *http.Request) (*sessions.Session, User, error) {
-	return st.load(r, st.name)
-}
-
-// LoadCookie is Load for a session cookie's value the caller has already
-// read from the request, under ctx (which may carry a Snapshot).
+// Unlike Get, LoadCookie does not register the session in gorilla's
+// per-request registry: the caller keeps the returned session.
 func (st *SessionStore) LoadCookie(ctx context.Context, value string) (*sessions.Session, User, error) {
 	return st.loadValue(ctx, st.name, value)
 }
