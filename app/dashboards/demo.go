@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -80,29 +81,35 @@ func RegisterDemo(r *Registry) {
 
 // renderOnce memoizes a panel whose output never changes: the first
 // successful render is kept as bytes (already escaped by templ) and written
-// for every later request. A failed render is retried next time.
+// for every later request, without a lock. A failed render is retried next
+// time.
 func renderOnce(data func(context.Context, Query) (templ.Component, error)) func(context.Context, Query) (templ.Component, error) {
-	var mu sync.Mutex
-	var html []byte
+	var mu sync.Mutex // held while rendering, so the panel renders once
+	var rendered atomic.Pointer[templ.ComponentFunc]
 	return func(ctx context.Context, q Query) (templ.Component, error) {
+		if c := rendered.Load(); c != nil {
+			return *c, nil
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		if html == nil {
-			c, err := data(ctx, q)
-			if err != nil {
-				return nil, err
-			}
-			var buf bytes.Buffer
-			if err := c.Render(ctx, &buf); err != nil {
-				return nil, err
-			}
-			html = buf.Bytes()
+		if c := rendered.Load(); c != nil {
+			return *c, nil
 		}
-		out := html
-		return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-			_, err := w.Write(out)
+		c, err := data(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := c.Render(ctx, &buf); err != nil {
+			return nil, err
+		}
+		html := buf.Bytes()
+		out := templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+			_, err := w.Write(html)
 			return err
-		}), nil
+		})
+		rendered.Store(&out)
+		return out, nil
 	}
 }
 
