@@ -99,11 +99,7 @@ func (a *App) toggleGrant(w http.ResponseWriter, r *http.Request) {
 			err = nil // already not granted (the group exists: checked above)
 		}
 	}
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	if !isHTMX(r) {
@@ -138,11 +134,7 @@ func (a *App) groupFromPathValue(w http.ResponseWriter, r *http.Request, name st
 		return db.Group{}, false
 	}
 	g, err := a.store.GroupByID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return g, false
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return g, false
 	}
 	return g, true

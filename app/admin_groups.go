@@ -248,11 +248,7 @@ func (a *App) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := a.store.DeleteGroup(r.Context(), a.actor(r), id)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	a.redirect(w, r, "/admin/groups?msg=group-deleted")
@@ -291,11 +287,7 @@ func (a *App) userByID(w http.ResponseWriter, r *http.Request, raw string) (db.U
 		return db.User{}, false
 	}
 	u, err := a.store.UserByID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return u, false
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return u, false
 	}
 	return u, true
@@ -443,11 +435,7 @@ func (a *App) setMemberExpiry(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	err = a.store.SetMemberExpiry(ctx, a.actor(r), g.ID, u.ID, exp)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	if !isHTMX(r) {

@@ -81,11 +81,7 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	req, err := a.store.AccessRequestByID(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	row, err := a.requestRow(r, req)

@@ -208,11 +208,7 @@ func (a *App) toggleUserGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	g, err := a.store.GroupChoice(ctx, u.ID, gid)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	nowMS := a.now().UnixMilli()
@@ -248,11 +244,7 @@ func (a *App) toggleUserGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err = a.store.GroupChoice(ctx, u.ID, gid)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	a.renderFragment(w, r, http.StatusOK, components.AdminUserGroupItem(u.ID, g, nowMS, ""))
@@ -277,11 +269,7 @@ func (a *App) renameUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = a.store.UpdateUserName(r.Context(), a.actor(r), u.ID, name)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	if !isHTMX(r) {
@@ -395,11 +383,7 @@ func (a *App) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = a.store.SetPassword(ctx, a.actor(r), u.ID, hash, true)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	if isHTMX(r) {
@@ -420,11 +404,7 @@ func (a *App) revokeUserSession(w http.ResponseWriter, r *http.Request) {
 	}
 	hash := r.PathValue("session")
 	err := a.store.RevokeSession(r.Context(), a.actor(r), u.ID, hash)
-	if errors.Is(err, db.ErrNotFound) {
-		a.notFound(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	if a.failed(w, r, err) {
 		return
 	}
 	if viewerFrom(r.Context()).Session.ID != "" && db.HashToken(viewerFrom(r.Context()).Session.ID) == hash {

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 
 	"gatehouse/components"
+	"gatehouse/db"
 )
 
 // isHTMX reports whether the request wants a fragment: htmx sent it and it
@@ -129,6 +131,21 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) forbidden(w http.ResponseWriter, r *http.Request, message string) {
 	a.errorPage(w, r, http.StatusForbidden, "Forbidden", message)
+}
+
+// failed answers a store error: 404 for db.ErrNotFound, the error page
+// (500, or 503 when the database is unavailable) for anything else. It
+// reports whether there was an error to answer.
+func (a *App) failed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, db.ErrNotFound):
+		a.notFound(w, r)
+	default:
+		a.serverError(w, r, err)
+	}
+	return true
 }
 
 // serverError logs err and answers a plain 500 page: never err's text.
