@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -97,6 +98,22 @@ func boolField(v url.Values, name string) (value, ok bool) {
 func (a *App) busy(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "2")
 	a.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "Gatehouse is busy. Nothing was changed; try again in a moment.")
+}
+
+// temporaryPassword makes a temporary password and its hash for a new or
+// reset account. When hashing is busy (503) or fails (500) it answers and
+// ok is false: nothing has been changed yet.
+func (a *App) temporaryPassword(w http.ResponseWriter, r *http.Request) (temp, hash string, ok bool) {
+	temp = db.TemporaryPassword()
+	hash, err := a.hasher.Hash(r.Context(), temp)
+	if errors.Is(err, db.ErrBusy) {
+		a.busy(w, r)
+		return "", "", false
+	} else if err != nil {
+		a.serverError(w, r, err)
+		return "", "", false
+	}
+	return temp, hash, true
 }
 
 // adminOverview renders GET /admin: headline counts, what needs attention

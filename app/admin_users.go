@@ -101,13 +101,8 @@ func (a *App) createUser(w http.ResponseWriter, r *http.Request) {
 		a.renderUserCreate(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
-	temp := db.TemporaryPassword()
-	hash, err := a.hasher.Hash(ctx, temp)
-	if errors.Is(err, db.ErrBusy) {
-		a.busy(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	temp, hash, ok := a.temporaryPassword(w, r)
+	if !ok {
 		return
 	}
 	u, err := a.store.CreateUser(ctx, a.actor(r), db.NewUser{Email: email, Name: name, PasswordHash: hash, IsAdmin: f.Admin, MustChangePassword: true})
@@ -373,16 +368,11 @@ func (a *App) resetPassword(w http.ResponseWriter, r *http.Request) {
 		a.renderUserPage(w, r, http.StatusUnprocessableEntity, u, func(d *components.UserPageData) { d.PasswordErr = msg })
 		return
 	}
-	temp := db.TemporaryPassword()
-	hash, err := a.hasher.Hash(ctx, temp)
-	if errors.Is(err, db.ErrBusy) {
-		a.busy(w, r)
-		return
-	} else if err != nil {
-		a.serverError(w, r, err)
+	temp, hash, ok := a.temporaryPassword(w, r)
+	if !ok {
 		return
 	}
-	err = a.store.SetPassword(ctx, a.actor(r), u.ID, hash, true)
+	err := a.store.SetPassword(ctx, a.actor(r), u.ID, hash, true)
 	if a.failed(w, r, err) {
 		return
 	}
