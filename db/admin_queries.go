@@ -232,31 +232,9 @@ func (s *Store) GrantsOfGroup(ctx context.Context, groupID int64) ([]string, err
 // wasDescription); otherwise it returns ErrConflict and the current group,
 // so two admins editing at once never silently overwrite each other.
 func (s *Store) UpdateGroupChecked(ctx context.Context, a Actor, id int64, wasName, wasDescription, name, description string) (Group, error) {
-	var g Group
-	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		before, err := groupByID(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		g = before
-		if before.Name == name && before.Description == description {
-			return nil
-		}
-		if before.Name != wasName || before.Description != wasDescription {
-			return ErrConflict
-		}
-		g.Name, g.NameKey, g.Description, g.UpdatedAt = name, strings.ToLower(name), description, s.nowMS()
-		if _, err := tx.NewUpdate().Model(&g).Column("name", "name_key", "description", "updated_at").WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		return s.insertAudit(ctx, tx, a, Event{Action: ActionGroupUpdate, Target: g.Name, Detail: map[string]any{
-			"before": map[string]any{"name": before.Name, "description": before.Description},
-			"after":  map[string]any{"name": name, "description": description}}})
+	return s.updateGroup(ctx, a, id, name, description, func(now Group) bool {
+		return now.Name == wasName && now.Description == wasDescription
 	})
-	if errors.Is(err, ErrConflict) {
-		return g, ErrConflict
-	}
-	return g, err
 }
 
 // ListDecidedRequests returns the most recently decided access requests.

@@ -49,6 +49,14 @@ func (s *Store) CreateGroup(ctx context.Context, a Actor, name, description stri
 
 // UpdateGroup renames a group and sets its description.
 func (s *Store) UpdateGroup(ctx context.Context, a Actor, id int64, name, description string) (Group, error) {
+	return s.updateGroup(ctx, a, id, name, description, nil)
+}
+
+// updateGroup renames a group and sets its description, in one transaction
+// with its audit event. When unchanged is not nil and reports false for the
+// group as it is now, nothing is written and the error is ErrConflict (with
+// the current group).
+func (s *Store) updateGroup(ctx context.Context, a Actor, id int64, name, description string, unchanged func(Group) bool) (Group, error) {
 	var g Group
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		before, err := groupByID(ctx, tx, id)
@@ -59,6 +67,9 @@ func (s *Store) UpdateGroup(ctx context.Context, a Actor, id int64, name, descri
 		if before.Name == name && before.Description == description {
 			return nil
 		}
+		if unchanged != nil && !unchanged(before) {
+			return ErrConflict
+		}
 		g.Name, g.NameKey, g.Description, g.UpdatedAt = name, strings.ToLower(name), description, s.nowMS()
 		if _, err := tx.NewUpdate().Model(&g).Column("name", "name_key", "description", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
@@ -67,6 +78,9 @@ func (s *Store) UpdateGroup(ctx context.Context, a Actor, id int64, name, descri
 			"before": map[string]any{"name": before.Name, "description": before.Description},
 			"after":  map[string]any{"name": name, "description": description}}})
 	})
+	if errors.Is(err, ErrConflict) {
+		return g, ErrConflict
+	}
 	return g, err
 }
 
