@@ -257,23 +257,7 @@ func (s *Store) ListAuditPage(ctx context.Context, f AuditFilter) ([]AuditEvent,
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	q := s.DB.NewSelect().Model(&events)
-	if f.Actor != "" {
-		q = q.Where("lower(actor_email) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Actor))+"%")
-	}
-	if f.Action != "" {
-		if strings.HasSuffix(f.Action, ".") {
-			q = q.Where("action LIKE ? ESCAPE '\\'", escapeLike(f.Action)+"%")
-		} else {
-			q = q.Where("action = ?", f.Action)
-		}
-	}
-	if !f.Since.IsZero() {
-		q = q.Where("at >= ?", f.Since.UnixMilli())
-	}
-	if !f.Until.IsZero() {
-		q = q.Where("at < ?", f.Until.UnixMilli())
-	}
+	q := f.apply(s.DB.NewSelect().Model(&events))
 	err := q.OrderExpr("at DESC, id DESC").Limit(int64(f.Limit + 1)).Offset(int64(f.Offset)).Scan(ctx)
 	if err != nil {
 		return nil, false, storageErr(err)

@@ -61,13 +61,22 @@ type AuditFilter struct {
 // ListAudit returns matching events, newest first, and the total count.
 func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, int, error) {
 	var events []AuditEvent
-	q := s.DB.NewSelect().Model(&events)
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	q := f.apply(s.DB.NewSelect().Model(&events))
+	total, err := q.OrderExpr("at DESC, id DESC").Limit(int64(f.Limit)).Offset(int64(f.Offset)).ScanAndCount(ctx)
+	return events, int(total), storageErr(err)
+}
+
+// apply adds f's conditions (not its limit and offset) to q.
+func (f AuditFilter) apply(q *bun.SelectQuery) *bun.SelectQuery {
 	if f.Actor != "" {
 		// lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
 		q = q.Where("lower(actor_email) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Actor))+"%")
 	}
 	if f.Action != "" {
-		if f.Action[len(f.Action)-1] == '.' {
+		if strings.HasSuffix(f.Action, ".") {
 			q = q.Where("action LIKE ? ESCAPE '\\'", escapeLike(f.Action)+"%")
 		} else {
 			q = q.Where("action = ?", f.Action)
@@ -79,11 +88,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, int
 	if !f.Until.IsZero() {
 		q = q.Where("at < ?", f.Until.UnixMilli())
 	}
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	total, err := q.OrderExpr("at DESC, id DESC").Limit(int64(f.Limit)).Offset(int64(f.Offset)).ScanAndCount(ctx)
-	return events, int(total), storageErr(err)
+	return q
 }
 
 // CountRecent counts events with action and target (or ip, when byIP) since t,
