@@ -1,15 +1,12 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,37 +18,11 @@ import (
 )
 
 // startServer runs `gatehouse serve` with args on a free loopback port and
-// returns its base URL and process; the log goes to the test log.
+// returns its base URL and process.
 func startServer(t *testing.T, args ...string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(buildGatehouse(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_FORMAT=text")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addrRE := regexp.MustCompile(`msg="gatehouse listening" addr=(http://\S+)`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case base := <-found:
-		return base, cmd
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return "", nil
+	in := startServes(t, buildGatehouse(t), serveSpec{name: "gatehouse", args: args})[0]
+	return in.url, in.cmd
 }
 
 // TestCommittedChangesSurviveSIGKILL logs in many times concurrently, kills

@@ -83,11 +83,30 @@ var listenLine = regexp.MustCompile(`msg="gatehouse listening" addr=(http://127\
 // per name, all at once, and returns them when each has logged its address.
 func startInstances(t *testing.T, bin, dsn string, names ...string) []*instance {
 	t.Helper()
+	specs := make([]serveSpec, len(names))
+	for i, name := range names {
+		specs[i] = serveSpec{name: name, args: []string{"--db", dsn, "--db-wait", "10s"}}
+	}
+	return startServes(t, bin, specs...)
+}
+
+// serveSpec is one `gatehouse serve` to start: a name for its log, and its
+// flags besides --addr.
+type serveSpec struct {
+	name string
+	args []string
+}
+
+// startServes starts `gatehouse serve --addr 127.0.0.1:0 ARGS...` for each
+// spec, all at once, and returns them when each has logged its address.
+// Their logs are kept (instance.logs); cleanup stops them with SIGTERM.
+func startServes(t *testing.T, bin string, specs ...serveSpec) []*instance {
+	t.Helper()
 	var out []*instance
-	ready := make(chan error, len(names))
-	for _, name := range names {
-		in := &instance{name: name}
-		in.cmd = exec.Command(bin, "serve", "--db", dsn, "--addr", "127.0.0.1:0", "--db-wait", "10s")
+	ready := make(chan error, len(specs))
+	for _, spec := range specs {
+		in := &instance{name: spec.name}
+		in.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, spec.args...)...)
 		in.cmd.Env = cleanEnv()
 		stderr, err := in.cmd.StderrPipe()
 		if err != nil {
@@ -118,7 +137,7 @@ func startInstances(t *testing.T, bin, dsn string, names ...string) []*instance 
 		}()
 		out = append(out, in)
 	}
-	for range names {
+	for range specs {
 		select {
 		case err := <-ready:
 			if err != nil {
