@@ -1,4 +1,5 @@
-// Package assets embeds the browser assets (vendored htmx, Pico CSS, the app's
+// Package assets embeds the browser assets (vendored htmx and its SSE and
+// idiomorph extensions, Pico CSS, the app's
 // stylesheets, the favicon) and serves them under /assets/ with content-hashed
 // ("fingerprinted") URLs, so every response can be cached forever.
 //
@@ -24,7 +25,7 @@ import (
 	"strings"
 )
 
-//go:embed htmx.min.js favicon.svg css
+//go:embed htmx.min.js htmx-ext-sse.min.js idiomorph-ext.min.js favicon.svg css
 var files embed.FS
 
 // urlPrefix is where Handler is mounted; every URL from Path starts with it.

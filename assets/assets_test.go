@@ -55,7 +55,7 @@ func gunzip(t testing.TB, b []byte) []byte {
 
 func TestNames(t *testing.T) {
 	names := Names()
-	for _, want := range []string{"htmx.min.js", "favicon.svg", "css/pico.min.css", "css/app.css"} {
+	for _, want := range []string{"htmx.min.js", "htmx-ext-sse.min.js", "idiomorph-ext.min.js", "favicon.svg", "css/pico.min.css", "css/app.css"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Names() = %q, missing %q", names, want)
 		}
@@ -74,6 +74,8 @@ func TestPathIsContentFingerprint(t *testing.T) {
 		name, wantPattern string
 	}{
 		{"htmx.min.js", `^/assets/htmx\.min\.[0-9a-f]{10}\.js$`},
+		{"htmx-ext-sse.min.js", `^/assets/htmx-ext-sse\.min\.[0-9a-f]{10}\.js$`},
+		{"idiomorph-ext.min.js", `^/assets/idiomorph-ext\.min\.[0-9a-f]{10}\.js$`},
 		{"favicon.svg", `^/assets/favicon\.[0-9a-f]{10}\.svg$`},
 		{"css/pico.min.css", `^/assets/css/pico\.min\.[0-9a-f]{10}\.css$`},
 		{"css/app.css", `^/assets/css/app\.[0-9a-f]{10}\.css$`},
@@ -421,6 +423,14 @@ func TestVendoredHTMXVersion(t *testing.T) {
 	js := mustRead(t, "htmx.min.js")
 	if !bytes.Contains(js, []byte(`"2.0.11"`)) {
 		t.Error(`htmx.min.js does not contain the version string "2.0.11"`)
+	}
+	// The extensions register themselves with htmx under the names the
+	// templates use in hx-ext.
+	if !bytes.Contains(mustRead(t, "htmx-ext-sse.min.js"), []byte(`htmx.defineExtension("sse"`)) {
+		t.Error(`htmx-ext-sse.min.js does not define the "sse" extension`)
+	}
+	if !bytes.Contains(mustRead(t, "idiomorph-ext.min.js"), []byte(`defineExtension("morph"`)) {
+		t.Error(`idiomorph-ext.min.js does not define the "morph" extension`)
 	}
 	if !bytes.Contains(mustRead(t, "css/pico.min.css"), []byte("Pico CSS")) {
 		t.Error("css/pico.min.css does not look like Pico CSS")

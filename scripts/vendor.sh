@@ -6,6 +6,8 @@ set -euo pipefail
 
 HTMX_VERSION="${HTMX_VERSION:-2.0.11}"
 PICO_VERSION="${PICO_VERSION:-2.1.1}"
+HTMX_EXT_SSE_VERSION="${HTMX_EXT_SSE_VERSION:-2.2.4}"
+IDIOMORPH_VERSION="${IDIOMORPH_VERSION:-0.8.0}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 assets="$root/assets"
@@ -25,6 +27,9 @@ fetch() { # fetch PACKAGE@VERSION FILE-IN-PACKAGE DEST
 
 fetch "htmx.org@${HTMX_VERSION}" dist/htmx.min.js "$assets/htmx.min.js"
 fetch "@picocss/pico@${PICO_VERSION}" css/pico.min.css "$assets/css/pico.min.css"
+# htmx extensions: server-sent events (live access) and idiomorph morph swaps.
+fetch "htmx-ext-sse@${HTMX_EXT_SSE_VERSION}" dist/sse.min.js "$assets/htmx-ext-sse.min.js"
+fetch "idiomorph@${IDIOMORPH_VERSION}" dist/idiomorph-ext.min.js "$assets/idiomorph-ext.min.js"
 
 grep -q "\"${HTMX_VERSION}\"" "$assets/htmx.min.js" || {
 	echo "vendor.sh: htmx.min.js does not contain version ${HTMX_VERSION}" >&2
