@@ -15,7 +15,7 @@ import (
 type App struct {
 	cfg      Config
 	store    *db.Store
-	sessions *db.SessionStore
+	sessions *SessionStore
 	hasher   *db.Hasher
 	log      *slog.Logger
 	registry *dashboards.Registry
@@ -28,7 +28,7 @@ type App struct {
 
 // New builds an App over an opened and migrated store.
 func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, registry *dashboards.Registry) (*App, error) {
-	ss, err := store.NewSessionStore(ctx, db.SessionConfig{Secure: cfg.Secure(), Idle: cfg.SessionIdle, Absolute: cfg.SessionMax})
+	ss, err := NewSessionStore(ctx, store, SessionConfig{Secure: cfg.Secure(), Idle: cfg.SessionIdle, Absolute: cfg.SessionMax})
 	if err != nil {
 		return nil, err
 	}

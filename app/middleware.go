@@ -269,7 +269,7 @@ func (a *App) clientIP(r *http.Request) string {
 			}
 		}
 	}
-	return db.RemoteIP(r)
+	return remoteIP(r)
 }
 
 // anonymousPath reports whether a path never needs the viewer: health

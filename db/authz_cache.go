@@ -177,7 +177,7 @@ type authzCache struct {
 
 // cacheTables are the cached facts, by what they are looked up by.
 type cacheTables struct {
-	sessions    map[cookieKey]sessionEntry
+	sessions    map[string]sessionEntry // by session id
 	granting    map[grantingKey][]GrantingGroup
 	memberships map[membershipKey]membershipFact
 	requests    map[int64]map[string]AccessRequest // by user id
@@ -201,7 +201,7 @@ type membershipFact struct {
 
 func newCacheTables() *cacheTables {
 	return &cacheTables{
-		sessions:    map[cookieKey]sessionEntry{},
+		sessions:    map[string]sessionEntry{},
 		granting:    map[grantingKey][]GrantingGroup{},
 		memberships: map[membershipKey]membershipFact{},
 		requests:    map[int64]map[string]AccessRequest{},
@@ -282,7 +282,7 @@ func remember[K comparable, V any](ctx context.Context, s *Store, table func(*ca
 	return v, nil
 }
 
-func sessionTable(t *cacheTables) map[cookieKey]sessionEntry          { return t.sessions }
+func sessionTable(t *cacheTables) map[string]sessionEntry             { return t.sessions }
 func grantingTable(t *cacheTables) map[grantingKey][]GrantingGroup    { return t.granting }
 func membershipTable(t *cacheTables) map[membershipKey]membershipFact { return t.memberships }
 func requestTable(t *cacheTables) map[int64]map[string]AccessRequest  { return t.requests }

@@ -3,8 +3,6 @@ package db
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 )
@@ -76,10 +74,7 @@ func TestAuthzVersionCountsEveryAccessChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ss, err := s.NewSessionStore(f.ctx, SessionConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ss := s.Sessions(SessionLimits{})
 		var sessID string
 		steps := []struct {
 			name string
@@ -101,14 +96,8 @@ func TestAuthzVersionCountsEveryAccessChange(t *testing.T) {
 				return err
 			}},
 			{"new session", false, func() error {
-				w := httptest.NewRecorder()
-				if err := ss.Login(w, httptest.NewRequest(http.MethodPost, "/login", nil), f.u.ID); err != nil {
-					return err
-				}
-				r := httptest.NewRequest(http.MethodGet, "/", nil)
-				r.AddCookie(w.Result().Cookies()[0])
-				sess, err := ss.New(r, ss.CookieName())
-				sessID = sess.ID
+				var err error
+				sessID, err = ss.Create(f.ctx, NewSession{UserID: f.u.ID})
 				return err
 			}},
 			{"last-seen touch", false, func() error {
@@ -202,22 +191,18 @@ func TestSessionCacheFollowsTheDatabase(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		f := newAuthzFixture(t, s)
 		other := openAgain(t, s)
-		ss, err := s.NewSessionStore(f.ctx, SessionConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := httptest.NewRecorder()
-		if err := ss.Login(w, httptest.NewRequest(http.MethodPost, "/login", nil), f.u.ID); err != nil {
-			t.Fatal(err)
-		}
-		cookie := w.Result().Cookies()[0]
+		ss := s.Sessions(SessionLimits{})
+		id := newSession(t, ss, f.u.ID)
 		load := func() (bool, User) {
 			t.Helper()
-			sess, u, err := ss.LoadCookie(f.snap(t), cookie.Value)
+			sess, err := ss.Lookup(f.snap(t), id)
+			if errors.Is(err, ErrNotFound) {
+				return false, User{}
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			return !sess.IsNew, u
+			return true, sess.User
 		}
 		for range 2 { // the second is answered from memory
 			if ok, u := load(); !ok || u.ID != f.u.ID || !u.IsActive {

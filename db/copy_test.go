@@ -1,10 +1,9 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -22,15 +21,15 @@ func newStoreOf(t *testing.T, dialect string) *Store {
 // fillForCopy writes a row of every kind, including the awkward ones: NULL
 // and non-NULL optional columns, binary session data, a deleted group
 // (a gap in the ids), an anonymous denial.
-func fillForCopy(t *testing.T, s *Store) (cookieUser int64, st *SessionStore, cookie string) {
+func fillForCopy(t *testing.T, s *Store) (sessionUser int64, sessionID string) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
-	st, err := s.NewSessionStore(ctx, SessionConfig{})
-	if err != nil {
+	if _, err := s.Secret(ctx, "session_hash_key", 64); err != nil {
 		t.Fatal(err)
 	}
+	st := s.Sessions(SessionLimits{})
 	a := Actor{Email: "cli"}
 	ann, _ := s.CreateUser(ctx, a, NewUser{Email: "ann@example.com", Name: "Ann Ünïcode 'quoted' \\ %", PasswordHash: "$argon2id$x", IsAdmin: true})
 	bob, _ := s.CreateUser(ctx, a, NewUser{Email: "bob@example.com", PasswordHash: "h", MustChangePassword: true})
@@ -54,20 +53,12 @@ func fillForCopy(t *testing.T, s *Store) (cookieUser int64, st *SessionStore, co
 		t.Fatal(err)
 	}
 
-	rec := httptest.NewRecorder()
-	if err := st.Login(rec, httptest.NewRequest("POST", "/login", nil), ann.ID); err != nil {
+	id := newSession(t, st, ann.ID)
+	if err := st.Update(ctx, id, []byte("binary \x00\xff")); err != nil {
 		t.Fatal(err)
 	}
-	c := rec.Result().Cookies()[0]
-	r := httptest.NewRequest("GET", "/", nil)
-	r.AddCookie(c)
-	sess, _ := st.New(r, st.CookieName())
-	sess.Values["note"] = "binary \x00\xff"
-	if err := st.Save(r, httptest.NewRecorder(), sess); err != nil {
-		t.Fatal(err)
-	}
-	loginCookie(t, st, bob.ID)
-	return ann.ID, st, c.Value
+	newSession(t, st, bob.ID)
+	return ann.ID, id
 }
 
 // dumpAll reads every copied table through its model, in key order.
@@ -104,7 +95,7 @@ func TestCopyBetweenStores(t *testing.T) {
 		t.Run(pair[0]+" to "+pair[1], func(t *testing.T) {
 			ctx := context.Background()
 			src, dst := newStoreOf(t, pair[0]), newStoreOf(t, pair[1])
-			annID, srcSessions, cookie := fillForCopy(t, src)
+			annID, sessionID := fillForCopy(t, src)
 			before := dumpAll(t, src)
 
 			copied, err := src.CopyInto(ctx, dst)
@@ -142,15 +133,13 @@ func TestCopyBetweenStores(t *testing.T) {
 
 			// A browser's cookie keeps working: the signing key and the session came along.
 			dst.Now = src.Now
-			dstSessions, err := dst.NewSessionStore(ctx, SessionConfig{})
-			if err != nil {
-				t.Fatal(err)
+			srcKey, _ := src.Secret(ctx, "session_hash_key", 64)
+			if dstKey, err := dst.Secret(ctx, "session_hash_key", 64); err != nil || !bytes.Equal(dstKey, srcKey) {
+				t.Errorf("the session signing key did not carry over: %v", err)
 			}
-			r := httptest.NewRequest("GET", "/", nil)
-			r.AddCookie(&http.Cookie{Name: srcSessions.CookieName(), Value: cookie})
-			sess, err := dstSessions.New(r, dstSessions.CookieName())
-			if err != nil || sess.IsNew || sess.Values[UserIDKey] != annID || sess.Values["note"] != "binary \x00\xff" {
-				t.Errorf("the session did not carry over: %#v %v", sess.Values, err)
+			sess, err := dst.Sessions(SessionLimits{}).Lookup(ctx, sessionID)
+			if err != nil || sess.UserID != annID || string(sess.Data) != "binary \x00\xff" {
+				t.Errorf("the session did not carry over: %+v %v", sess, err)
 			}
 
 			// The target is no longer empty: a second copy is refused.

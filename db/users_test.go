@@ -113,9 +113,9 @@ func TestListUsersFiltersAndPages(t *testing.T) {
 func TestPasswordChangesRevokeSessions(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		st, _ := s.NewSessionStore(ctx, SessionConfig{})
+		st := s.Sessions(SessionLimits{})
 		u := testUser(t, s, "ann@example.com")
-		c := loginCookie(t, st, u.ID)
+		c := newSession(t, st, u.ID)
 		if err := s.SetPassword(ctx, Actor{}, u.ID, "new", true); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestPasswordChangesRevokeSessions(t *testing.T) {
 func TestActivationAdminAndName(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		st, _ := s.NewSessionStore(ctx, SessionConfig{})
+		st := s.Sessions(SessionLimits{})
 		ann, _ := s.CreateUser(ctx, Actor{}, NewUser{Email: "ann@example.com", PasswordHash: "h", IsAdmin: true})
 		bob := testUser(t, s, "bob@example.com")
 		if n, err := s.CountActiveAdmins(ctx); n != 1 || err != nil {
@@ -163,7 +163,7 @@ func TestActivationAdminAndName(t *testing.T) {
 		if err := s.SetAdmin(ctx, Actor{}, bob.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		c := loginCookie(t, st, ann.ID)
+		c := newSession(t, st, ann.ID)
 		if err := s.SetActive(ctx, Actor{}, ann.ID, false); err != nil {
 			t.Fatalf("deactivating one of two admins: %v", err)
 		}

@@ -1,0 +1,241 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"gatehouse/db"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// UserIDKey is the session value holding the logged-in user's id.
+const UserIDKey = "user_id"
+
+// SessionConfig configures a SessionStore.
+type SessionConfig struct {
+	// Secure marks the cookie Secure and names it with the __Host- prefix
+	// (use when the base URL is https).
+	Secure bool
+	// Idle ends a session not used for this long.
+	Idle time.Duration
+	// Absolute ends a session this long after login, used or not.
+	Absolute time.Duration
+}
+
+// SessionStore implements gorilla/sessions' Store over the database's
+// session repository (db.Sessions): the cookie holds only a signed random id
+// (256 bits from crypto/rand), and the row (keyed by the id's sha256) holds
+// the user, times, IP and user agent. Deleting rows revokes sessions at once.
+type SessionStore struct {
+	repo  *db.Sessions
+	codec *securecookie.SecureCookie
+	cfg   SessionConfig
+	name  string
+	// ClientIP extracts the client address recorded with a new session; the
+	// app sets it to honour its trusted-proxy setting.
+	ClientIP func(*http.Request) string
+}
+
+// NewSessionStore returns a session store over store whose signing key is
+// generated on first start and shared through the database.
+func NewSessionStore(ctx context.Context, store *db.Store, cfg SessionConfig) (*SessionStore, error) {
+	repo := store.Sessions(db.SessionLimits{Idle: cfg.Idle, Absolute: cfg.Absolute})
+	limits := repo.Limits()
+	cfg.Idle, cfg.Absolute = limits.Idle, limits.Absolute
+	key, err := store.Secret(ctx, "session_hash_key", 64)
+	if err != nil {
+		return nil, err
+	}
+	codec := securecookie.New(key, nil)
+	codec.SetSerializer(securecookie.NopEncoder{})
+	codec.MaxAge(int(cfg.Absolute / time.Second))
+	codec.MaxLength(512)
+	name := "gatehouse_session"
+	if cfg.Secure {
+		name = "__Host-gatehouse_session"
+	}
+	return &SessionStore{repo: repo, codec: codec, cfg: cfg, name: name, ClientIP: remoteIP}, nil
+}
+
+// CookieName is the session cookie's name.
+func (st *SessionStore) CookieName() string { return st.name }
+
+// Config returns the store's limits.
+func (st *SessionStore) Config() SessionConfig { return st.cfg }
+
+func (st *SessionStore) options() *sessions.Options {
+	return &sessions.Options{Path: "/", MaxAge: int(st.cfg.Absolute / time.Second), HttpOnly: true,
+		Secure: st.cfg.Secure, SameSite: http.SameSiteLaxMode}
+}
+
+// Get returns the request's session, cached for the request by gorilla's registry.
+func (st *SessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(st, name)
+}
+
+// New loads the session named by the request's cookie. A missing, tampered,
+// truncated, foreign, expired or revoked cookie yields a new, empty session
+// (IsNew) and no error: such a request is simply anonymous.
+func (st *SessionStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return st.newSession(name), nil
+	}
+	sess, _, err := st.loadValue(r.Context(), name, c.Value)
+	return sess, err
+}
+
+// LoadCookie returns the session named by a session cookie's value and its
+// user, read together with one query or, under a db.Snapshot in ctx whose
+// version is unchanged, from memory (see db/authz_cache.go). A value without
+// a live session gets a new, empty session (IsNew) and the zero User. The
+// user is returned whether active or not; the caller decides.
+//
+// Unlike Get, LoadCookie does not register the session in gorilla's
+// per-request registry: the caller keeps the returned session.
+func (st *SessionStore) LoadCookie(ctx context.Context, value string) (*sessions.Session, db.User, error) {
+	return st.loadValue(ctx, st.name, value)
+}
+
+func (st *SessionStore) newSession(name string) *sessions.Session {
+	sess := sessions.NewSession(st, name)
+	sess.Options = st.options()
+	sess.IsNew = true
+	return sess
+}
+
+func (st *SessionStore) loadValue(ctx context.Context, name, value string) (*sessions.Session, db.User, error) {
+	sess := st.newSession(name)
+	id, ok := st.decode(name, value)
+	if !ok {
+		return sess, db.User{}, nil
+	}
+	e, err := st.repo.Lookup(ctx, id)
+	if err != nil {
+		if errors.Is(err, db.ErrNotFound) {
+			return sess, db.User{}, nil
+		}
+		return sess, db.User{}, err
+	}
+	if len(e.Data) > 0 {
+		if err := gob.NewDecoder(bytes.NewReader(e.Data)).Decode(&sess.Values); err != nil {
+			return sess, db.User{}, nil
+		}
+	}
+	sess.Values[UserIDKey] = e.UserID
+	sess.ID = e.ID
+	sess.IsNew = false
+	return sess, e.User, nil
+}
+
+// decode returns the session id a cookie value carries, if its signature
+// (by this deployment's key) and age check out.
+func (st *SessionStore) decode(name, value string) (string, bool) {
+	if value == "" || len(value) > 512 {
+		return "", false
+	}
+	var raw []byte
+	if err := st.codec.Decode(name, value, &raw); err != nil || len(raw) < 32 || len(raw) > 64 {
+		return "", false
+	}
+	return string(raw), true
+}
+
+// Save persists the session and sets its cookie. A session without an id
+// gets a fresh random one (this is how login rotates the id); MaxAge < 0
+// deletes the row and expires the cookie. Only sessions carrying a user id
+// are stored: Gatehouse keeps no anonymous server-side sessions.
+func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	ctx := r.Context()
+	if sess.Options == nil {
+		sess.Options = st.options()
+	}
+	if sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := st.repo.Revoke(ctx, sess.ID); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	userID, _ := sess.Values[UserIDKey].(int64)
+	if userID == 0 {
+		return errors.New("sessions: refusing to store a session without a user")
+	}
+	data, err := encodeValues(sess.Values)
+	if err != nil {
+		return err
+	}
+	if sess.ID == "" {
+		id, err := st.repo.Create(ctx, db.NewSession{UserID: userID, IP: st.ClientIP(r), UserAgent: r.UserAgent(), Data: data})
+		if err != nil {
+			return err
+		}
+		sess.ID = id
+	} else if err := st.repo.Update(ctx, sess.ID, data); err != nil {
+		return err
+	}
+	encoded, err := st.codec.Encode(sess.Name(), []byte(sess.ID))
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+	return nil
+}
+
+// encodeValues gob-encodes the session values other than the user id (which
+// has its own column).
+func encodeValues(values map[any]any) ([]byte, error) {
+	if len(values) <= 1 {
+		if _, only := values[UserIDKey]; only || len(values) == 0 {
+			return nil, nil
+		}
+	}
+	rest := make(map[any]any, len(values))
+	for k, v := range values {
+		if k != UserIDKey {
+			rest[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(rest); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Revoke deletes one session by its cookie id.
+func (st *SessionStore) Revoke(ctx context.Context, id string) error {
+	return st.repo.Revoke(ctx, id)
+}
+
+// Login starts a session for userID with a fresh random id and sets its
+// cookie, first deleting the request's current session (if any): the id
+// rotates on every login, so a session id planted before login is dead.
+func (st *SessionStore) Login(w http.ResponseWriter, r *http.Request, userID int64) error {
+	if old, err := st.Get(r, st.name); err == nil && old.ID != "" {
+		if err := st.Revoke(r.Context(), old.ID); err != nil {
+			return err
+		}
+	}
+	sess := st.newSession(st.name)
+	sess.Values[UserIDKey] = userID
+	return st.Save(r, w, sess)
+}
+
+// remoteIP is the request's remote address without the port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,176 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/sessions"
+
+	"gatehouse/db"
+)
+
+// loginCookie logs userID in through st and returns the cookie the browser would get.
+func loginCookie(t testing.TB, st *SessionStore, userID int64) *http.Cookie {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/login", nil)
+	req.Header.Set("User-Agent", "test-agent")
+	if err := st.Login(rec, req, userID); err != nil {
+		t.Fatal(err)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("want one cookie, got %v", cookies)
+	}
+	return cookies[0]
+}
+
+// sessionOf loads the session the cookie names (a new, empty one if none).
+func sessionOf(t testing.TB, st *SessionStore, c *http.Cookie) *sessions.Session {
+	t.Helper()
+	r := httptest.NewRequest("GET", "/", nil)
+	if c != nil {
+		r.AddCookie(c)
+	}
+	sess, err := st.New(r, st.CookieName())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return sess
+}
+
+func cookieUser(t testing.TB, st *SessionStore, c *http.Cookie) int64 {
+	t.Helper()
+	id, _ := sessionOf(t, st, c).Values[UserIDKey].(int64)
+	return id
+}
+
+func TestSessionCookieHoldsOnlyASignedID(t *testing.T) {
+	ta := newTestApp(t)
+	u := ta.createUser(t, "ann@example.com", false)
+	c := loginCookie(t, ta.sessions, u.ID)
+	if cookieUser(t, ta.sessions, c) != u.ID {
+		t.Fatal("cookie does not load the session")
+	}
+	rows, err := ta.store.ListSessions(context.Background(), u.ID)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("sessions: %+v %v", rows, err)
+	}
+	if strings.Contains(c.Value, rows[0].IDHash) || len(rows[0].IDHash) != 64 || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+		t.Errorf("cookie %+v for row %+v", c, rows[0])
+	}
+	if rows[0].UserAgent != "test-agent" || rows[0].IP != "192.0.2.1" {
+		t.Errorf("the row does not record the client: %+v", rows[0])
+	}
+}
+
+func TestBadCookiesAreAnonymous(t *testing.T) {
+	ta, other := newTestApp(t), newTestApp(t)
+	good := loginCookie(t, ta.sessions, ta.createUser(t, "ann@example.com", false).ID)
+	foreign := loginCookie(t, other.sessions, other.createUser(t, "eve@example.com", false).ID)
+	flip := []byte(good.Value)
+	flip[len(flip)/2] ^= 1
+	for name, value := range map[string]string{
+		"empty":     "",
+		"truncated": good.Value[:len(good.Value)/2],
+		"tampered":  string(flip),
+		"garbage":   "%%%not base64%%%",
+		"huge":      strings.Repeat("A", 5000),
+		"foreign":   foreign.Value, // signed by another instance's key
+	} {
+		if id := cookieUser(t, ta.sessions, &http.Cookie{Name: ta.sessions.CookieName(), Value: value}); id != 0 {
+			t.Errorf("%s cookie loaded user %d", name, id)
+		}
+	}
+	if cookieUser(t, ta.sessions, good) == 0 {
+		t.Error("the genuine cookie did not load")
+	}
+}
+
+// Session values besides the user id round-trip, and a logout (MaxAge < 0)
+// deletes the row.
+func TestSessionValuesAndLogout(t *testing.T) {
+	ta := newTestApp(t)
+	ann := ta.createUser(t, "ann@example.com", false)
+	c := loginCookie(t, ta.sessions, ann.ID)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(c)
+	sess, _ := ta.sessions.New(r, ta.sessions.CookieName())
+	sess.Values["flash"] = "saved \x00 binary \xff"
+	if err := ta.sessions.Save(r, httptest.NewRecorder(), sess); err != nil {
+		t.Fatal(err)
+	}
+	got := sessionOf(t, ta.sessions, c)
+	if got.Values["flash"] != "saved \x00 binary \xff" || got.Values[UserIDKey] != ann.ID {
+		t.Errorf("session values did not round-trip: %#v", got.Values)
+	}
+	got.Options.MaxAge = -1
+	rec := httptest.NewRecorder()
+	if err := ta.sessions.Save(r, rec, got); err != nil {
+		t.Fatal(err)
+	}
+	if cookieUser(t, ta.sessions, c) != 0 {
+		t.Error("the session survived a logout")
+	}
+	if ck := rec.Result().Cookies(); len(ck) != 1 || ck[0].MaxAge >= 0 {
+		t.Errorf("logout cookie: %v", ck)
+	}
+}
+
+// Instances on one database accept each other's cookies and revocations.
+func TestSessionCookiesWorkAcrossInstances(t *testing.T) {
+	ta := newTestApp(t)
+	ctx := context.Background()
+	store, err := openStore(ctx, ta.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.Now = ta.Clock.Now
+	other, err := NewSessionStore(ctx, store, SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := ta.createUser(t, "ann@example.com", false)
+	c := loginCookie(t, ta.sessions, u.ID)
+	sess := sessionOf(t, other, c)
+	if sess.Values[UserIDKey] != u.ID {
+		t.Fatal("instance B does not accept a session made on A")
+	}
+	if err := other.Revoke(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cookieUser(t, ta.sessions, c) != 0 {
+		t.Error("a session revoked on B still works on A")
+	}
+}
+
+// FuzzSessionCookie: whatever the cookie holds, loading it never panics,
+// never errors, and never yields a user unless it is a genuine cookie.
+func FuzzSessionCookie(f *testing.F) {
+	ta := newTestApp(f)
+	u, err := ta.store.CreateUser(context.Background(), db.Actor{}, db.NewUser{Email: "ann@example.com", PasswordHash: "x"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	genuine := loginCookie(f, ta.sessions, u.ID).Value
+	f.Add(genuine)
+	f.Add(genuine[:len(genuine)-1])
+	f.Add("")
+	f.Add("MTcwMDAwMDAwMHxhYmN8ZGVm")
+	f.Add(strings.Repeat("A", 600))
+	f.Fuzz(func(t *testing.T, value string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: ta.sessions.CookieName(), Value: value})
+		sess, err := ta.sessions.New(r, ta.sessions.CookieName())
+		if err != nil {
+			t.Fatalf("error for cookie %q: %v", value, err)
+		}
+		if id, _ := sess.Values[UserIDKey].(int64); id != 0 && value != genuine {
+			t.Fatalf("forged cookie %q loaded user %d", value, id)
+		}
+	})
+}
