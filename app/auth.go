@@ -38,18 +38,30 @@ func safeNext(next string) string {
 }
 
 // parseForm parses a POSTed form, answering 413 for an oversize body and
-// 400 for a malformed one. It reports whether the handler may go on.
+// 400 for a malformed one or one holding a NUL byte, a control character
+// (other than tab and line breaks) or invalid UTF-8. It reports whether
+// the handler may go on. (checkInput has already parsed and checked every
+// POST; this keeps handlers correct on their own.)
 func (a *App) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.errorPage(w, r, http.StatusRequestEntityTooLarge, "Request too large", "The form sent more data than Gatehouse accepts.")
-			return false
-		}
-		a.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		a.formError(w, r, err)
+		return false
+	}
+	if !cleanForm(r.Form) {
+		a.errorPage(w, r, http.StatusBadRequest, "Bad request", badInputMessage)
 		return false
 	}
 	return true
+}
+
+// formError answers a form that could not be parsed: 413 when too large, else 400.
+func (a *App) formError(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		a.errorPage(w, r, http.StatusRequestEntityTooLarge, "Request too large", "The form sent more data than Gatehouse accepts.")
+		return
+	}
+	a.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
 }
 
 // showLogin renders GET /login.

@@ -176,7 +176,7 @@ func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := viewerFrom(r.Context())
-	msg, err := db.CleanName("message", strings.ReplaceAll(r.PostForm.Get("message"), "\n", " "), 0, db.MaxRequestMessageLen)
+	msg, err := db.CleanName("message", lineBreaks.Replace(r.PostForm.Get("message")), 0, db.MaxRequestMessageLen)
 	if err != nil {
 		a.render(w, r, http.StatusUnprocessableEntity, components.Page{Title: d.Title},
 			components.Alert("error", userMessage(err)))
@@ -202,3 +202,7 @@ func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, "/?requested="+d.Slug, http.StatusSeeOther)
 }
+
+// lineBreaks turns the line breaks and tabs a textarea sends (browsers send
+// CRLF) into spaces, for fields stored on one line.
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ")

@@ -10,7 +10,7 @@ import (
 // Routes returns the whole HTTP surface of Gatehouse. Every route is listed
 // here, with the middleware chain that guards it:
 //
-//	standard: recover → log → security headers → body limit → CSRF → load viewer
+//	standard: recover → log → security headers → body limit → CSRF → input check → load viewer
 //	public:   standard
 //	user:     standard → requireLogin
 //	admin:    standard → requireLogin → requireAdmin
@@ -72,7 +72,7 @@ func (a *App) Routes() http.Handler {
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
 
-	return chain(mux, a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.loadViewer)
+	return chain(mux, a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer)
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404
