@@ -32,6 +32,9 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TrustProxy {
+		cfg.TrustedProxies = append(cfg.TrustedProxies[:len(cfg.TrustedProxies):len(cfg.TrustedProxies)], loopbackProxies...)
+	}
 	a := &App{
 		cfg:      cfg,
 		store:    store,

@@ -253,7 +253,8 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "log out sessions unused for this long")
 	fs.DurationVar(&cfg.SessionMax, "session-max", cfg.SessionMax, "log out sessions this long after login")
 	fs.DurationVar(&cfg.PanelRefresh, "panel-refresh", 0, "refresh every dashboard panel this often instead of its own interval, for demos and tests (0: each panel's own)")
-	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "take the client IP from X-Forwarded-For (only behind a reverse proxy)")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "the one reverse proxy runs on this machine (loopback): same as --trusted-proxies 127.0.0.0/8,::1")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For entries are believed")
 	fs.BoolVar(&cfg.AllowSignup, "allow-signup", false, "let people create their own accounts at /signup")
 	domains := fs.String("signup-domains", "", "comma-separated email domains allowed to sign up (empty: any)")
 	fs.StringVar(&cfg.SignupGroup, "signup-group", "", "group new sign-ups are put in")
@@ -265,6 +266,10 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 		if d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@"))); d != "" {
 			cfg.SignupDomains = append(cfg.SignupDomains, d)
 		}
+	}
+	var err error
+	if cfg.TrustedProxies, err = parseTrustedProxies(*proxies); err != nil {
+		return usageError{err.Error()}
 	}
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return usageError{"--base-url must start with http:// or https://"}

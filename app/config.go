@@ -1,6 +1,7 @@
 package app
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -28,9 +29,11 @@ type Config struct {
 	// refresh interval (for demos and tests; at least one second).
 	PanelRefresh time.Duration
 
-	// TrustProxy makes the server take the client IP from X-Forwarded-For
-	// (set it only behind a reverse proxy that overwrites that header).
-	TrustProxy bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For entries
+	// are believed (see clientIP). TrustProxy adds loopback: "the one proxy
+	// on this machine".
+	TrustedProxies []netip.Prefix
+	TrustProxy     bool
 
 	// Registration.
 	AllowSignup   bool

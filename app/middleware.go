@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -256,20 +255,6 @@ func (a *App) requireAdmin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// clientIP is the request's client address: the remote address, or with
-// TrustProxy the last address in X-Forwarded-For (the one the proxy added).
-func (a *App) clientIP(r *http.Request) string {
-	if a.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	return remoteIP(r)
 }
 
 // anonymousPath reports whether a path never needs the viewer: health
