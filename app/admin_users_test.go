@@ -375,10 +375,10 @@ func TestAdminRenameUser(t *testing.T) {
 	if ta.countAudit(t, db.ActionUserUpdate, "member@example.com") != 1 {
 		t.Error("rename not audited")
 	}
-	for _, bad := range []string{strings.Repeat("n", 101), "a\x00b"} {
+	for bad, status := range map[string]int{strings.Repeat("n", 101): 422, "a\x07b": 422, "a\x00b": 400} {
 		audits := ta.totalAudit(t)
 		res, body = ta.post(t, c, p, url.Values{"name": {bad}})
-		wantStatus(t, res, body, 422)
+		wantStatus(t, res, body, status)
 		if u, _ := ta.store.UserByID(ctx, f.member.ID); u.Name != "Mem Ber" || ta.totalAudit(t) != audits {
 			t.Error("refused rename changed something")
 		}

@@ -38,8 +38,7 @@ func safeNext(next string) string {
 }
 
 // parseForm parses a POSTed form, answering 413 for an oversize body and
-// 400 for a malformed one or one holding a NUL byte, a control character
-// (other than tab and line breaks) or invalid UTF-8. It reports whether
+// 400 for a malformed one or one holding a NUL byte or invalid UTF-8. It reports whether
 // the handler may go on. (checkInput has already parsed and checked every
 // POST; this keeps handlers correct on their own.)
 func (a *App) parseForm(w http.ResponseWriter, r *http.Request) bool {

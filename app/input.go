@@ -10,16 +10,16 @@ import (
 // badInputMessage is the one sentence a request with unusable characters gets.
 const badInputMessage = "The request contains characters Gatehouse does not accept (a NUL byte, a control character or invalid UTF-8). Nothing was changed."
 
-// checkInput answers 400 before any handler (or query) runs when the path,
-// the query string or a POSTed form carries a NUL byte, another control
-// character (forms: other than tab and line breaks) or invalid UTF-8: such
+// checkInput answers 400 before any handler (or query) runs when the path
+// or the query string carries a NUL byte, another control character or
+// invalid UTF-8, or a POSTed form carries a NUL byte or invalid UTF-8: such
 // input has no meaning in Gatehouse, and must never reach the database.
 // It parses every POST's form here (413 when too large, 400 when
 // malformed), so no handler acts on a request it would refuse. It also
 // makes the User-Agent valid UTF-8, since sessions store it.
 func (a *App) checkInput(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !cleanText(r.URL.Path, false) || !cleanQuery(r.URL.RawQuery) {
+		if !cleanText(r.URL.Path, true) || !cleanQuery(r.URL.RawQuery) {
 			a.errorPage(w, r, http.StatusBadRequest, "Bad request", badInputMessage)
 			return
 		}
@@ -49,23 +49,7 @@ func cleanQuery(raw string) bool {
 	}
 	v, _ := url.ParseQuery(raw)
 	for k, vs := range v {
-		if !cleanText(k, false) {
-			return false
-		}
-		for _, s := range vs {
-			if !cleanText(s, false) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// cleanForm reports whether every key and value of a parsed form is clean
-// text; multi-line fields (textareas) may hold line breaks and tabs.
-func cleanForm(v url.Values) bool {
-	for k, vs := range v {
-		if !cleanText(k, false) {
+		if !cleanText(k, true) {
 			return false
 		}
 		for _, s := range vs {
@@ -77,16 +61,33 @@ func cleanForm(v url.Values) bool {
 	return true
 }
 
-// cleanText reports whether s is valid UTF-8 without NUL or other C0/C1
-// control characters or DEL; multiline allows tab, CR and LF.
-func cleanText(s string, multiline bool) bool {
+// cleanForm reports whether every key and value of a parsed form is valid
+// UTF-8 without NUL bytes: no browser sends anything else, and neither can
+// be stored. Other control characters are left to the handlers, whose
+// validation names the field (a name "must not contain control
+// characters"); what they store is escaped wherever it is shown.
+func cleanForm(v url.Values) bool {
+	for k, vs := range v {
+		if !cleanText(k, true) {
+			return false
+		}
+		for _, s := range vs {
+			if !cleanText(s, false) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cleanText reports whether s is valid UTF-8 without a NUL byte; strict
+// also refuses every other C0 and C1 control character and DEL.
+func cleanText(s string, strict bool) bool {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				if !multiline || (c != '\t' && c != '\n' && c != '\r') {
-					return false
-				}
+			if c == 0 || strict && (c < 0x20 || c == 0x7f) {
+				return false
 			}
 			i++
 			continue
@@ -95,7 +96,7 @@ func cleanText(s string, multiline bool) bool {
 		if r == utf8.RuneError && size == 1 {
 			return false
 		}
-		if r >= 0x80 && r <= 0x9f {
+		if strict && r >= 0x80 && r <= 0x9f {
 			return false
 		}
 		i += size
