@@ -37,6 +37,8 @@ var adminNotices = map[string]string{
 	"grant-saved":      "Dashboard access saved.",
 	"request-approved": "Request approved.",
 	"request-denied":   "Request denied.",
+	"manager-added":    "Manager added.",
+	"manager-removed":  "Manager removed. They lost the group on their next request.",
 }
 
 func notice(r *http.Request) string { return adminNotices[r.URL.Query().Get("msg")] }
@@ -44,8 +46,12 @@ func notice(r *http.Request) string { return adminNotices[r.URL.Query().Get("msg
 // renderAdmin renders an admin page: the admin tabs and body in the layout,
 // or (for htmx) the same without the layout.
 func (a *App) renderAdmin(w http.ResponseWriter, r *http.Request, status int, title, tab string, body templ.Component) {
+	frame := components.AdminShell(tab)
+	if !isAdmin(r) {
+		frame = components.ManagerShell(tab) // a group manager: no admin tabs
+	}
 	shell := templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
-		return components.AdminShell(tab).Render(templ.WithChildren(ctx, body), w)
+		return frame.Render(templ.WithChildren(ctx, body), w)
 	})
 	a.render(w, r, status, components.Page{Title: title, Section: "admin"}, shell)
 }

@@ -130,6 +130,10 @@ func (a *App) groupPage(r *http.Request, g db.Group) (components.GroupPageData, 
 	if d.Members, err = a.membersData(r, g, pageParam(r, "page")); err != nil {
 		return d, err
 	}
+	d.Managers.GroupID = g.ID
+	if d.Managers.Managers, err = a.store.ListManagers(ctx, g.ID); err != nil {
+		return d, err
+	}
 	slugs, err := a.store.GrantsOfGroup(ctx, g.ID)
 	if err != nil {
 		return d, err
@@ -142,7 +146,7 @@ func (a *App) groupPage(r *http.Request, g db.Group) (components.GroupPageData, 
 		d.Grants = append(d.Grants, gv)
 	}
 	if d.Query = searchParam(r.URL.Query(), "q"); d.Query != "" {
-		if d.Candidates, err = a.store.MemberCandidates(ctx, g.ID, d.Query, 10); err != nil {
+		if d.Candidates, err = a.memberCandidates(r, g.ID, d.Query); err != nil {
 			return d, err
 		}
 	}
@@ -270,12 +274,38 @@ func (a *App) groupCandidates(w http.ResponseWriter, r *http.Request) {
 	var users []db.User
 	if q != "" {
 		var err error
-		if users, err = a.store.MemberCandidates(r.Context(), g.ID, q, 10); err != nil {
+		if users, err = a.memberCandidates(r, g.ID, q); err != nil {
 			a.serverError(w, r, err)
 			return
 		}
 	}
 	a.renderFragment(w, r, http.StatusOK, components.AdminCandidates(g.ID, q, users, a.now().UnixMilli()))
+}
+
+// memberCandidates finds users to add to a group. Admins search by any
+// part of an email or name; a group manager, who may not browse users,
+// finds only the user whose email is exactly q (and not yet a member).
+func (a *App) memberCandidates(r *http.Request, groupID int64, q string) ([]db.User, error) {
+	ctx := r.Context()
+	if isAdmin(r) {
+		return a.store.MemberCandidates(ctx, groupID, q, 10)
+	}
+	email, err := db.NormalizeEmail(q)
+	if err != nil {
+		return nil, nil
+	}
+	u, err := a.store.UserByEmail(ctx, email)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := a.store.MemberOf(ctx, groupID, u.ID); err == nil {
+		return nil, nil
+	} else if !errors.Is(err, db.ErrNotFound) {
+		return nil, err
+	}
+	return []db.User{u}, nil
 }
 
 // userByID loads the user with the id raw (a path or form value), answering 404 for an

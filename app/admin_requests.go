@@ -4,29 +4,41 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/components"
 	"gatehouse/db"
 )
 
 // requestRow prepares a request for the queue: the dashboard's title and,
-// for a pending one, the groups granted the dashboard (the only groups an
-// approval may add the requester to).
-func (a *App) requestRow(r *http.Request, req db.AccessRequest) (components.AccessRequestRow, error) {
+// for a pending one, the groups an approval may add the requester to: the
+// groups granted the dashboard, and for a group manager only those they
+// manage. It also returns whether the viewer may decide the request at all
+// (dashboards.CheckRequest).
+func (a *App) requestRow(r *http.Request, req db.AccessRequest) (components.AccessRequestRow, dashboards.Decision, error) {
 	row := components.AccessRequestRow{Req: req, DashboardTitle: req.Dashboard, NowMS: a.now().UnixMilli()}
 	if d := a.registry.Get(req.Dashboard); d != nil {
 		row.DashboardTitle = d.Title
 	}
-	if req.Status == db.RequestPending {
-		groups, err := a.store.GrantingGroups(r.Context(), req.UserID, req.Dashboard)
-		if err != nil {
-			return row, err
-		}
-		row.Groups = groups
+	v := viewerFrom(r.Context())
+	if v == nil {
+		return row, dashboards.Decision{}, nil
 	}
-	return row, nil
+	dec, granting, err := dashboards.CheckRequest(r.Context(), a.store, dashboards.ViewerOf(v.User), req.UserID, req.Dashboard)
+	if err != nil {
+		return row, dec, err
+	}
+	if req.Status == db.RequestPending && dec.Allowed {
+		for _, g := range granting {
+			if slices.Contains(dec.Candidates, g.GroupName) {
+				row.Groups = append(row.Groups, g)
+			}
+		}
+	}
+	return row, dec, nil
 }
 
 // showRequests renders GET /admin/requests: pending requests, oldest
@@ -35,12 +47,17 @@ func (a *App) requestRow(r *http.Request, req db.AccessRequest) (components.Acce
 func (a *App) showRequests(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	page := pageParam(r, "page")
-	pending, total, err := a.store.ListAccessRequests(ctx, db.RequestPending, adminPerPage, (page-1)*adminPerPage)
+	var managerID int64 // a group manager sees only the requests they can decide
+	if v := viewerFrom(ctx); !v.User.IsAdmin {
+		managerID = v.User.ID
+	}
+	pending, total, err := a.store.ListRequests(ctx, db.RequestFilter{Status: db.RequestPending, DecidableBy: managerID,
+		Limit: adminPerPage, Offset: (page - 1) * adminPerPage})
 	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	decided, err := a.store.ListDecidedRequests(ctx, 20)
+	decided, err := a.store.ListDecidedRequestsFor(ctx, managerID, 20)
 	if err != nil {
 		a.serverError(w, r, err)
 		return
@@ -48,7 +65,7 @@ func (a *App) showRequests(w http.ResponseWriter, r *http.Request) {
 	d := components.RequestsData{Notice: notice(r),
 		Pager: components.Pager{Path: "/admin/requests", Query: url.Values{}, Page: page, PerPage: adminPerPage, Total: total, Shown: len(pending), Noun: "requests"}}
 	for _, req := range pending {
-		row, err := a.requestRow(r, req)
+		row, _, err := a.requestRow(r, req)
 		if err != nil {
 			a.serverError(w, r, err)
 			return
@@ -56,7 +73,7 @@ func (a *App) showRequests(w http.ResponseWriter, r *http.Request) {
 		d.Pending = append(d.Pending, row)
 	}
 	for _, req := range decided {
-		row, err := a.requestRow(r, req)
+		row, _, err := a.requestRow(r, req)
 		if err != nil {
 			a.serverError(w, r, err)
 			return
@@ -84,9 +101,13 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 	if a.failed(w, r, err) {
 		return
 	}
-	row, err := a.requestRow(r, req)
+	row, dec, err := a.requestRow(r, req)
 	if err != nil {
 		a.serverError(w, r, err)
+		return
+	}
+	if !dec.Allowed {
+		a.forbidden(w, r, "You cannot decide this request: "+dec.Reason+".")
 		return
 	}
 	row.Note = truncateRunes(r.PostForm.Get("note"), 1000)
@@ -150,7 +171,7 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	if row, err = a.requestRow(r, req); err != nil {
+	if row, _, err = a.requestRow(r, req); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

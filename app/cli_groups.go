@@ -27,7 +27,7 @@ func subcommand(c *CLI, name, list string, args []string) (string, []string, err
 var errHelpShown = fmt.Errorf("help shown: %w", flag.ErrHelp)
 
 func cmdGroups(ctx context.Context, c *CLI, args []string) error {
-	sub, args, err := subcommand(c, "groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL", args)
+	sub, args, err := subcommand(c, "groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL", args)
 	if err != nil {
 		return err
 	}
@@ -183,6 +183,43 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 				return err
 			}
 			fmt.Fprintf(c.Stdout, "removed %s from %s\n", u.Email, g.Name)
+			return nil
+		})
+	case "add-manager", "remove-manager":
+		fs := c.flags("groups "+sub, "NAME EMAIL", map[string]string{
+			"add-manager": "Let a user run a group without being an admin: add and remove its members, set their expiries " +
+				"and decide access requests for the dashboards granted to it.",
+			"remove-manager": "Stop a user managing a group; they lose it on their next request.",
+		}[sub])
+		cfg := dbFlags(fs)
+		pos, err := c.parse(fs, args, 2, 2)
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := groupByName(ctx, s, pos[0])
+			if err != nil {
+				return err
+			}
+			u, err := userByEmail(ctx, s, pos[1])
+			if err != nil {
+				return err
+			}
+			if sub == "add-manager" {
+				if err := s.AddManager(ctx, cliActor(), g.ID, u.ID); errors.Is(err, db.ErrDuplicate) {
+					return fmt.Errorf("%s already manages %s", u.Email, g.Name)
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.Stdout, "%s now manages %s\n", u.Email, g.Name)
+				return nil
+			}
+			if err := s.RemoveManager(ctx, cliActor(), g.ID, u.ID); errors.Is(err, db.ErrNotFound) {
+				return fmt.Errorf("%s is not a manager of %s", u.Email, g.Name)
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "%s no longer manages %s\n", u.Email, g.Name)
 			return nil
 		})
 	}

@@ -42,6 +42,15 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, page co
 	}
 	c := body
 	if !isHTMX(r) {
+		if page.Viewer != nil && !page.Viewer.IsAdmin && !page.Bare && page.Managed == nil {
+			// The top bar's "Groups you manage" (one cached read per full page).
+			managed, err := a.store.ManagedGroups(r.Context(), page.Viewer.ID)
+			if err != nil {
+				a.serverError(w, r, err)
+				return
+			}
+			page.Managed = managed
+		}
 		c = templ.ComponentFunc(func(ctx context.Context, w2 io.Writer) error {
 			return components.Layout(page).Render(templ.WithChildren(ctx, body), w2)
 		})
@@ -57,7 +66,11 @@ func (a *App) renderFragment(w http.ResponseWriter, r *http.Request, status int,
 func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	buf := renderBuffers.Get().(*bytes.Buffer)
 	defer putRenderBuffer(buf)
-	if err := c.Render(r.Context(), buf); err != nil {
+	ctx := r.Context()
+	if v := viewerFrom(ctx); v != nil && !v.User.IsAdmin {
+		ctx = components.WithManagerView(ctx)
+	}
+	if err := c.Render(ctx, buf); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

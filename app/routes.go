@@ -14,10 +14,14 @@ import (
 //	public:   standard
 //	user:     standard → requireLogin
 //	admin:    standard → requireLogin → requireAdmin
+//	manager:  standard → requireLogin → requireGroupManager (admins, or managers of {id})
+//	decider:  standard → requireLogin → requireDecider (admins, or managers of any group)
 func (a *App) Routes() http.Handler {
 	mux := http.NewServeMux()
 	user := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin) }
 	admin := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireAdmin) }
+	manager := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireGroupManager) }
+	decider := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireDecider) }
 
 	// Public.
 	mux.Handle("GET /assets/", assets.Handler())
@@ -44,14 +48,16 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("GET /admin/{$}", admin(a.adminOverview))
 	mux.Handle("GET /admin/groups", admin(a.showGroups))
 	mux.Handle("POST /admin/groups", admin(a.createGroup))
-	mux.Handle("GET /admin/groups/{id}", admin(a.showGroup))
+	mux.Handle("GET /admin/groups/{id}", manager(a.showGroup))
 	mux.Handle("POST /admin/groups/{id}", admin(a.updateGroup))
 	mux.Handle("GET /admin/groups/{id}/delete", admin(a.confirmDeleteGroup))
 	mux.Handle("POST /admin/groups/{id}/delete", admin(a.deleteGroup))
-	mux.Handle("GET /admin/groups/{id}/candidates", admin(a.groupCandidates))
-	mux.Handle("POST /admin/groups/{id}/members", admin(a.addMember))
-	mux.Handle("POST /admin/groups/{id}/members/{user}/remove", admin(a.removeMember))
-	mux.Handle("POST /admin/groups/{id}/members/{user}/expiry", admin(a.setMemberExpiry))
+	mux.Handle("GET /admin/groups/{id}/candidates", manager(a.groupCandidates))
+	mux.Handle("POST /admin/groups/{id}/members", manager(a.addMember))
+	mux.Handle("POST /admin/groups/{id}/members/{user}/remove", manager(a.removeMember))
+	mux.Handle("POST /admin/groups/{id}/members/{user}/expiry", manager(a.setMemberExpiry))
+	mux.Handle("POST /admin/groups/{id}/managers", admin(a.addManager))
+	mux.Handle("POST /admin/groups/{id}/managers/{user}/remove", admin(a.removeManager))
 	mux.Handle("GET /admin/users", admin(a.showUsers))
 	mux.Handle("POST /admin/users", admin(a.createUser))
 	mux.Handle("GET /admin/users/{id}", admin(a.showUser))
@@ -63,8 +69,8 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /admin/users/{id}/sessions/{session}/revoke", admin(a.revokeUserSession))
 	mux.Handle("GET /admin/access", admin(a.showAccess))
 	mux.Handle("POST /admin/access/{slug}/{group}", admin(a.toggleGrant))
-	mux.Handle("GET /admin/requests", admin(a.showRequests))
-	mux.Handle("POST /admin/requests/{id}", admin(a.decideRequest))
+	mux.Handle("GET /admin/requests", decider(a.showRequests))
+	mux.Handle("POST /admin/requests/{id}", decider(a.decideRequest))
 	mux.Handle("GET /admin/explain", admin(a.showExplain))
 	mux.Handle("GET /admin/audit", admin(a.showAudit))
 	mux.Handle("/admin/", admin(a.notFound)) // unknown admin pages: who you are first, then 404

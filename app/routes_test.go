@@ -49,12 +49,14 @@ func routePatterns(t testing.TB) []string {
 }
 
 // routeCase is how one route answers each kind of visitor (plain
-// requests). Anonymous htmx requests to protected routes must answer 401
+// requests): anonymous, a user with no access, a member of the group
+// granted the test dashboard, an admin, and a manager of that group (who is
+// not a member of it and not an admin). Anonymous htmx requests to protected routes must answer 401
 // with HX-Redirect; that is checked for every route whose anonymous status
 // is 303.
 type routeCase struct {
-	method, path              string
-	anon, user, member, admin int
+	method, path                       string
+	anon, user, member, admin, manager int
 }
 
 func TestEveryRouteIsInTheAuthorizationMatrix(t *testing.T) {
@@ -80,52 +82,54 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 	)
 	// Protected routes: anonymous visitors are sent to log in (303).
 	return map[string]routeCase{
-		"GET /assets/":                          {"GET", assets.Path("css/app.css"), ok, ok, ok, ok},
-		"GET /healthz":                          {"GET", "/healthz", ok, ok, ok, ok},
-		"GET /login":                            {"GET", "/login", ok, see, see, see},
-		"POST /login":                           {"POST", "/login", 401, 401, 401, 401},
-		"POST /logout":                          {"POST", "/logout", see, see, see, see},
-		"GET /setup":                            {"GET", "/setup?token=nope", nf, nf, nf, nf},
-		"POST /setup":                           {"POST", "/setup", nf, nf, nf, nf},
-		"GET /signup":                           {"GET", "/signup", nf, nf, nf, nf},
-		"POST /signup":                          {"POST", "/signup", nf, nf, nf, nf},
-		"GET /{$}":                              {"GET", "/", see, ok, ok, ok},
-		"GET /account":                          {"GET", "/account", see, ok, ok, ok},
-		"GET /account/password":                 {"GET", "/account/password", see, see, see, see},
-		"POST /account/password":                {"POST", "/account/password", see, bad, bad, bad},
-		"GET /dashboards/{slug}":                {"GET", "/dashboards/test", see, no, ok, ok},
-		"GET /dashboards/{slug}/panels/{panel}": {"GET", "/dashboards/test/panels/open", see, no, ok, ok},
-		"POST /dashboards/{slug}/request":       {"POST", "/dashboards/nope/request", see, nf, nf, nf},
+		"GET /assets/":                          {"GET", assets.Path("css/app.css"), ok, ok, ok, ok, ok},
+		"GET /healthz":                          {"GET", "/healthz", ok, ok, ok, ok, ok},
+		"GET /login":                            {"GET", "/login", ok, see, see, see, see},
+		"POST /login":                           {"POST", "/login", 401, 401, 401, 401, 401},
+		"POST /logout":                          {"POST", "/logout", see, see, see, see, see},
+		"GET /setup":                            {"GET", "/setup?token=nope", nf, nf, nf, nf, nf},
+		"POST /setup":                           {"POST", "/setup", nf, nf, nf, nf, nf},
+		"GET /signup":                           {"GET", "/signup", nf, nf, nf, nf, nf},
+		"POST /signup":                          {"POST", "/signup", nf, nf, nf, nf, nf},
+		"GET /{$}":                              {"GET", "/", see, ok, ok, ok, ok},
+		"GET /account":                          {"GET", "/account", see, ok, ok, ok, ok},
+		"GET /account/password":                 {"GET", "/account/password", see, see, see, see, see},
+		"POST /account/password":                {"POST", "/account/password", see, bad, bad, bad, bad},
+		"GET /dashboards/{slug}":                {"GET", "/dashboards/test", see, no, ok, ok, no},
+		"GET /dashboards/{slug}/panels/{panel}": {"GET", "/dashboards/test/panels/open", see, no, ok, ok, no},
+		"POST /dashboards/{slug}/request":       {"POST", "/dashboards/nope/request", see, nf, nf, nf, nf},
 
-		"GET /admin":                                       {"GET", "/admin", see, no, no, ok},
-		"GET /admin/{$}":                                   {"GET", "/admin/", see, no, no, ok},
-		"/admin/":                                          {"GET", "/admin/nope", see, no, no, nf},
-		"GET /admin/groups":                                {"GET", "/admin/groups?q=te", see, no, no, ok},
-		"POST /admin/groups":                               {"POST", "/admin/groups", see, no, no, bad},
-		"GET /admin/groups/{id}":                           {"GET", "/admin/groups/" + id(team), see, no, no, ok},
-		"POST /admin/groups/{id}":                          {"POST", "/admin/groups/" + missing, see, no, no, nf},
-		"GET /admin/groups/{id}/delete":                    {"GET", "/admin/groups/" + id(team) + "/delete", see, no, no, ok},
-		"POST /admin/groups/{id}/delete":                   {"POST", "/admin/groups/" + missing + "/delete", see, no, no, nf},
-		"GET /admin/groups/{id}/candidates":                {"GET", "/admin/groups/" + id(team) + "/candidates?q=out", see, no, no, see}, // a plain request goes back to the group page,
-		"POST /admin/groups/{id}/members":                  {"POST", "/admin/groups/" + missing + "/members", see, no, no, nf},
-		"POST /admin/groups/{id}/members/{user}/remove":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/remove", see, no, no, nf},
-		"POST /admin/groups/{id}/members/{user}/expiry":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/expiry", see, no, no, nf},
-		"GET /admin/users":                                 {"GET", "/admin/users?q=ex", see, no, no, ok},
-		"POST /admin/users":                                {"POST", "/admin/users", see, no, no, bad},
-		"POST /admin/users/{id}":                           {"POST", "/admin/users/" + missing, see, no, no, nf},
-		"GET /admin/users/{id}":                            {"GET", "/admin/users/" + id(member), see, no, no, ok},
-		"POST /admin/users/{id}/groups/{group}":            {"POST", "/admin/users/" + missing + "/groups/" + id(team), see, no, no, nf},
-		"POST /admin/users/{id}/active":                    {"POST", "/admin/users/" + missing + "/active", see, no, no, nf},
-		"POST /admin/users/{id}/admin":                     {"POST", "/admin/users/" + missing + "/admin", see, no, no, nf},
-		"POST /admin/users/{id}/password":                  {"POST", "/admin/users/" + missing + "/password", see, no, no, nf},
-		"POST /admin/users/{id}/sessions/{session}/revoke": {"POST", "/admin/users/" + id(member) + "/sessions/nope/revoke", see, no, no, nf},
-		"GET /admin/access":                                {"GET", "/admin/access", see, no, no, ok},
-		"POST /admin/access/{slug}/{group}":                {"POST", "/admin/access/nope/" + id(team), see, no, no, nf},
-		"GET /admin/requests":                              {"GET", "/admin/requests", see, no, no, ok},
-		"POST /admin/requests/{id}":                        {"POST", "/admin/requests/" + missing, see, no, no, nf},
-		"GET /admin/explain":                               {"GET", "/admin/explain?user=member%40example.com&dashboard=test", see, no, no, ok},
-		"GET /admin/audit":                                 {"GET", "/admin/audit", see, no, no, ok},
-		"/":                                                {"GET", "/nope", nf, nf, nf, nf},
+		"GET /admin":                                       {"GET", "/admin", see, no, no, ok, no},
+		"GET /admin/{$}":                                   {"GET", "/admin/", see, no, no, ok, no},
+		"/admin/":                                          {"GET", "/admin/nope", see, no, no, nf, no},
+		"GET /admin/groups":                                {"GET", "/admin/groups?q=te", see, no, no, ok, no},
+		"POST /admin/groups":                               {"POST", "/admin/groups", see, no, no, bad, no},
+		"GET /admin/groups/{id}":                           {"GET", "/admin/groups/" + id(team), see, no, no, ok, ok},
+		"POST /admin/groups/{id}":                          {"POST", "/admin/groups/" + missing, see, no, no, nf, no},
+		"GET /admin/groups/{id}/delete":                    {"GET", "/admin/groups/" + id(team) + "/delete", see, no, no, ok, no},
+		"POST /admin/groups/{id}/delete":                   {"POST", "/admin/groups/" + missing + "/delete", see, no, no, nf, no},
+		"GET /admin/groups/{id}/candidates":                {"GET", "/admin/groups/" + id(team) + "/candidates?q=out", see, no, no, see, see}, // a plain request goes back to the group page,
+		"POST /admin/groups/{id}/members":                  {"POST", "/admin/groups/" + missing + "/members", see, no, no, nf, no},
+		"POST /admin/groups/{id}/members/{user}/remove":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/remove", see, no, no, nf, no},
+		"POST /admin/groups/{id}/members/{user}/expiry":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/expiry", see, no, no, nf, no},
+		"GET /admin/users":                                 {"GET", "/admin/users?q=ex", see, no, no, ok, no},
+		"POST /admin/users":                                {"POST", "/admin/users", see, no, no, bad, no},
+		"POST /admin/users/{id}":                           {"POST", "/admin/users/" + missing, see, no, no, nf, no},
+		"GET /admin/users/{id}":                            {"GET", "/admin/users/" + id(member), see, no, no, ok, no},
+		"POST /admin/users/{id}/groups/{group}":            {"POST", "/admin/users/" + missing + "/groups/" + id(team), see, no, no, nf, no},
+		"POST /admin/users/{id}/active":                    {"POST", "/admin/users/" + missing + "/active", see, no, no, nf, no},
+		"POST /admin/users/{id}/admin":                     {"POST", "/admin/users/" + missing + "/admin", see, no, no, nf, no},
+		"POST /admin/users/{id}/password":                  {"POST", "/admin/users/" + missing + "/password", see, no, no, nf, no},
+		"POST /admin/users/{id}/sessions/{session}/revoke": {"POST", "/admin/users/" + id(member) + "/sessions/nope/revoke", see, no, no, nf, no},
+		"GET /admin/access":                                {"GET", "/admin/access", see, no, no, ok, no},
+		"POST /admin/access/{slug}/{group}":                {"POST", "/admin/access/nope/" + id(team), see, no, no, nf, no},
+		"GET /admin/requests":                              {"GET", "/admin/requests", see, no, no, ok, ok},
+		"POST /admin/requests/{id}":                        {"POST", "/admin/requests/" + missing, see, no, no, nf, nf},
+		"GET /admin/explain":                               {"GET", "/admin/explain?user=member%40example.com&dashboard=test", see, no, no, ok, no},
+		"POST /admin/groups/{id}/managers":                 {"POST", "/admin/groups/" + missing + "/managers", see, no, no, nf, no},
+		"POST /admin/groups/{id}/managers/{user}/remove":   {"POST", "/admin/groups/" + id(team) + "/managers/" + id(member) + "/remove", see, no, no, nf, no},
+		"GET /admin/audit":                                 {"GET", "/admin/audit", see, no, no, ok, no},
+		"/":                                                {"GET", "/nope", nf, nf, nf, nf, nf},
 	}
 }
 
@@ -133,7 +137,8 @@ func TestRouteAuthorizationMatrix(t *testing.T) {
 	f := newAccessFixture(t)
 	patterns := routePatterns(t)
 	cases := routeMatrix(f)
-	clients := map[string]*http.Client{"anonymous": f.ta.client(), "user": f.outsiderC, "member": f.memberC, "admin": f.adminC}
+	clients := map[string]*http.Client{"anonymous": f.ta.client(), "user": f.outsiderC, "member": f.memberC, "admin": f.adminC,
+		"manager": f.withManager(t)}
 	run := func(t *testing.T, who string, tc routeCase, htmx bool) (*http.Response, string) {
 		req, err := http.NewRequest(tc.method, f.ta.Server.URL+tc.path, nil)
 		if err != nil {
@@ -160,8 +165,8 @@ func TestRouteAuthorizationMatrix(t *testing.T) {
 		if !ok {
 			continue // reported by TestEveryRouteIsInTheAuthorizationMatrix
 		}
-		for _, who := range []string{"anonymous", "user", "member", "admin"} {
-			want := map[string]int{"anonymous": tc.anon, "user": tc.user, "member": tc.member, "admin": tc.admin}[who]
+		for _, who := range []string{"anonymous", "user", "member", "admin", "manager"} {
+			want := map[string]int{"anonymous": tc.anon, "user": tc.user, "member": tc.member, "admin": tc.admin, "manager": tc.manager}[who]
 			t.Run(fmt.Sprintf("%s as %s", p, who), func(t *testing.T) {
 				res, body := run(t, who, tc, false)
 				if res.StatusCode != want {

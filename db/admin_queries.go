@@ -26,7 +26,7 @@ var Actions = []string{
 	ActionUserPromote, ActionUserDemote, ActionPasswordChange, ActionSessionRevoke,
 	ActionGroupCreate, ActionGroupUpdate, ActionGroupDelete,
 	ActionMemberAdd, ActionMemberRemove, ActionMemberExpires,
-	ActionGrantAdd, ActionGrantRemove,
+	ActionGrantAdd, ActionGrantRemove, ActionManagerAdd, ActionManagerRemove,
 	ActionRequestCreate, ActionRequestApprove, ActionRequestDeny, ActionAccessDenied,
 }
 
@@ -239,13 +239,22 @@ func (s *Store) UpdateGroupChecked(ctx context.Context, a Actor, id int64, wasNa
 
 // ListDecidedRequests returns the most recently decided access requests.
 func (s *Store) ListDecidedRequests(ctx context.Context, limit int) ([]AccessRequest, error) {
+	return s.ListDecidedRequestsFor(ctx, 0, limit)
+}
+
+// ListDecidedRequestsFor is ListDecidedRequests limited, when managerID
+// is not 0, to requests that user could decide as a group manager.
+func (s *Store) ListDecidedRequestsFor(ctx context.Context, managerID int64, limit int) ([]AccessRequest, error) {
 	var reqs []AccessRequest
-	err := s.DB.NewSelect().Model(&reqs).ModelTableExpr("access_requests AS r").ColumnExpr("r.*").
+	q := s.DB.NewSelect().Model(&reqs).ModelTableExpr("access_requests AS r").ColumnExpr("r.*").
 		ColumnExpr("u.email AS user_email, u.name AS user_name, COALESCE(g.name, '') AS group_name").
 		Join("JOIN users AS u ON u.id = r.user_id").
 		Join("LEFT JOIN groups AS g ON g.id = r.group_id").
-		Where("r.status <> ?", RequestPending).
-		OrderExpr("r.decided_at DESC, r.id DESC").Limit(int64(limit)).Scan(ctx)
+		Where("r.status <> ?", RequestPending)
+	if managerID != 0 {
+		q = decidableBy(q, managerID)
+	}
+	err := q.OrderExpr("r.decided_at DESC, r.id DESC").Limit(int64(limit)).Scan(ctx)
 	return reqs, storageErr(err)
 }
 

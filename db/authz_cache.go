@@ -181,6 +181,7 @@ type cacheTables struct {
 	granting    map[grantingKey][]GrantingGroup
 	memberships map[membershipKey]membershipFact
 	requests    map[int64]map[string]AccessRequest // by user id
+	managed     map[int64][]GroupOption            // by manager's user id
 }
 
 type grantingKey struct {
@@ -205,6 +206,7 @@ func newCacheTables() *cacheTables {
 		granting:    map[grantingKey][]GrantingGroup{},
 		memberships: map[membershipKey]membershipFact{},
 		requests:    map[int64]map[string]AccessRequest{},
+		managed:     map[int64][]GroupOption{},
 	}
 }
 
@@ -286,6 +288,7 @@ func sessionTable(t *cacheTables) map[string]sessionEntry             { return t
 func grantingTable(t *cacheTables) map[grantingKey][]GrantingGroup    { return t.granting }
 func membershipTable(t *cacheTables) map[membershipKey]membershipFact { return t.memberships }
 func requestTable(t *cacheTables) map[int64]map[string]AccessRequest  { return t.requests }
+func managedTable(t *cacheTables) map[int64][]GroupOption             { return t.managed }
 
 // denialKey names a (viewer, target) pair whose denial was audited.
 type denialKey struct{ actor, target string }

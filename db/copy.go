@@ -35,6 +35,7 @@ var copyTables = []struct {
 	{"groups", copyRows[Group], true},
 	{"memberships", copyRows[Membership], false},
 	{"grants", copyRows[Grant], false},
+	{"group_managers", copyRows[GroupManager], false},
 	{"sessions", copyRows[SessionRow], false},
 	{"settings", copyRows[Setting], false},
 	{"setup_tokens", copyRows[SetupToken], false},

@@ -101,7 +101,7 @@ func (s *Store) DeleteGroup(ctx context.Context, a Actor, id int64) error {
 		}
 		// Explicit deletes rather than relying on ON DELETE CASCADE alone,
 		// so the result does not depend on the foreign_keys pragma.
-		for _, m := range []any{(*Membership)(nil), (*Grant)(nil)} {
+		for _, m := range []any{(*Membership)(nil), (*Grant)(nil), (*GroupManager)(nil)} {
 			if _, err := tx.NewDelete().Model(m).Where("group_id = ?", id).Exec(ctx); err != nil {
 				return err
 			}

@@ -82,23 +82,43 @@ func (s *Store) LatestRequests(ctx context.Context, userID int64) (map[string]Ac
 // ListAccessRequests returns requests with the given status ("" for all),
 // oldest pending first for the queue, newest first otherwise.
 func (s *Store) ListAccessRequests(ctx context.Context, status string, limit, offset int) ([]AccessRequest, int, error) {
+	return s.ListRequests(ctx, RequestFilter{Status: status, Limit: limit, Offset: offset})
+}
+
+// RequestFilter narrows ListRequests.
+type RequestFilter struct {
+	// Status keeps one status ("" for all).
+	Status string
+	// DecidableBy, when not 0, keeps only the requests that user can decide
+	// as a group manager: those for a dashboard granted to a group they
+	// manage (see RequestDeciders for the other direction).
+	DecidableBy   int64
+	Limit, Offset int
+}
+
+// ListRequests returns matching requests and their total: oldest first for
+// the pending queue, newest first otherwise.
+func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]AccessRequest, int, error) {
 	var reqs []AccessRequest
-	if limit <= 0 {
-		limit = 50
+	if f.Limit <= 0 {
+		f.Limit = 50
 	}
 	q := s.DB.NewSelect().Model(&reqs).ModelTableExpr("access_requests AS r").ColumnExpr("r.*").
 		ColumnExpr("u.email AS user_email, u.name AS user_name, COALESCE(g.name, '') AS group_name").
 		Join("JOIN users AS u ON u.id = r.user_id").
 		Join("LEFT JOIN groups AS g ON g.id = r.group_id")
-	if status != "" {
-		q = q.Where("r.status = ?", status)
+	if f.Status != "" {
+		q = q.Where("r.status = ?", f.Status)
 	}
-	if status == RequestPending {
+	if f.DecidableBy != 0 {
+		q = decidableBy(q, f.DecidableBy)
+	}
+	if f.Status == RequestPending {
 		q = q.OrderExpr("r.created_at ASC, r.id ASC")
 	} else {
 		q = q.OrderExpr("r.created_at DESC, r.id DESC")
 	}
-	total, err := q.Limit(int64(limit)).Offset(int64(offset)).ScanAndCount(ctx)
+	total, err := q.Limit(int64(f.Limit)).Offset(int64(f.Offset)).ScanAndCount(ctx)
 	return reqs, int(total), storageErr(err)
 }
 

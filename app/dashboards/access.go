@@ -133,3 +133,112 @@ func Check(ctx context.Context, s *db.Store, v Viewer, d *Dashboard, p *Panel) (
 	}
 	return Decide(v, d, p, f), nil
 }
+
+// Group management decision codes.
+const (
+	CodeManager    = "manager"     // allowed: manages the group
+	CodeNotManager = "not-manager" // denied: manages no such group
+)
+
+// ManageFacts are the stored facts a group-management decision needs.
+type ManageFacts struct {
+	// Managed are the groups the viewer manages.
+	Managed []db.GroupOption
+	// Granting are the groups granted the request's dashboard (DecideRequest).
+	Granting []db.GrantingGroup
+}
+
+// DecideGroup is the one function that decides whether v may run group
+// groupID as a manager: open its page, add and remove its members and set
+// their expiries. Admins may; a manager may for the groups they manage
+// only. Everything else in /admin stays for admins. It says why, like Decide.
+func DecideGroup(v Viewer, groupID int64, f ManageFacts) Decision {
+	if !v.IsActive {
+		return Decision{Code: CodeInactive, Reason: "your account is deactivated"}
+	}
+	if v.IsAdmin {
+		return Decision{Allowed: true, Code: CodeAdmin, Reason: "admins can manage every group"}
+	}
+	for _, g := range f.Managed {
+		if g.ID == groupID {
+			return Decision{Allowed: true, Code: CodeManager, Via: g.Name,
+				Reason: "you are a manager of " + strconv.Quote(g.Name)}
+		}
+	}
+	return Decision{Code: CodeNotManager, Reason: "you are not a manager of this group"}
+}
+
+// DecideRequest decides whether v may decide (approve or deny) an access
+// request for dashboard, and into which groups an approval may put the
+// requester: admins may, into any group granted the dashboard; a manager
+// may when they manage a group granted it, into those groups only
+// (Candidates). Via is the first such group.
+func DecideRequest(v Viewer, dashboard string, f ManageFacts) Decision {
+	if !v.IsActive {
+		return Decision{Code: CodeInactive, Reason: "your account is deactivated"}
+	}
+	var all []string
+	for _, g := range f.Granting {
+		all = append(all, g.GroupName)
+	}
+	if v.IsAdmin {
+		return Decision{Allowed: true, Code: CodeAdmin, Candidates: all, Reason: "admins can decide every request"}
+	}
+	managed := make(map[int64]bool, len(f.Managed))
+	for _, g := range f.Managed {
+		managed[g.ID] = true
+	}
+	var mine []string
+	for _, g := range f.Granting {
+		if managed[g.GroupID] {
+			mine = append(mine, g.GroupName)
+		}
+	}
+	if len(mine) == 0 {
+		return Decision{Code: CodeNotManager,
+			Reason: "you do not manage a group that is granted " + strconv.Quote(dashboard)}
+	}
+	return Decision{Allowed: true, Code: CodeManager, Via: mine[0], Candidates: mine,
+		Reason: "you are a manager of " + quoteList(mine) + ", which " + grantVerb(len(mine)) + " granted " + strconv.Quote(dashboard)}
+}
+
+func grantVerb(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// CheckGroup loads the facts for v and decides with DecideGroup. Admins and
+// inactive viewers are decided without a query.
+func CheckGroup(ctx context.Context, s *db.Store, v Viewer, groupID int64) (Decision, error) {
+	var f ManageFacts
+	if v.IsActive && !v.IsAdmin {
+		var err error
+		if f.Managed, err = s.ManagedGroups(ctx, v.UserID); err != nil {
+			return Decision{}, err
+		}
+	}
+	return DecideGroup(v, groupID, f), nil
+}
+
+// CheckRequest loads the facts for v and a request (its requester and
+// dashboard) and decides with DecideRequest. It also returns the groups
+// granted the dashboard, each with the requester's membership, for the
+// approve form.
+func CheckRequest(ctx context.Context, s *db.Store, v Viewer, requesterID int64, dashboard string) (Decision, []db.GrantingGroup, error) {
+	var f ManageFacts
+	if !v.IsActive {
+		return DecideRequest(v, dashboard, f), nil, nil
+	}
+	var err error
+	if f.Granting, err = s.GrantingGroups(ctx, requesterID, dashboard); err != nil {
+		return Decision{}, nil, err
+	}
+	if !v.IsAdmin {
+		if f.Managed, err = s.ManagedGroups(ctx, v.UserID); err != nil {
+			return Decision{}, nil, err
+		}
+	}
+	return DecideRequest(v, dashboard, f), f.Granting, nil
+}
