@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -77,6 +78,10 @@ type Store struct {
 	// wal, on SQLite, tells without a query that nothing has committed
 	// since the version was last read (walwatch.go); nil elsewhere.
 	wal *walWatch
+	// file, on SQLite, is this process's entry for the database file
+	// (sqlitefiles.go); closed tells Close it has released it.
+	file   *sqliteFile
+	closed atomic.Bool
 }
 
 // Open connects to the configured database. It does not migrate; call Migrate.
@@ -111,16 +116,12 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	file, err := acquireFile(path, func() error { return prepareFile(path) })
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("cannot open database file %s: %w", path, pe.Err)
-		}
-		return nil, fmt.Errorf("cannot open database file %s: %w", path, err)
+		return nil, err
 	}
-	f.Close()
 	if err := os.Chmod(path, 0o600); err != nil {
+		file.release()
 		return nil, fmt.Errorf("cannot set permissions on %s: %w", path, errors.Unwrap(err))
 	}
 	// Pragmas live in the DSN so that every pooled connection has them;
@@ -130,24 +131,47 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
+		file.release()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(0)
-	s := &Store{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite, Now: time.Now, Path: path}
+	s := &Store{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite, Now: time.Now, Path: path, file: file}
 	if err := s.Ping(ctx); err != nil {
 		sqldb.Close()
+		file.release()
 		return nil, fmt.Errorf("cannot use database %s: %w", path, err)
 	}
-	s.wal = openWALWatch(ctx, dsn, path)
+	s.wal = openWALWatch(ctx, dsn, path, file)
 	return s, nil
 }
 
-// Close closes the database.
+// prepareFile creates the database file (owner-only) if it does not exist,
+// and checks that it can be opened for reading and writing, so that a bad
+// path or permission gets a plain message. It opens and closes the file: call
+// it only when no connection of this process has it (see sqlitefiles.go).
+func prepareFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("cannot open database file %s: %w", path, pe.Err)
+		}
+		return fmt.Errorf("cannot open database file %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Close closes the database. On SQLite the store's files are released only
+// after every one of its connections has closed (see sqlitefiles.go).
 func (s *Store) Close() error {
 	s.wal.close()
-	return s.DB.Close()
+	err := s.DB.Close()
+	if f := s.file; f != nil && s.closed.CompareAndSwap(false, true) {
+		f.release()
+	}
+	return err
 }
 
 // Ping checks that the database answers a query.
@@ -341,16 +365,33 @@ func missingMigration(ctx context.Context, conn bun.Conn, ms []migration, curren
 }
 
 // Backup writes a consistent copy of a live SQLite database to path (which
-// must not exist) with VACUUM INTO; concurrent writers keep working.
+// must not exist) with VACUUM INTO; concurrent writers keep working. The
+// file is created owner-only before anything is written to it, and removed
+// again if the copy fails.
 func (s *Store) Backup(ctx context.Context, path string) error {
 	if s.Dialect != SQLite {
 		return errors.New("backup copies SQLite databases; for PostgreSQL use pg_dump")
 	}
-	if _, err := os.Stat(path); err == nil {
+	// A new, empty file: no connection of this process can have it open,
+	// so closing this descriptor drops no lock (see sqlitefiles.go).
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s already exists; choose a new file name", path)
 	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return err
+	}
 	if _, err := s.DB.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		_ = os.Remove(path)
 		return storageErr(err)
 	}
-	return os.Chmod(path, 0o600)
+	return nil
 }

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"database/sql"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -34,6 +33,12 @@ import (
 // dead-man-switch lock; with that connection open, neither happens to the
 // file the watch has mapped (TestWALWatchSeesOtherProcesses fails without
 // it).
+//
+// The mapping belongs to the database file's entry in openFiles
+// (sqlitefiles.go), which keeps the descriptor it was mapped through open
+// until the last Store on the file has closed: closing it earlier would drop
+// this process's SQLite locks on the -shm file, the dead-man-switch lock
+// among them (TestCLIDuringWriteLoadKeepsTheServerWriting in app fails).
 type walWatch struct {
 	mu  sync.RWMutex // held for reading while the mapping is read
 	mem []byte       // the -shm file's first page; nil once closed
@@ -53,7 +58,7 @@ const (
 // -shm file, and maps that file. Where that is not possible (another
 // platform, a read-only file system, not WAL mode) it returns nil: every
 // request reads the database.
-func openWALWatch(ctx context.Context, dsn, path string) *walWatch {
+func openWALWatch(ctx context.Context, dsn, path string, file *sqliteFile) *walWatch {
 	pin, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil
@@ -78,7 +83,7 @@ func openWALWatch(ctx context.Context, dsn, path string) *walWatch {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	mem := mapSharedMemory(path + "-shm")
+	mem := file.sharedMemory(path + "-shm")
 	if mem == nil {
 		pin.Close()
 		return nil
@@ -114,18 +119,15 @@ func (w *walWatch) stamp() (walStamp, bool) {
 	return a, true
 }
 
-// close unmaps the header and releases the pinned connection.
+// close stops reading the header and releases the pinned connection. The
+// mapping itself is undone when the last Store on the file releases it.
 func (w *walWatch) close() {
 	if w == nil {
 		return
 	}
 	w.mu.Lock()
-	mem := w.mem
 	w.mem = nil
 	w.mu.Unlock()
-	if mem != nil {
-		unmapSharedMemory(mem)
-	}
 	w.pin.Close()
 }
 
@@ -134,11 +136,4 @@ func (w *walWatch) close() {
 type walVersion struct {
 	stamp   walStamp
 	version int64
-}
-
-// shmFileOK reports whether path is a regular file large enough to hold the
-// wal-index header.
-func shmFileOK(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode().IsRegular() && st.Size() >= 2*walHeaderWords*4
 }

@@ -4,9 +4,12 @@ package db
 
 // Without mmap every request reads the authorization version from the
 // database.
-func mapSharedMemory(string) []byte { return nil }
+
+type shmMapping struct{ mem []byte }
+
+func mapSharedMemory(string) *shmMapping { return nil }
+
+func (*shmMapping) release() {}
 
 // mmapPlatform says whether this platform maps the -shm file.
 const mmapPlatform = false
-
-func unmapSharedMemory([]byte) {}
