@@ -24,6 +24,9 @@ type App struct {
 	// denials holds rendered denial fragments: polling denied panels ask
 	// for the same few fragments over and over.
 	denials fragmentCache
+	// mail drains the outbox; nil without --smtp-url (then no page
+	// mentions mail).
+	mail *mailer
 }
 
 // New builds an App over an opened and migrated store.
@@ -45,6 +48,19 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		now:      store.Now,
 	}
 	ss.ClientIP = a.clientIP
+	if cfg.SMTPURL != "" {
+		server, err := parseSMTPURL(cfg.SMTPURL)
+		if err != nil {
+			return nil, err
+		}
+		from, err := parseMailFrom(cfg.MailFrom)
+		if err != nil {
+			return nil, err
+		}
+		a.mail = newMailer(a, &smtpSender{server: server, from: from})
+		a.mail.server = server.String()
+		store.MailEnabled = true
+	}
 	return a, nil
 }
 

@@ -70,9 +70,12 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup}
+	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup, Forgot: a.mail != nil}
 	if r.URL.Query().Get("out") == "1" {
 		f.Notice = "You have logged out."
+	}
+	if r.URL.Query().Get("reset") == "1" {
+		f.Notice = "Your password has been changed and you have been logged out everywhere. Log in with the new one."
 	}
 	a.render(w, r, http.StatusOK, components.Page{Title: "Log in", Bare: true}, components.LoginPage(f))
 }
@@ -86,7 +89,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	rawEmail := r.PostForm.Get("email")
 	password := r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
-	form := components.LoginForm{Email: truncateRunes(strings.TrimSpace(rawEmail), 254), Next: next, Signup: a.cfg.AllowSignup}
+	form := components.LoginForm{Email: truncateRunes(strings.TrimSpace(rawEmail), 254), Next: next, Signup: a.cfg.AllowSignup, Forgot: a.mail != nil}
 	ip := a.clientIP(r)
 	email, emailErr := db.NormalizeEmail(rawEmail)
 	if emailErr != nil {
@@ -146,6 +149,20 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		}
 		form.Error = loginFailedMessage
 		a.render(w, r, http.StatusUnauthorized, page, components.LoginPage(form))
+		return
+	}
+	if user.EmailPending {
+		// The right password, but the sign-up's address is not confirmed.
+		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: email,
+			Detail: map[string]string{"reason": "email not confirmed"}}); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		form.Error = "Confirm your email address first: open the link we sent you."
+		if a.resendConfirmation(r, user) {
+			form.Error += " We have sent a new one; it may take a few minutes to arrive."
+		}
+		a.render(w, r, http.StatusForbidden, page, components.LoginPage(form))
 		return
 	}
 	if rehash {

@@ -96,6 +96,7 @@ func commands() []command {
 		{"access", "check EMAIL DASHBOARD", "explain whether a user may open a dashboard (exit 0 allowed, 1 denied)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
+		{"mail", "test ADDRESS [--smtp-url URL] [--mail-from ADDR]", "send a test message through the configured SMTP server", cmdMail},
 		{"copy", "--from SQLITE_FILE_OR_DSN --to DSN", "copy all data into a new, empty database (e.g. from SQLite to PostgreSQL)", cmdCopy},
 		{"dev", "seed [--users N] [--groups N] [--memberships N]", "", cmdDev}, // hidden: no summary
 		{"version", "", "print the version", func(ctx context.Context, c *CLI, args []string) error {
@@ -259,7 +260,11 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	domains := fs.String("signup-domains", "", "comma-separated email domains allowed to sign up (empty: any)")
 	fs.StringVar(&cfg.SignupGroup, "signup-group", "", "group new sign-ups are put in")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	mailFlags(fs, cfg)
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if err := checkMailFlags(cfg); err != nil {
 		return err
 	}
 	for _, d := range strings.Split(*domains, ",") {

@@ -54,6 +54,20 @@ type Config struct {
 
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
+
+	// Mail: SMTPURL (smtp:// with STARTTLS, or smtps://) and MailFrom turn
+	// on password resets by mail, confirmed sign-ups and request notices.
+	// MailPoll is how often the outbox is checked for mail queued by other
+	// processes and retries that came due.
+	SMTPURL  string
+	MailFrom string
+	MailPoll time.Duration
+
+	// Forgotten-password throttling: at most ResetPerAccount requests per
+	// address and ResetPerIP per client IP within ResetWindow.
+	ResetPerAccount int
+	ResetPerIP      int
+	ResetWindow     time.Duration
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -69,6 +83,10 @@ func DefaultConfig() Config {
 		ThrottleWindow:  5 * time.Minute,
 		HashWait:        500 * time.Millisecond,
 		MaxBodyBytes:    64 << 10,
+		MailPoll:        5 * time.Second,
+		ResetPerAccount: 3,
+		ResetPerIP:      20,
+		ResetWindow:     15 * time.Minute,
 	}
 }
 

@@ -196,6 +196,7 @@ func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	a.kickMail() // the deciders' notices, when mail is on
 	if isHTMX(r) {
 		a.renderFragment(w, r, http.StatusOK, components.RequestAccessControl(d.Slug, db.RequestPending))
 		return

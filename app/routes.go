@@ -33,6 +33,12 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("POST /setup", a.setup)
 	mux.HandleFunc("GET /signup", a.showSignup) // 404 unless --allow-signup
 	mux.HandleFunc("POST /signup", a.signup)
+	mux.HandleFunc("GET /signup/confirm", a.showConfirmEmail)
+	mux.HandleFunc("POST /signup/confirm", a.confirmEmail)
+	mux.HandleFunc("GET /password/forgot", a.showForgot) // 404 without --smtp-url
+	mux.HandleFunc("POST /password/forgot", a.forgotPassword)
+	mux.HandleFunc("GET /password/reset", a.showResetWithLink)
+	mux.HandleFunc("POST /password/reset", a.resetPasswordWithLink)
 
 	// Logged-in users.
 	mux.Handle("GET /{$}", user(a.home))

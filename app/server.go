@@ -80,6 +80,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); a.sweepSessions(ctx) }()
 	defer func() { stop(); <-sweepDone }()
+	if a.mail != nil {
+		mailDone := make(chan struct{})
+		go func() { defer close(mailDone); a.mail.run(ctx) }()
+		defer func() { stop(); <-mailDone }()
+		log.Info("mail outbox worker started", "smtp", a.mail.server)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -99,7 +99,15 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		fail(status, msg)
 		return
 	}
-	u, err := a.store.SignupUser(ctx, db.Actor{IP: a.clientIP(r)}, db.NewUser{Email: email, Name: name, PasswordHash: hash}, a.cfg.SignupGroup)
+	nu := db.NewUser{Email: email, Name: name, PasswordHash: hash}
+	var u db.User
+	if a.mail != nil {
+		// With mail the account works, and joins the group, only once
+		// the emailed link is opened (confirmEmail).
+		u, err = a.store.SignupPendingUser(ctx, db.Actor{IP: a.clientIP(r)}, nu)
+	} else {
+		u, err = a.store.SignupUser(ctx, db.Actor{IP: a.clientIP(r)}, nu, a.cfg.SignupGroup)
+	}
 	switch {
 	case errors.Is(err, db.ErrDuplicate):
 		fail(http.StatusUnprocessableEntity, signupFailedMessage)
@@ -110,6 +118,11 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		a.serverError(w, r, err)
+		return
+	}
+	if a.mail != nil {
+		a.kickMail()
+		a.render(w, r, http.StatusOK, page, components.SignupSentPage(u.Email))
 		return
 	}
 	if err := a.sessions.Login(w, r, u.ID); err != nil {

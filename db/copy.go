@@ -41,6 +41,8 @@ var copyTables = []struct {
 	{"setup_tokens", copyRows[SetupToken], false},
 	{"audit_events", copyRows[AuditEvent], true},
 	{"access_requests", copyRows[AccessRequest], true},
+	{"mail_outbox", copyRows[OutboxMessage], true},
+	{"mail_tokens", copyRows[MailToken], false},
 }
 
 // CopyInto copies every row of s (users, groups, memberships, grants,

@@ -70,6 +70,9 @@ type Store struct {
 	Now func() time.Time
 	// Path is the SQLite file path (empty for PostgreSQL).
 	Path string
+	// MailEnabled makes changes that someone should hear about (a new
+	// access request, a decision) queue their mail in the same transaction.
+	MailEnabled bool
 
 	// cache keeps the hot path's facts per authorization version
 	// (authz_cache.go); created on first use.

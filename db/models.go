@@ -20,6 +20,9 @@ type User struct {
 	CreatedAt          int64  `bun:"created_at,notnull"`
 	UpdatedAt          int64  `bun:"updated_at,notnull"`
 	LastLoginAt        int64  `bun:"last_login_at,nullzero"`
+	// EmailPending marks a sign-up whose emailed confirmation link has not
+	// been opened yet: such an account cannot log in.
+	EmailPending bool `bun:"email_pending,notnull"`
 }
 
 // DisplayName is the user's name, or their email when they have none.

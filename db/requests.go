@@ -55,8 +55,23 @@ func (s *Store) CreateAccessRequest(ctx context.Context, a Actor, userID int64, 
 		if _, err := tx.NewInsert().Model(&req).Exec(ctx); err != nil {
 			return err
 		}
-		return s.insertAudit(ctx, tx, a, Event{Action: ActionRequestCreate, Target: dashboard,
-			Detail: map[string]any{"message": message}})
+		if err := s.insertAudit(ctx, tx, a, Event{Action: ActionRequestCreate, Target: dashboard,
+			Detail: map[string]any{"message": message}}); err != nil {
+			return err
+		}
+		if !s.MailEnabled {
+			return nil
+		}
+		to, err := requestDeciders(ctx, tx, dashboard)
+		if err != nil {
+			return err
+		}
+		for _, addr := range to {
+			if err := s.enqueueMail(ctx, tx, MailRequestCreated, addr, req.ID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return req, err
 }
@@ -193,7 +208,13 @@ func (s *Store) DecideAccessRequest(ctx context.Context, a Actor, id int64, appr
 		if _, err := q.Exec(ctx); err != nil {
 			return err
 		}
-		return s.insertAudit(ctx, tx, a, Event{Action: action, Target: req.Dashboard + " / " + u.Email, Detail: detail})
+		if err := s.insertAudit(ctx, tx, a, Event{Action: action, Target: req.Dashboard + " / " + u.Email, Detail: detail}); err != nil {
+			return err
+		}
+		if s.MailEnabled && u.IsActive {
+			return s.enqueueMail(ctx, tx, MailRequestDecided, u.Email, id)
+		}
+		return nil
 	})
 }
 

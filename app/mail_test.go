@@ -1,0 +1,583 @@
+package app
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+	"gatehouse/db/postgrestest"
+	"gatehouse/internal/smtptest"
+)
+
+const testMailFrom = "Gatehouse <gatehouse@example.com>"
+
+// withMail configures an app to send through srv.
+func withMail(srv *smtptest.Server) func(*Config, *dashboards.Registry) {
+	return func(c *Config, _ *dashboards.Registry) {
+		c.SMTPURL, c.MailFrom, c.BaseURL = srv.URL(), testMailFrom, "http://gatehouse.test"
+	}
+}
+
+// deliver runs the app's outbox worker once, as its goroutine would.
+func (ta *testApp) deliver(t testing.TB) {
+	t.Helper()
+	if ta.mail == nil {
+		t.Fatal("mail is not configured")
+	}
+	ta.mail.drain(context.Background())
+}
+
+// outbox returns the app's outbox, newest first.
+func (ta *testApp) outbox(t testing.TB) []db.OutboxMessage {
+	t.Helper()
+	msgs, err := ta.store.ListMail(context.Background(), "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// localPath turns an emailed link to the base URL into a path on the test server.
+func localPath(t testing.TB, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil || u.Host != "gatehouse.test" {
+		t.Fatalf("link %q does not point at the base URL", link)
+	}
+	return u.RequestURI()
+}
+
+func TestForgotPasswordResetsByMail(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ta.createUser(t, "ann@example.com", false)
+	elsewhere := ta.login(t, "ann@example.com") // another device, logged in
+
+	c := ta.client()
+	res, body := ta.get(t, c, "/login", false)
+	if res.StatusCode != 200 || !strings.Contains(body, `href="/password/forgot"`) || !strings.Contains(body, "Forgot your password?") {
+		t.Fatalf("login page has no reset link: %d %s", res.StatusCode, body)
+	}
+	if res, body = ta.get(t, c, "/password/forgot", false); res.StatusCode != 200 || !strings.Contains(body, `name="email"`) {
+		t.Fatalf("forgot page: %d %s", res.StatusCode, body)
+	}
+	res, body = ta.post(t, c, "/password/forgot", url.Values{"email": {" Ann@Example.com "}})
+	if res.StatusCode != 200 || !strings.Contains(body, "If an account uses that address") {
+		t.Fatalf("forgot: %d %s", res.StatusCode, body)
+	}
+	if n := len(smtp.Messages()); n != 0 {
+		t.Fatalf("the request sent %d messages itself; sending belongs to the outbox worker", n)
+	}
+	ta.deliver(t)
+	msgs := smtp.To("ann@example.com")
+	if len(msgs) != 1 {
+		t.Fatalf("want 1 message to ann, got %d (all: %d)", len(msgs), len(smtp.Messages()))
+	}
+	m := msgs[0]
+	if m.Subject != "Reset your Gatehouse password" || !strings.Contains(m.Header.Get("From"), "gatehouse@example.com") {
+		t.Errorf("subject %q from %q", m.Subject, m.Header.Get("From"))
+	}
+	link := m.Link("/password/reset?token=")
+	if link == "" || !strings.Contains(m.HTML, `href="`+link+`"`) {
+		t.Fatalf("no reset link in both parts:\ntext: %s\nhtml: %s", m.Text, m.HTML)
+	}
+	for _, part := range []string{m.Text, m.HTML} {
+		if !strings.Contains(part, "Gatehouse") || !strings.Contains(part, "http://gatehouse.test") || !strings.Contains(part, "30 minutes") {
+			t.Errorf("a part lacks the product, the base URL or the validity: %s", part)
+		}
+	}
+	if strings.Contains(m.HTML, "<img") || strings.Contains(m.HTML, "<script") || strings.Count(m.HTML, "http") != strings.Count(m.HTML, "http://gatehouse.test") {
+		t.Errorf("the HTML part loads or links something beyond the base URL: %s", m.HTML)
+	}
+	token := strings.TrimPrefix(link, "http://gatehouse.test/password/reset?token=")
+	var stored int
+	if err := ta.store.DB.NewRaw("SELECT COUNT(*) FROM mail_tokens WHERE token_hash = ?", token).Scan(context.Background(), &stored); err != nil || stored != 0 {
+		t.Errorf("the token is stored in the clear (%d rows, %v)", stored, err)
+	}
+
+	path := localPath(t, link)
+	if res, body = ta.get(t, c, path, false); res.StatusCode != 200 || !strings.Contains(body, "ann@example.com") || !strings.Contains(body, `name="new"`) {
+		t.Fatalf("reset form: %d %s", res.StatusCode, body)
+	}
+	form := url.Values{"token": {token}, "new": {"short"}, "confirm": {"short"}}
+	if res, body = ta.post(t, c, "/password/reset", form); res.StatusCode != 422 || !strings.Contains(body, "12 characters") {
+		t.Fatalf("weak password: %d %s", res.StatusCode, body)
+	}
+	form.Set("new", "a brand new passphrase")
+	form.Set("confirm", "a brand new passphrase")
+	res, _ = ta.post(t, c, "/password/reset", form)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?reset=1" {
+		t.Fatalf("reset: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, _ = ta.get(t, elsewhere, "/", false); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the other device's session survived the reset: %d", res.StatusCode)
+	}
+	if res, body = ta.post(t, ta.client(), "/login", url.Values{"email": {"ann@example.com"}, "password": {testPassword}}); res.StatusCode != 401 {
+		t.Errorf("old password still works: %d", res.StatusCode)
+	}
+	if res, _ = ta.post(t, ta.client(), "/login", url.Values{"email": {"ann@example.com"}, "password": {"a brand new passphrase"}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("new password refused: %d", res.StatusCode)
+	}
+	// Single use: the link is dead now, for opening and for posting.
+	if res, body = ta.get(t, c, path, false); res.StatusCode != 404 || !strings.Contains(body, "Link not valid") {
+		t.Errorf("used link opens: %d", res.StatusCode)
+	}
+	form.Set("new", "yet another passphrase!")
+	form.Set("confirm", "yet another passphrase!")
+	if res, _ = ta.post(t, c, "/password/reset", form); res.StatusCode != 404 {
+		t.Errorf("used link resets again: %d", res.StatusCode)
+	}
+	if ta.countAudit(t, db.ActionPasswordForgot, "ann@example.com") != 1 || ta.countAudit(t, db.ActionPasswordReset, "ann@example.com") != 1 {
+		t.Error("request and reset not audited")
+	}
+}
+
+func TestResetLinkExpiresAfter30Minutes(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ta.createUser(t, "bob@example.com", false)
+	c := ta.client()
+	ta.post(t, c, "/password/forgot", url.Values{"email": {"bob@example.com"}})
+	ta.deliver(t)
+	link := smtp.Wait(t, 1, time.Second)[0].Link("/password/reset?token=")
+	path := localPath(t, link)
+	ta.Clock.Advance(29 * time.Minute)
+	if res, _ := ta.get(t, c, path, false); res.StatusCode != 200 {
+		t.Fatalf("link dead before 30 minutes: %d", res.StatusCode)
+	}
+	ta.Clock.Advance(2 * time.Minute)
+	if res, body := ta.get(t, c, path, false); res.StatusCode != 404 || !strings.Contains(body, "expired") {
+		t.Errorf("link works after 31 minutes: %d", res.StatusCode)
+	}
+	token, _ := url.Parse(link)
+	res, _ := ta.post(t, c, "/password/reset", url.Values{"token": {token.Query().Get("token")}, "new": {"a brand new passphrase"}, "confirm": {"a brand new passphrase"}})
+	if res.StatusCode != 404 {
+		t.Errorf("expired link resets: %d", res.StatusCode)
+	}
+	ta.login(t, "bob@example.com") // the old password still works
+}
+
+func TestForgotPasswordSameAnswerForUnknownEmail(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ta.createUser(t, "known@example.com", false)
+	resKnown, bodyKnown := ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {"known@example.com"}})
+	resUnknown, bodyUnknown := ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {"nobody@example.com"}})
+	if resKnown.StatusCode != 200 || resUnknown.StatusCode != resKnown.StatusCode {
+		t.Fatalf("statuses differ: known %d, unknown %d", resKnown.StatusCode, resUnknown.StatusCode)
+	}
+	if bodyKnown != bodyUnknown {
+		t.Fatalf("bodies differ:\nknown:   %s\nunknown: %s", bodyKnown, bodyUnknown)
+	}
+	for _, h := range []string{"Set-Cookie", "Content-Length", "Content-Type"} {
+		if resKnown.Header.Get(h) != resUnknown.Header.Get(h) {
+			t.Errorf("header %s differs: %q vs %q", h, resKnown.Header.Get(h), resUnknown.Header.Get(h))
+		}
+	}
+	ta.deliver(t)
+	if msgs := smtp.Messages(); len(msgs) != 1 || msgs[0].To[0] != "known@example.com" {
+		t.Fatalf("want one message, to the known address: %+v", msgs)
+	}
+	statuses := map[string]string{}
+	for _, m := range ta.outbox(t) {
+		statuses[m.To] = m.Status
+	}
+	if statuses["known@example.com"] != db.MailSent || statuses["nobody@example.com"] != db.MailSkipped {
+		t.Errorf("outbox: %v", statuses)
+	}
+}
+
+func TestForgotPasswordIsThrottled(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) { c.ResetPerIP = 7 })
+	ta.createUser(t, "cat@example.com", false)
+	c := ta.client()
+	for _, email := range []string{"cat@example.com", "ghost@example.com"} {
+		for i := 0; i < 3; i++ {
+			if res, _ := ta.post(t, c, "/password/forgot", url.Values{"email": {email}}); res.StatusCode != 200 {
+				t.Fatalf("%s request %d: %d", email, i+1, res.StatusCode)
+			}
+		}
+		// The account limit (3 per window) answers the same for both addresses.
+		res, body := ta.post(t, c, "/password/forgot", url.Values{"email": {email}})
+		if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many reset requests") {
+			t.Errorf("%s 4th request: %d %q", email, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+	}
+	// The IP limit (7) counts every address.
+	if res, _ := ta.post(t, c, "/password/forgot", url.Values{"email": {"fresh@example.com"}}); res.StatusCode != 200 {
+		t.Errorf("7th request from the IP: %d", res.StatusCode)
+	}
+	if res, _ := ta.post(t, c, "/password/forgot", url.Values{"email": {"fresh2@example.com"}}); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("IP limit not applied: %d", res.StatusCode)
+	}
+	if n := ta.countAudit(t, db.ActionPasswordForgotThrottled, ""); n != 3 {
+		t.Errorf("throttled requests audited: %d, want 3", n)
+	}
+	ta.Clock.Advance(16 * time.Minute)
+	if res, _ := ta.post(t, c, "/password/forgot", url.Values{"email": {"cat@example.com"}}); res.StatusCode != 200 {
+		t.Errorf("still throttled after the window: %d", res.StatusCode)
+	}
+	ta.deliver(t)
+	if n := len(smtp.To("cat@example.com")); n != 4 {
+		t.Errorf("cat got %d messages, want 4", n)
+	}
+}
+
+func TestWithoutMailPagesSayNothingAboutMail(t *testing.T) {
+	ta := newTestApp(t, func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true })
+	c := ta.client()
+	_, body := ta.get(t, c, "/login", false)
+	if strings.Contains(body, "Forgot") || strings.Contains(body, "/password/") {
+		t.Errorf("login page mentions resets without mail: %s", body)
+	}
+	for _, p := range []string{"/password/forgot"} {
+		if res, _ := ta.get(t, c, p, false); res.StatusCode != 404 {
+			t.Errorf("GET %s: %d, want 404", p, res.StatusCode)
+		}
+	}
+	if res, _ := ta.post(t, c, "/password/forgot", url.Values{"email": {"a@example.com"}}); res.StatusCode != 404 {
+		t.Errorf("POST /password/forgot: %d, want 404", res.StatusCode)
+	}
+	if res, _ := ta.get(t, c, "/password/reset?token=x", false); res.StatusCode != 404 {
+		t.Errorf("reset link: %d", res.StatusCode)
+	}
+	// Sign-up logs in at once, as before.
+	res, _ := ta.post(t, c, "/signup", url.Values{"email": {"new@example.com"}, "password": {testPassword}, "confirm": {testPassword}})
+	if res.StatusCode != http.StatusSeeOther || ta.sessionCookie(c) == "" {
+		t.Errorf("sign-up without mail: %d", res.StatusCode)
+	}
+	if ta.store.MailEnabled || len(ta.outbox(t)) != 0 {
+		t.Error("something was queued without mail")
+	}
+}
+
+func TestSignupWorksOnlyAfterConfirmingEmail(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) {
+		c.AllowSignup, c.SignupGroup = true, "Newcomers"
+	})
+	ctx := context.Background()
+	g, err := ta.store.CreateGroup(ctx, db.Actor{}, "Newcomers", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ta.client()
+	res, body := ta.post(t, c, "/signup", url.Values{"email": {"dee@example.com"}, "name": {"Dee"}, "password": {testPassword}, "confirm": {testPassword}})
+	if res.StatusCode != 200 || !strings.Contains(body, "Check your email") || ta.sessionCookie(c) != "" {
+		t.Fatalf("sign-up: %d cookie=%q %s", res.StatusCode, ta.sessionCookie(c), body)
+	}
+	u, err := ta.store.UserByEmail(ctx, "dee@example.com")
+	if err != nil || !u.EmailPending {
+		t.Fatalf("user: %+v %v", u, err)
+	}
+	if _, err := ta.store.MemberOf(ctx, g.ID, u.ID); err == nil {
+		t.Error("joined the sign-up group before confirming")
+	}
+	// The right password does not log in yet; after 10 minutes it sends a new link.
+	res, body = ta.post(t, c, "/login", url.Values{"email": {"dee@example.com"}, "password": {testPassword}})
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm your email address first") || ta.sessionCookie(c) != "" {
+		t.Fatalf("login before confirming: %d %s", res.StatusCode, body)
+	}
+	if strings.Contains(body, "sent a new one") {
+		t.Error("a new link within 10 minutes of the first")
+	}
+	ta.Clock.Advance(11 * time.Minute)
+	if _, body = ta.post(t, c, "/login", url.Values{"email": {"dee@example.com"}, "password": {testPassword}}); !strings.Contains(body, "sent a new one") {
+		t.Errorf("no new link after 10 minutes: %s", body)
+	}
+	if res, _ = ta.post(t, c, "/login", url.Values{"email": {"dee@example.com"}, "password": {"wrong password here"}}); res.StatusCode != 401 {
+		t.Errorf("wrong password of a pending account: %d, want 401", res.StatusCode)
+	}
+	ta.deliver(t)
+	msgs := smtp.To("dee@example.com")
+	if len(msgs) != 2 {
+		t.Fatalf("want the sign-up mail and one resend, got %d", len(msgs))
+	}
+	link := msgs[0].Link("/signup/confirm?token=")
+	if link == "" || msgs[0].Subject != "Confirm your email for Gatehouse" {
+		t.Fatalf("confirmation mail: %q %s", msgs[0].Subject, msgs[0].Text)
+	}
+	path := localPath(t, link)
+	if res, body = ta.get(t, c, path, false); res.StatusCode != 200 || !strings.Contains(body, "dee@example.com") {
+		t.Fatalf("confirm page: %d %s", res.StatusCode, body)
+	}
+	if u, _ := ta.store.UserByEmail(ctx, "dee@example.com"); !u.EmailPending {
+		t.Fatal("opening the page (GET) confirmed the address")
+	}
+	token := strings.TrimPrefix(link, "http://gatehouse.test/signup/confirm?token=")
+	res, _ = ta.post(t, c, "/signup/confirm", url.Values{"token": {token}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" || ta.sessionCookie(c) == "" {
+		t.Fatalf("confirm: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, _ = ta.get(t, c, "/", false); res.StatusCode != 200 {
+		t.Errorf("home after confirming: %d", res.StatusCode)
+	}
+	if _, err := ta.store.MemberOf(ctx, g.ID, u.ID); err != nil {
+		t.Error("not in the sign-up group after confirming")
+	}
+	if ta.countAudit(t, db.ActionEmailConfirm, "dee@example.com") != 1 {
+		t.Error("confirmation not audited")
+	}
+	// Either link is spent now; the account logs in normally.
+	for _, m := range msgs {
+		if res, _ := ta.post(t, ta.client(), "/signup/confirm", url.Values{"token": {strings.TrimPrefix(m.Link("/signup/confirm"), "http://gatehouse.test/signup/confirm?token=")}}); res.StatusCode != 404 {
+			t.Errorf("used confirmation link: %d", res.StatusCode)
+		}
+	}
+	ta.login(t, "dee@example.com")
+}
+
+func TestAccessRequestsNotifyAdminsAndRequester(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ctx := context.Background()
+	ta.createUser(t, "boss@example.com", true)
+	ta.createUser(t, "second@example.com", true)
+	gone := ta.createUser(t, "gone@example.com", true)
+	if err := ta.store.SetActive(ctx, db.Actor{}, gone.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := ta.store.CreateGroup(ctx, db.Actor{}, "Sales", "")
+	d := ta.registry.All()[0]
+	if err := ta.store.AddGrant(ctx, db.Actor{}, d.Slug, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	ta.createUser(t, "eve@example.com", false)
+	eve := ta.login(t, "eve@example.com")
+	res, _ := ta.post(t, eve, "/dashboards/"+d.Slug+"/request", url.Values{"message": {"Need it for <the> Q4 review"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("request: %d", res.StatusCode)
+	}
+	ta.deliver(t)
+	msgs := smtp.Messages()
+	if len(msgs) != 2 || len(smtp.To("boss@example.com")) != 1 || len(smtp.To("second@example.com")) != 1 {
+		t.Fatalf("want one notice to each active admin, got %d", len(msgs))
+	}
+	m := msgs[0]
+	if !strings.Contains(m.Subject, "eve") || !strings.Contains(m.Subject, d.Title) ||
+		m.Link("/admin/requests") != "http://gatehouse.test/admin/requests" ||
+		!strings.Contains(m.Text, "Need it for <the> Q4 review") || !strings.Contains(m.HTML, "Need it for &lt;the&gt; Q4 review") {
+		t.Errorf("notice: %q\n%s\n%s", m.Subject, m.Text, m.HTML)
+	}
+	reqs, _, _ := ta.store.ListAccessRequests(ctx, db.RequestPending, 10, 0)
+	boss := ta.login(t, "boss@example.com")
+	res, _ = ta.post(t, boss, "/admin/requests/"+itoa(reqs[0].ID), url.Values{"decision": {"approve"}, "group_id": {itoa(g.ID)}, "note": {"Welcome aboard"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approve: %d", res.StatusCode)
+	}
+	ta.deliver(t)
+	got := smtp.To("eve@example.com")
+	if len(got) != 1 || !strings.Contains(got[0].Subject, "approved") || !strings.Contains(got[0].Text, "Sales") ||
+		!strings.Contains(got[0].Text, "Welcome aboard") || got[0].Link("/dashboards/"+d.Slug) == "" {
+		t.Fatalf("decision mail: %+v", got)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// reservedPort returns a loopback address nothing listens on (yet).
+func reservedPort(t *testing.T) string {
+	t.Helper()
+	ln := listenLocal(t)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestMailSurvivesSMTPOutageAndRestart(t *testing.T) {
+	addr := reservedPort(t)
+	dsn := ""
+	down := func(c *Config, _ *dashboards.Registry) {
+		c.SMTPURL, c.MailFrom, c.BaseURL = "smtp://"+addr, testMailFrom, "http://gatehouse.test"
+	}
+	ta := newTestApp(t, down, func(c *Config, _ *dashboards.Registry) { dsn = c.DataDir + "/gatehouse.db" })
+	ta.createUser(t, "fay@example.com", false)
+	res, body := ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {"fay@example.com"}})
+	if res.StatusCode != 200 || !strings.Contains(body, "If an account uses that address") {
+		t.Fatalf("with the SMTP server down the user sees: %d %s", res.StatusCode, body)
+	}
+	ta.deliver(t)
+	msgs := ta.outbox(t)
+	if len(msgs) != 1 || msgs[0].Status != db.MailPending || msgs[0].Attempts != 1 || msgs[0].LastError == "" {
+		t.Fatalf("after a failed send: %+v", msgs)
+	}
+	if !strings.Contains(ta.Logs.String(), "will be retried") {
+		t.Errorf("the failure was not logged: %s", ta.Logs.String())
+	}
+	ta.Clock.Advance(40 * time.Second)
+	ta.deliver(t) // still down: the second attempt fails and waits longer
+	if m := ta.outbox(t)[0]; m.Attempts != 2 || m.NextAttemptAt-ta.Clock.Now().UnixMilli() < (50*time.Second).Milliseconds() {
+		t.Fatalf("no backoff: %+v", m)
+	}
+
+	// The server restarts (a new App on the same database) and the SMTP
+	// server comes back: the queued message goes out, once.
+	ta.Server.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the reserved port was taken meanwhile: %v", err)
+	}
+	smtp := smtptest.StartOn(t, ln)
+	tb := newTestAppOn(t, dsn, down)
+	tb.Clock.Advance(5 * time.Minute)
+	tb.deliver(t)
+	tb.deliver(t)
+	if got := smtp.To("fay@example.com"); len(got) != 1 || got[0].Link("/password/reset?token=") == "" {
+		t.Fatalf("after recovery: %d messages", len(got))
+	}
+	if m := tb.outbox(t)[0]; m.Status != db.MailSent || m.Attempts != 3 {
+		t.Errorf("outbox after recovery: %+v", m)
+	}
+}
+
+func TestMailRefusedRecipientIsNotRetried(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ta.createUser(t, "gil@example.com", false)
+	smtp.RejectRecipients(550)
+	ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {"gil@example.com"}})
+	ta.deliver(t)
+	if m := ta.outbox(t)[0]; m.Status != db.MailFailed || !strings.Contains(m.LastError, "550") {
+		t.Errorf("refused recipient: %+v", m)
+	}
+	if ta.countAudit(t, db.ActionMailFailed, "gil@example.com") != 1 {
+		t.Error("failure not audited")
+	}
+}
+
+// TestMailSentOnceByTwoInstances runs two servers' workers on one database
+// at once: every message arrives exactly once.
+func TestMailSentOnceByTwoInstances(t *testing.T) {
+	for _, dialect := range []string{db.SQLite, db.Postgres} {
+		t.Run(dialect, func(t *testing.T) {
+			smtp := smtptest.Start(t)
+			dsn := ""
+			if dialect == db.Postgres {
+				dsn = postgrestest.Schema(t)
+			} else {
+				dsn = t.TempDir() + "/shared.db"
+			}
+			a1 := newTestAppOn(t, dsn, withMail(smtp))
+			a2 := newTestAppOn(t, dsn, withMail(smtp))
+			const n = 40
+			ctx := context.Background()
+			for i := range n {
+				email := "user" + strconv.Itoa(i) + "@example.com"
+				a1.createUser(t, email, false)
+				if err := a1.store.RequestPasswordReset(ctx, db.Actor{}, email); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for _, ta := range []*testApp{a1, a2, a1, a2} {
+				wg.Add(1)
+				go func() { defer wg.Done(); ta.mail.drain(ctx) }()
+			}
+			wg.Wait()
+			msgs := smtp.Messages()
+			seen := map[string]int{}
+			for _, m := range msgs {
+				seen[m.To[0]]++
+			}
+			if len(msgs) != n || len(seen) != n {
+				t.Fatalf("%d messages to %d addresses; want %d each once", len(msgs), len(seen), n)
+			}
+			for _, m := range a2.outbox(t) {
+				if m.Status != db.MailSent || m.Attempts != 1 {
+					t.Errorf("outbox row %+v", m)
+				}
+			}
+		})
+	}
+}
+
+func TestSMTPURLAndTLSPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		raw        string
+		want       smtpSettings
+		wantErr    string
+		requireTLS bool
+	}{
+		{raw: "smtp://mail.corp.example", want: smtpSettings{Host: "mail.corp.example", Port: 587, RequireTLS: true}},
+		{raw: "smtp://u%40corp:p%3Ass@mail.corp.example:2525", want: smtpSettings{Host: "mail.corp.example", Port: 2525, RequireTLS: true, User: "u@corp", Pass: "p:ss"}},
+		{raw: "smtps://mail.corp.example", want: smtpSettings{Host: "mail.corp.example", Port: 465, ImplicitTLS: true}},
+		{raw: "smtp://127.0.0.1:1025", want: smtpSettings{Host: "127.0.0.1", Port: 1025}},
+		{raw: "smtp://localhost:25", want: smtpSettings{Host: "localhost", Port: 25}},
+		{raw: "smtp://[::1]:25", want: smtpSettings{Host: "::1", Port: 25}},
+		{raw: "http://mail.corp.example", wantErr: "must start with smtp://"},
+		{raw: "smtp://", wantErr: "no host"},
+		{raw: "smtp://host:99999", wantErr: "invalid port"},
+		{raw: "smtp://host/x", wantErr: "no path"},
+	} {
+		got, err := parseSMTPURL(tc.raw)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: err %v, want %q", tc.raw, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %+v %v, want %+v", tc.raw, got, err, tc.want)
+		}
+	}
+	if s, _ := parseSMTPURL("smtp://u:secret@mail.corp.example"); strings.Contains(s.String(), "secret") {
+		t.Errorf("String shows the password: %s", s)
+	}
+
+	// A server that offers no STARTTLS gets nothing when TLS is required.
+	smtp := smtptest.Start(t)
+	host, port, _ := net.SplitHostPort(smtp.Addr)
+	s, _ := parseSMTPURL("smtp://" + net.JoinHostPort(host, port))
+	s.RequireTLS = true // as for any host that is not loopback
+	err := (&smtpSender{server: s, from: testMailFrom}).Send(context.Background(), outgoingMail{To: "a@example.com", Subject: "x", Text: "x"})
+	if err == nil || len(smtp.Messages()) != 0 {
+		t.Errorf("sent without TLS: err %v, %d messages", err, len(smtp.Messages()))
+	}
+}
+
+func TestSMTPCredentials(t *testing.T) {
+	smtp := smtptest.Start(t)
+	smtp.User, smtp.Pass = "gatehouse", "s3cret"
+	s, err := parseSMTPURL(smtp.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(s smtpSettings) error {
+		return (&smtpSender{server: s, from: testMailFrom}).Send(context.Background(), outgoingMail{To: "a@example.com", Subject: "hi", Text: "hi", HTML: "<p>hi</p>"})
+	}
+	if err := send(s); err != nil || len(smtp.Messages()) != 1 {
+		t.Fatalf("with credentials: %v, %d messages", err, len(smtp.Messages()))
+	}
+	s.Pass = "wrong"
+	if err := send(s); err == nil || len(smtp.Messages()) != 1 {
+		t.Errorf("wrong password: %v", err)
+	}
+}
+
+func TestMailTestCommand(t *testing.T) {
+	smtp := smtptest.Start(t)
+	e := newCLIEnv(t)
+	out := e.ok("", "mail", "test", "ops@example.com", "--smtp-url", smtp.URL(), "--mail-from", testMailFrom, "--base-url", "https://gatehouse.corp.example")
+	if !strings.Contains(out, "sent a test message to ops@example.com") {
+		t.Errorf("output: %s", out)
+	}
+	msgs := smtp.To("ops@example.com")
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "https://gatehouse.corp.example") || msgs[0].HTML == "" {
+		t.Fatalf("test message: %+v", msgs)
+	}
+	down := reservedPort(t)
+	e.fails(1, "sending through smtp://"+down+" failed", "", "mail", "test", "ops@example.com", "--smtp-url", "smtp://"+down, "--mail-from", testMailFrom)
+	e.fails(2, "--mail-from is required", "", "mail", "test", "ops@example.com", "--smtp-url", smtp.URL())
+	e.fails(2, "must start with smtp://", "", "mail", "test", "ops@example.com", "--smtp-url", "http://x", "--mail-from", testMailFrom)
+	e.fails(2, "--smtp-url", "", "mail", "test", "ops@example.com")
+	e.fails(2, "must start with smtp://", "", "serve", "--smtp-url", "ftp://x", "--mail-from", testMailFrom)
+}
