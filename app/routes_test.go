@@ -91,6 +91,12 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /setup":                           {"POST", "/setup", nf, nf, nf, nf, nf},
 		"GET /signup":                           {"GET", "/signup", nf, nf, nf, nf, nf},
 		"POST /signup":                          {"POST", "/signup", nf, nf, nf, nf, nf},
+		"GET /signup/confirm":                   {"GET", "/signup/confirm?token=nope", nf, nf, nf, nf, nf},
+		"POST /signup/confirm":                  {"POST", "/signup/confirm", nf, nf, nf, nf, nf},
+		"GET /password/forgot":                  {"GET", "/password/forgot", nf, nf, nf, nf, nf}, // without --smtp-url
+		"POST /password/forgot":                 {"POST", "/password/forgot", nf, nf, nf, nf, nf},
+		"GET /password/reset":                   {"GET", "/password/reset?token=nope", nf, nf, nf, nf, nf},
+		"POST /password/reset":                  {"POST", "/password/reset", nf, nf, nf, nf, nf},
 		"GET /{$}":                              {"GET", "/", see, ok, ok, ok, ok},
 		"GET /account":                          {"GET", "/account", see, ok, ok, ok, ok},
 		"GET /account/password":                 {"GET", "/account/password", see, see, see, see, see},
