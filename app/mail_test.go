@@ -351,6 +351,17 @@ func TestAccessRequestsNotifyAdminsAndRequester(t *testing.T) {
 	if err := ta.store.AddGrant(ctx, db.Actor{}, d.Slug, g.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A manager of a group granted the dashboard can decide the request; a
+	// manager of another group cannot.
+	mgr := ta.createUser(t, "mgr@example.com", false)
+	if err := ta.store.AddManager(ctx, db.Actor{}, g.ID, mgr.ID); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ta.store.CreateGroup(ctx, db.Actor{}, "Other", "")
+	bystander := ta.createUser(t, "bystander@example.com", false)
+	if err := ta.store.AddManager(ctx, db.Actor{}, other.ID, bystander.ID); err != nil {
+		t.Fatal(err)
+	}
 	ta.createUser(t, "eve@example.com", false)
 	eve := ta.login(t, "eve@example.com")
 	res, _ := ta.post(t, eve, "/dashboards/"+d.Slug+"/request", url.Values{"message": {"Need it for <the> Q4 review"}})
@@ -359,8 +370,8 @@ func TestAccessRequestsNotifyAdminsAndRequester(t *testing.T) {
 	}
 	ta.deliver(t)
 	msgs := smtp.Messages()
-	if len(msgs) != 2 || len(smtp.To("boss@example.com")) != 1 || len(smtp.To("second@example.com")) != 1 {
-		t.Fatalf("want one notice to each active admin, got %d", len(msgs))
+	if len(msgs) != 3 || len(smtp.To("boss@example.com")) != 1 || len(smtp.To("second@example.com")) != 1 || len(smtp.To("mgr@example.com")) != 1 {
+		t.Fatalf("want one notice to each active admin and the group's manager, got %d", len(msgs))
 	}
 	m := msgs[0]
 	if !strings.Contains(m.Subject, "eve") || !strings.Contains(m.Subject, d.Title) ||

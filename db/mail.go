@@ -338,19 +338,6 @@ func (s *Store) ConfirmEmail(ctx context.Context, token, groupName, ip string) (
 // not exist.
 var ErrGroupMissing = errors.New("the sign-up group does not exist")
 
-// RequestDeciders returns the addresses of the active, confirmed users who
-// may decide a request for dashboard: the admins.
-func (s *Store) RequestDeciders(ctx context.Context, dashboard string) ([]string, error) {
-	return requestDeciders(ctx, s.DB, dashboard)
-}
-
-func requestDeciders(ctx context.Context, idb bun.IDB, dashboard string) ([]string, error) {
-	var emails []string
-	err := idb.NewSelect().Model((*User)(nil)).Column("email").
-		Where("is_admin AND is_active AND NOT email_pending").Order("email").Scan(ctx, &emails)
-	return emails, err
-}
-
 // clipText cuts s to at most n bytes of valid UTF-8.
 func clipText(s string, n int) string {
 	if len(s) <= n {

@@ -90,16 +90,23 @@ func (s *Store) ManagedGroups(ctx context.Context, userID int64) ([]GroupOption,
 // every active admin, and every active manager of a group granted the
 // dashboard; each once, ordered by email. Mail notifications go to them.
 func (s *Store) RequestDeciders(ctx context.Context, dashboard string) ([]User, error) {
+	users, err := requestDeciders(ctx, s.DB, dashboard)
+	return users, storageErr(err)
+}
+
+// requestDeciders is RequestDeciders on idb (a transaction queueing the
+// notices of a new request). Unconfirmed sign-ups are left out.
+func requestDeciders(ctx context.Context, idb bun.IDB, dashboard string) ([]User, error) {
 	var users []User
-	err := s.DB.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
-		Where("u.is_active").
+	err := idb.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
+		Where("u.is_active AND NOT u.email_pending").
 		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			return q.Where("u.is_admin").WhereOr(`EXISTS (SELECT 1 FROM group_managers AS gm
 				JOIN grants AS gr ON gr.group_id = gm.group_id
 				WHERE gm.user_id = u.id AND gr.dashboard = ?)`, dashboard)
 		}).
 		OrderExpr("u.email").Scan(ctx)
-	return users, storageErr(err)
+	return users, err
 }
 
 // decidableBy narrows a query over access_requests AS r to the requests

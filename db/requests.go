@@ -66,8 +66,8 @@ func (s *Store) CreateAccessRequest(ctx context.Context, a Actor, userID int64, 
 		if err != nil {
 			return err
 		}
-		for _, addr := range to {
-			if err := s.enqueueMail(ctx, tx, MailRequestCreated, addr, req.ID); err != nil {
+		for _, u := range to {
+			if err := s.enqueueMail(ctx, tx, MailRequestCreated, u.Email, req.ID); err != nil {
 				return err
 			}
 		}
