@@ -178,3 +178,32 @@ func joinComponents(cs ...templ.Component) templ.Component {
 		return nil
 	})
 }
+
+// pageRequest returns r with the query of the page an htmx request was sent
+// from (its HX-Current-URL), so a list re-rendered after a change keeps the
+// filters and the page number the admin is looking at. Plain requests, and
+// a current URL on another path, are returned as they are.
+func pageRequest(r *http.Request, path string) *http.Request {
+	cur := r.Header.Get("HX-Current-URL")
+	if !isHTMX(r) || cur == "" {
+		return r
+	}
+	u, err := url.Parse(cur)
+	if err != nil || u.Path != path {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u2 := *r.URL
+	u2.RawQuery = u.RawQuery
+	r2.URL = &u2
+	return r2
+}
+
+// retarget makes an htmx answer replace target (a CSS selector) instead of
+// the element the form named: a refused change answers with the one row
+// that says why, where success re-renders a whole list.
+func retarget(w http.ResponseWriter, target string) {
+	w.Header().Set("HX-Retarget", target)
+	w.Header().Set("HX-Reswap", "outerHTML")
+}

@@ -54,7 +54,7 @@ func (a *App) showAccess(w http.ResponseWriter, r *http.Request) {
 	if q != "" {
 		query.Set("q", q)
 	}
-	pager := components.Pager{Path: "/admin/access", Query: query, Page: page, PerPage: matrixPerPage, Total: total, Shown: len(groups), Noun: "groups"}
+	pager := components.Pager{Path: "/admin/access", Query: query, Page: page, PerPage: matrixPerPage, Total: total, Shown: len(groups), Noun: "group columns"}
 	d := components.AccessMatrixData{On: on, Query: q, Pager: pager, Notice: notice(r), Back: pager.URL(page)}
 	for _, g := range groups {
 		d.Groups = append(d.Groups, db.GroupOption{ID: g.ID, Name: g.Name})
@@ -121,9 +121,11 @@ func (a *App) toggleGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	md := matrixDashboard(dash, sets)
 	opt := db.GroupOption{ID: g.ID, Name: g.Name}
+	back := r.PostForm.Get("back")
 	a.renderFragment(w, r, http.StatusOK, joinComponents(
-		components.AdminMatrixCell(md, opt, sets[dash.Slug][g.ID], r.PostForm.Get("back")),
-		components.AdminMatrixRowHead(md, true)))
+		components.AdminMatrixCell(md, opt, sets[dash.Slug][g.ID], back),
+		components.AdminMatrixRowHead(md, true),
+		components.AdminMatrixStatus(components.MatrixChange{Dashboard: md, Group: opt, On: on, Back: back}, true)))
 }
 
 // groupFromPathValue loads the group named by the path value name (404 if none).

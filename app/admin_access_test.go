@@ -38,6 +38,11 @@ func TestAdminGrantsMatrix(t *testing.T) {
 	if !strings.Contains(body, `id="dash-row-access" hx-swap-oob="true"`) || strings.Contains(between(body, `id="dash-row-access"`, "</th>"), "admins only") {
 		t.Error("row label not updated out of band")
 	}
+	// The status line says what changed and offers to take it back.
+	if status := between(body, `id="matrix-status"`, "</div>"); !strings.Contains(status, "Granted <strong>Access</strong> to <strong>leads</strong>") ||
+		!strings.Contains(status, `&#34;grant&#34;:&#34;off&#34;`) || !strings.Contains(status, ">Undo</button>") {
+		t.Errorf("no undo for the toggle:\n%s", status)
+	}
 	if ta.countAudit(t, db.ActionGrantAdd, "access → leads") != 1 {
 		t.Error("grant not audited")
 	}
@@ -177,6 +182,16 @@ func TestAdminAccessRequests(t *testing.T) {
 	wantStatus(t, res, body, 200)
 	if !strings.Contains(body, "approved") || !strings.Contains(body, "into team") || !strings.Contains(body, "welcome") {
 		t.Errorf("decided row:\n%s", body)
+	}
+	// Both lists come back: the request left "Waiting" for "Recently decided".
+	if waiting := between(body, "<h2>Waiting", "Recently decided"); strings.Contains(waiting, "outsider@example.com") {
+		t.Errorf("the approved request is still waiting:\n%s", waiting)
+	}
+	if decided := body[strings.Index(body, "Recently decided"):]; !strings.Contains(decided, "outsider@example.com") || strings.Contains(decided, "No decisions yet") {
+		t.Errorf("the approved request is not under Recently decided:\n%s", decided)
+	}
+	if !strings.Contains(body, "Approved: outsider@example.com joined team") {
+		t.Errorf("no word of what was done:\n%s", body)
 	}
 	if _, err := ta.store.MemberOf(ctx, f.team.ID, f.outsider.ID); err != nil {
 		t.Error("approval did not add the membership")

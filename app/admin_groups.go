@@ -226,7 +226,14 @@ func (a *App) updateGroup(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.redirect(w, r, groupURL(g.ID)+"?msg=group-saved")
+	if !isHTMX(r) {
+		a.redirect(w, r, groupURL(g.ID)+"?msg=group-saved")
+		return
+	}
+	// In place: the form (the focus stays on Save) and the page's heading.
+	g.Name, g.Description = f.Name, f.Description
+	saved := components.GroupForm{Name: g.Name, Description: g.Description, WasName: g.Name, WasDescription: g.Description, Notice: "Saved."}
+	a.renderFragment(w, r, http.StatusOK, joinComponents(components.AdminGroupEditForm(g.ID, saved), components.AdminGroupHead(g, true)))
 }
 
 // confirmDeleteGroup renders GET /admin/groups/{id}/delete: what deleting
@@ -369,7 +376,7 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	members, err := a.membersData(r, g, 1)
+	members, err := a.membersData(r, g, pageParam(pageRequest(r, groupURL(g.ID)), "page"))
 	if err != nil {
 		a.serverError(w, r, err)
 		return
@@ -406,6 +413,7 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, db.ErrNotFound):
 		msg := fmt.Sprintf("%s is not a member of %s.", u.Email, g.Name)
 		if isHTMX(r) {
+			retarget(w, "#member-"+strconv.FormatInt(u.ID, 10))
 			a.renderFragment(w, r, http.StatusNotFound, components.TableMessageRow("member-"+strconv.FormatInt(u.ID, 10), 4, "error", msg))
 			return
 		}
@@ -419,12 +427,19 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, groupURL(g.ID)+"?msg=member-removed")
 		return
 	}
-	g, err = a.store.GroupByID(r.Context(), g.ID)
+	// The whole members section is answered, so its count, rows and
+	// "1–N of N" footer all agree with the change.
+	if g, err = a.store.GroupByID(r.Context(), g.ID); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	members, err := a.membersData(r, g, pageParam(pageRequest(r, groupURL(g.ID)), "page"))
 	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	a.renderFragment(w, r, http.StatusOK, components.MemberCountOOB(g.MemberCount))
+	members.Done = fmt.Sprintf("Removed %s from %s.", u.Email, g.Name)
+	a.renderFragment(w, r, http.StatusOK, components.AdminMembersSection(members, false))
 }
 
 // setMemberExpiry handles POST /admin/groups/{id}/members/{user}/expiry:

@@ -183,7 +183,14 @@ func TestAdminGroupEdit(t *testing.T) {
 		t.Errorf("conflict form does not keep the edit and the new base:\n%s", body)
 	}
 	res, body = ta.send(t, c, http.MethodPost, path, url.Values{"name": {"Sales US"}, "was_name": {"Sales EU"}, "was_description": {"Europe"}}, true)
-	wantStatus(t, res, body, http.StatusNoContent)
+	wantStatus(t, res, body, http.StatusOK)
+	// Saved in place: the form says so and starts from the saved version,
+	// and the page's heading follows out of band.
+	for _, want := range []string{"Saved.", `name="was_name" value="Sales US"`, `id="group-head" hx-swap-oob="true"`, "<h1>Sales US</h1>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("save answer lacks %q:\n%s", want, body)
+		}
+	}
 	if now, _ := ta.store.GroupByID(ctx, g.ID); now.Name != "Sales US" {
 		t.Errorf("second save: %+v", now)
 	}
@@ -269,7 +276,7 @@ func TestAdminGroupMembers(t *testing.T) {
 	t.Run("add", func(t *testing.T) {
 		res, body := ta.hxPost(t, c, base+"/members", url.Values{"user_id": {idStr(f.outsider.ID)}, "expires": {"2027-01-01"}})
 		wantStatus(t, res, body, 200)
-		if !strings.Contains(body, "Added until 2027-01-01") || !strings.Contains(body, `id="members" hx-swap-oob="true"`) {
+		if !strings.Contains(body, "Added until 1 Jan 2027") || !strings.Contains(body, `id="members" hx-swap-oob="true"`) {
 			t.Errorf("htmx add answer:\n%s", body)
 		}
 		m, err := ta.store.MemberOf(ctx, g.ID, f.outsider.ID)
@@ -325,7 +332,7 @@ func TestAdminGroupMembers(t *testing.T) {
 		p := base + "/members/" + idStr(f.lead.ID) + "/expiry"
 		res, body := ta.hxPost(t, c, p, url.Values{"expires": {"2026-12-24"}})
 		wantStatus(t, res, body, 200)
-		if !strings.HasPrefix(body, `<tr id="member-`+idStr(f.lead.ID)+`"`) || !strings.Contains(body, "until 2026-12-24") {
+		if !strings.HasPrefix(body, `<tr id="member-`+idStr(f.lead.ID)+`"`) || !strings.Contains(body, "until 24 Dec 2026") {
 			t.Errorf("row:\n%s", body)
 		}
 		if m, _ := ta.store.MemberOf(ctx, g.ID, f.lead.ID); dayOf(m.ExpiresAt) != "2026-12-24" {
@@ -355,8 +362,15 @@ func TestAdminGroupMembers(t *testing.T) {
 		p := base + "/members/" + idStr(f.outsider.ID) + "/remove"
 		res, body := ta.hxPost(t, c, p, nil)
 		wantStatus(t, res, body, 200)
-		if !strings.Contains(body, `id="member-count"`) || strings.Contains(body, "<tr") {
-			t.Errorf("remove answer:\n%s", body)
+		// The whole section comes back, so the badge, the rows and the
+		// footer all count the member gone.
+		for _, want := range []string{`id="member-count" class="badge badge-gray">2<`, "1–2 of 2 members", "Removed outsider@example.com from leads."} {
+			if !strings.Contains(body, want) {
+				t.Errorf("remove answer lacks %q:\n%s", want, body)
+			}
+		}
+		if strings.Contains(body, `id="member-`+idStr(f.outsider.ID)+`"`) {
+			t.Errorf("remove answer still lists the member:\n%s", body)
 		}
 		if _, err := ta.store.MemberOf(ctx, g.ID, f.outsider.ID); err == nil {
 			t.Error("still a member")
@@ -421,7 +435,7 @@ func TestAdminMemberExpiryEnforced(t *testing.T) {
 		t.Fatalf("after expiry: %d %s", res.StatusCode, body)
 	}
 	_, page := ta.get(t, c, "/admin/groups/"+idStr(f.team.ID), false)
-	if !strings.Contains(page, "expired 2026-11-25") || !strings.Contains(page, "Renew") {
+	if !strings.Contains(page, "expired 25 Nov 2026") || !strings.Contains(page, "Renew") {
 		t.Error("group page does not show the membership as expired")
 	}
 	res, body = ta.post(t, c, "/admin/groups/"+idStr(f.team.ID)+"/members/"+idStr(f.outsider.ID)+"/expiry", url.Values{"expires": {"2027-06-01"}})

@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,6 +46,18 @@ func (a *App) requestRow(r *http.Request, req db.AccessRequest) (components.Acce
 // first and paginated, each with approve (choosing a group granted the
 // dashboard) and deny; then the latest decisions.
 func (a *App) showRequests(w http.ResponseWriter, r *http.Request) {
+	d, err := a.requestsData(r)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	d.Notice = notice(r)
+	a.renderAdmin(w, r, http.StatusOK, "Access requests", "requests", components.AdminRequestsPage(d))
+}
+
+// requestsData loads the queue: one page (?page=) of pending requests and
+// the latest decisions.
+func (a *App) requestsData(r *http.Request) (components.RequestsData, error) {
 	ctx := r.Context()
 	page := pageParam(r, "page")
 	var managerID int64 // a group manager sees only the requests they can decide
@@ -54,33 +67,29 @@ func (a *App) showRequests(w http.ResponseWriter, r *http.Request) {
 	pending, total, err := a.store.ListRequests(ctx, db.RequestFilter{Status: db.RequestPending, DecidableBy: managerID,
 		Limit: adminPerPage, Offset: (page - 1) * adminPerPage})
 	if err != nil {
-		a.serverError(w, r, err)
-		return
+		return components.RequestsData{}, err
 	}
 	decided, err := a.store.ListDecidedRequestsFor(ctx, managerID, 20)
 	if err != nil {
-		a.serverError(w, r, err)
-		return
+		return components.RequestsData{}, err
 	}
-	d := components.RequestsData{Notice: notice(r),
+	d := components.RequestsData{
 		Pager: components.Pager{Path: "/admin/requests", Query: url.Values{}, Page: page, PerPage: adminPerPage, Total: total, Shown: len(pending), Noun: "requests"}}
 	for _, req := range pending {
 		row, _, err := a.requestRow(r, req)
 		if err != nil {
-			a.serverError(w, r, err)
-			return
+			return d, err
 		}
 		d.Pending = append(d.Pending, row)
 	}
 	for _, req := range decided {
 		row, _, err := a.requestRow(r, req)
 		if err != nil {
-			a.serverError(w, r, err)
-			return
+			return d, err
 		}
 		d.Decided = append(d.Decided, row)
 	}
-	a.renderAdmin(w, r, http.StatusOK, "Access requests", "requests", components.AdminRequestsPage(d))
+	return d, nil
 }
 
 // decideRequest handles POST /admin/requests/{id}: decision=approve with a
@@ -114,6 +123,7 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 	fail := func(msg string) {
 		row.Error = msg
 		if isHTMX(r) {
+			retarget(w, "#request-"+strconv.FormatInt(id, 10))
 			a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminRequestRow(row))
 			return
 		}
@@ -168,13 +178,28 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, "/admin/requests?msg="+msg)
 		return
 	}
-	if req, err = a.store.AccessRequestByID(ctx, id); err != nil {
+	// Both lists are answered: the request leaves "Waiting" (and its
+	// count) and heads "Recently decided".
+	d, err := a.requestsData(pageRequest(r, "/admin/requests"))
+	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	if row, _, err = a.requestRow(r, req); err != nil {
-		a.serverError(w, r, err)
-		return
+	if approve {
+		d.Done = fmt.Sprintf("Approved: %s joined %s and can open %s.", req.UserEmail, groupName(row.Groups, groupID), row.DashboardTitle)
+	} else {
+		d.Done = fmt.Sprintf("Denied %s's request for %s.", req.UserEmail, row.DashboardTitle)
 	}
-	a.renderFragment(w, r, http.StatusOK, components.AdminRequestRow(row))
+	a.renderFragment(w, r, http.StatusOK, components.AdminRequestLists(d))
+}
+
+// groupName is the name of the granting group with id, from the groups an
+// approval could choose.
+func groupName(groups []db.GrantingGroup, id int64) string {
+	for _, g := range groups {
+		if g.GroupID == id {
+			return g.GroupName
+		}
+	}
+	return "the group"
 }

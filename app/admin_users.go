@@ -115,7 +115,20 @@ func (a *App) createUser(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.renderUserCreate(w, r, http.StatusOK, components.UserCreateForm{Created: &u, TempPassword: temp})
+	created := components.UserCreateForm{Created: &u, TempPassword: temp}
+	if !isHTMX(r) {
+		a.renderUserCreate(w, r, http.StatusOK, created)
+		return
+	}
+	// The form with the password, and the list (with the page's filters)
+	// so its rows and "1–N of N users" include the new user.
+	d, err := a.usersData(pageRequest(r, "/admin/users"), created)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	d.OOB = true
+	a.renderFragment(w, r, http.StatusOK, joinComponents(components.AdminUserCreate(created), components.AdminUsersTable(d)))
 }
 
 // userFromPath loads the user named by the {id} path value (404 if none).
@@ -272,7 +285,9 @@ func (a *App) renameUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.Name = name
-	a.renderFragment(w, r, http.StatusOK, components.AdminUserStatus(u, self, components.StatusBox{Notice: adminNotices["user-renamed"]}))
+	a.renderFragment(w, r, http.StatusOK, joinComponents(
+		components.AdminUserStatus(u, self, components.StatusBox{Notice: adminNotices["user-renamed"]}),
+		components.AdminUserHead(u, true)))
 }
 
 // lastAdminMessage explains the last-admin guard.
@@ -346,7 +361,15 @@ func (a *App) setUserFlag(w http.ResponseWriter, r *http.Request, field string, 
 		a.serverError(w, r, err)
 		return
 	}
-	a.renderFragment(w, r, http.StatusOK, components.AdminUserStatus(u, self, components.StatusBox{Notice: adminNotices[notices[on]]}))
+	// Deactivation ends every session: the sessions list follows.
+	sessions, err := a.store.ListSessions(r.Context(), u.ID)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.renderFragment(w, r, http.StatusOK, joinComponents(
+		components.AdminUserStatus(u, self, components.StatusBox{Notice: adminNotices[notices[on]]}),
+		components.AdminUserSessions(u.ID, sessions, true, "")))
 }
 
 // resetPassword handles POST /admin/users/{id}/password: a temporary
@@ -377,7 +400,21 @@ func (a *App) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isHTMX(r) {
-		a.renderFragment(w, r, http.StatusOK, components.AdminUserPassword(u, self, temp, ""))
+		// The status badge now says "temporary password" and every session
+		// has ended: both follow, out of band.
+		if u, err = a.store.UserByID(ctx, u.ID); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		sessions, err := a.store.ListSessions(ctx, u.ID)
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		a.renderFragment(w, r, http.StatusOK, joinComponents(
+			components.AdminUserPassword(u, self, temp, ""),
+			components.AdminUserStatusOOB(u, self),
+			components.AdminUserSessions(u.ID, sessions, true, "")))
 		return
 	}
 	u.MustChangePassword = true
@@ -405,6 +442,10 @@ func (a *App) revokeUserSession(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, userURL(u.ID)+"?msg=session-revoked#sessions")
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
+	sessions, err := a.store.ListSessions(r.Context(), u.ID)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.renderFragment(w, r, http.StatusOK, components.AdminUserSessions(u.ID, sessions, false, "Session revoked: that browser is logged out on its next request."))
 }

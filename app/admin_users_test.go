@@ -32,6 +32,15 @@ func TestAdminUserCreate(t *testing.T) {
 		if ta.countAudit(t, db.ActionUserCreate, email) != 1 {
 			t.Error("no audit row")
 		}
+		if htmx {
+			// The list beside the form follows, out of band, counting the new user.
+			totals, _ := ta.store.CountTotals(ctx)
+			total := totals.Users
+			table := between(body, `<div id="users-table" hx-swap-oob="true">`, "</nav>")
+			if !strings.Contains(table, email) || !strings.Contains(table, fmt.Sprintf("of %d users", total)) {
+				t.Errorf("users list not refreshed with the new user (want of %d users):\n%s", total, body)
+			}
+		}
 		// The password is shown once: the user's page does not show it again.
 		if _, page := ta.get(t, c, "/admin/users/"+idStr(u.ID), false); strings.Contains(page, m[1]) {
 			t.Error("temporary password shown again")
@@ -326,8 +335,9 @@ func TestAdminRevokeSession(t *testing.T) {
 	}
 	res, body := ta.hxPost(t, c, "/admin/users/"+idStr(f.member.ID)+"/sessions/"+laptopHash+"/revoke", nil)
 	wantStatus(t, res, body, 200)
-	if body != "" {
-		t.Errorf("revoke answer should be empty (the row goes): %q", body)
+	// The sessions list comes back without the laptop, saying what happened.
+	if strings.Contains(body, laptopHash) || !strings.Contains(body, `id="sessions"`) || !strings.Contains(body, "Session revoked") {
+		t.Errorf("revoke answer should be the sessions list without the laptop: %q", body)
 	}
 	if res, _ := ta.get(t, laptop, "/", false); res.StatusCode != 303 {
 		t.Error("revoked session still works")
