@@ -79,11 +79,8 @@ func TestAdminActionsKeepTheScreenTrue(t *testing.T) {
 		if got := total(t, footer(t, "#members")); got != after {
 			t.Errorf("members footer after Add counts %d, want %d", got, after)
 		}
-		var addedFocus bool
-		admin.eval(t, `!!document.activeElement.closest("#candidates li") && document.activeElement.textContent.includes("Added")`, &addedFocus)
-		if !addedFocus {
-			t.Errorf("after Add the focus is on %q, want the Added status that replaced the button", focused(t))
-		}
+		admin.waitFor(t, "the focus on the Added status that replaced the button",
+			`!!document.activeElement.closest("#candidates li") && document.activeElement.textContent.includes("Added")`, actionTimeout)
 
 		// Set expiry keeps the focus on its button, which is swapped with its row.
 		var uid string
