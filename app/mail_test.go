@@ -2,9 +2,13 @@ package app
 
 import (
 	"context"
+	"io"
+	"math"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -591,4 +595,120 @@ func TestMailTestCommand(t *testing.T) {
 	e.fails(2, "must start with smtp://", "", "mail", "test", "ops@example.com", "--smtp-url", "http://x", "--mail-from", testMailFrom)
 	e.fails(2, "--smtp-url", "", "mail", "test", "ops@example.com")
 	e.fails(2, "must start with smtp://", "", "serve", "--smtp-url", "ftp://x", "--mail-from", testMailFrom)
+}
+
+// TestForgotPasswordTimingSameForUnknownEmail compares, statistically, how
+// long the forgot-password form takes to answer for an address with an
+// account and one without. Samples are interleaved (in random order within
+// each pair, so drift and background load hit both alike) and compared by
+// rank (Mann-Whitney U): the test fails only when the two are different
+// beyond any doubt (|z| > 4) and by a material amount (medians more than
+// 15% apart). A handler that looked the account up and did more work for
+// it (or less for no account) fails it by far.
+func TestForgotPasswordTimingSameForUnknownEmail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing samples take a few seconds")
+	}
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) {
+		c.ResetPerAccount, c.ResetPerIP = 1<<30, 1<<30
+	})
+	// Same length, so that no byte count differs.
+	const known, unknown = "known-user@example.com", "other-user@example.com"
+	ta.createUser(t, known, false)
+	c := ta.client()
+	sample := func(email string) time.Duration {
+		body := url.Values{"email": {email}}.Encode()
+		req, err := http.NewRequest(http.MethodPost, ta.Server.URL+"/password/forgot", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		start := time.Now()
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		d := time.Since(start)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: status %d", email, res.StatusCode)
+		}
+		return d
+	}
+	for range 20 { // warm up connections, caches and the SQLite page cache
+		sample(known)
+		sample(unknown)
+	}
+	const n = 200
+	var a, b []float64
+	for i := range n {
+		if i%2 == 0 == (mathrand.IntN(2) == 0) {
+			a = append(a, float64(sample(known)))
+			b = append(b, float64(sample(unknown)))
+		} else {
+			b = append(b, float64(sample(unknown)))
+			a = append(a, float64(sample(known)))
+		}
+	}
+	z := mannWhitneyZ(a, b)
+	ma, mb := medianOf(a), medianOf(b)
+	diff := math.Abs(ma-mb) / math.Min(ma, mb)
+	t.Logf("median known %v, unknown %v (%.1f%% apart), Mann-Whitney z = %.2f over %d samples each",
+		time.Duration(ma), time.Duration(mb), diff*100, z, n)
+	if math.Abs(z) > 4 && diff > 0.15 {
+		t.Errorf("the answer's timing tells existing accounts apart: medians %v vs %v, z = %.1f",
+			time.Duration(ma), time.Duration(mb), z)
+	}
+	// The worker, not the request, tells them apart: one mail, to the account.
+	ta.deliver(t)
+	for _, m := range smtp.Messages() {
+		if m.To[0] != known {
+			t.Fatalf("mail to %s", m.To[0])
+		}
+	}
+}
+
+// mannWhitneyZ is the normal approximation of the Mann-Whitney U statistic
+// of a against b (ties get their average rank).
+func mannWhitneyZ(a, b []float64) float64 {
+	type v struct {
+		x     float64
+		fromA bool
+	}
+	all := make([]v, 0, len(a)+len(b))
+	for _, x := range a {
+		all = append(all, v{x, true})
+	}
+	for _, x := range b {
+		all = append(all, v{x, false})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].x < all[j].x })
+	var rankA float64
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].x == all[i].x {
+			j++
+		}
+		rank := float64(i+j+1) / 2 // ranks i+1..j, averaged
+		for k := i; k < j; k++ {
+			if all[k].fromA {
+				rankA += rank
+			}
+		}
+		i = j
+	}
+	n1, n2 := float64(len(a)), float64(len(b))
+	u := rankA - n1*(n1+1)/2
+	return (u - n1*n2/2) / math.Sqrt(n1*n2*(n1+n2+1)/12)
+}
+
+func medianOf(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
