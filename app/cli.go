@@ -93,7 +93,7 @@ func commands() []command {
 		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL", "manage groups, their members and managers", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
-		{"access", "check EMAIL DASHBOARD", "explain whether a user may open a dashboard (exit 0 allowed, 1 denied)", cmdAccess},
+		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
 		{"mail", "test ADDRESS [--smtp-url URL] [--mail-from ADDR]", "send a test message through the configured SMTP server", cmdMail},
@@ -148,8 +148,10 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.Is(err, errDenied):
+		case errors.Is(err, errDenied), errors.Is(err, errReported):
 			return 1
+		case errors.Is(err, errChanges):
+			return 2
 		}
 		var ue usageError
 		if errors.As(err, &ue) {

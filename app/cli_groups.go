@@ -353,11 +353,15 @@ func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
 }
 
 func cmdAccess(ctx context.Context, c *CLI, args []string) error {
-	sub, args, err := subcommand(c, "access", "check EMAIL DASHBOARD", args)
+	sub, args, err := subcommand(c, "access", accessUsage, args)
 	if err != nil {
 		return err
 	}
-	if sub != "check" {
+	switch sub {
+	case "export", "plan", "apply":
+		return cmdAccessFile(ctx, c, sub, args)
+	case "check":
+	default:
 		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
 	}
 	fs := c.flags("access check", "EMAIL DASHBOARD", "Explain whether a user may open a dashboard. Exit status 0 allowed, 1 denied.")

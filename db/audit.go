@@ -29,18 +29,26 @@ type Event struct {
 }
 
 func (s *Store) insertAudit(ctx context.Context, db bun.IDB, a Actor, ev Event) error {
+	row, err := s.auditRow(a, s.nowMS(), ev)
+	if err != nil {
+		return err
+	}
+	_, err = db.NewInsert().Model(&row).Exec(ctx)
+	return err
+}
+
+// auditRow builds the audit row for ev by a at atMS.
+func (s *Store) auditRow(a Actor, atMS int64, ev Event) (AuditEvent, error) {
 	detail := ""
 	if ev.Detail != nil {
 		b, err := json.Marshal(ev.Detail)
 		if err != nil {
-			return err
+			return AuditEvent{}, err
 		}
 		detail = string(b)
 	}
-	row := &AuditEvent{At: s.nowMS(), ActorID: a.ID, ActorEmail: a.Email, Action: ev.Action,
-		Target: ev.Target, Detail: detail, IP: a.IP}
-	_, err := db.NewInsert().Model(row).Exec(ctx)
-	return err
+	return AuditEvent{At: atMS, ActorID: a.ID, ActorEmail: a.Email, Action: ev.Action,
+		Target: ev.Target, Detail: detail, IP: a.IP}, nil
 }
 
 // Audit writes one audit event on its own.

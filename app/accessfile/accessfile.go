@@ -1,0 +1,577 @@
+// Package accessfile reads and writes access files: the whole of who may
+// see what in Gatehouse (groups with their description, managers and
+// members, and grants) as YAML, for `gatehouse access export`, `plan` and
+// `apply`. Reading keeps every value's line and column, so each problem in
+// a file is reported where it is; a file with any problem is never applied.
+//
+// The format (docs/access-as-code.md, docs/access.schema.json):
+//
+//	version: 1
+//	groups:
+//	  - name: sales
+//	    description: The sales team
+//	    managers: [lee@example.com]
+//	    members:
+//	      - alice@example.com
+//	      - {email: bob@example.com, expires: 2027-06-30}
+//	grants:
+//	  sales: [sales]
+package accessfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"gatehouse/db"
+)
+
+// MaxSize is the largest access file Gatehouse reads (10 MB).
+const MaxSize = 10 << 20
+
+// Version is the format version files carry as `version: 1`.
+const Version = 1
+
+// Problem is one thing wrong with a file, where it is (Line and Column are
+// 1-based; Column is 0 when unknown).
+type Problem struct {
+	Line, Column int
+	Msg          string
+}
+
+// Errors lists every problem found in a file.
+type Errors struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Errors) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Lines()[0]
+	}
+	return fmt.Sprintf("%s has %d problems; nothing was changed", e.File, len(e.Problems))
+}
+
+// Lines returns one "FILE:LINE:COLUMN: problem" line per problem, in file order.
+func (e *Errors) Lines() []string {
+	ps := slices.Clone(e.Problems)
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if p.Column > 0 {
+			out[i] = fmt.Sprintf("%s:%d:%d: %s", e.File, p.Line, p.Column, p.Msg)
+		} else {
+			out[i] = fmt.Sprintf("%s:%d: %s", e.File, p.Line, p.Msg)
+		}
+	}
+	return out
+}
+
+// maxProblems stops a hopeless file from producing a million lines.
+const maxProblems = 200
+
+type problems struct{ list []Problem }
+
+func (p *problems) at(n *yaml.Node, format string, args ...any) {
+	if len(p.list) < maxProblems {
+		p.list = append(p.list, Problem{Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// File is a parsed access file, its values still carrying their positions.
+type File struct {
+	Groups []Group
+	Grants []Grant
+	// problems are Parse's, which Resolve reports with its own.
+	problems *problems
+}
+
+// Group is one group of a file.
+type Group struct {
+	Name        string
+	Description string
+	Managers    []Email
+	Members     []Member
+	node        *yaml.Node
+}
+
+// Email is an email address in a file, lower-cased.
+type Email struct {
+	Email string
+	node  *yaml.Node
+}
+
+// Member is a membership in a file; ExpiresAt is Unix ms (0: never).
+type Member struct {
+	Email
+	ExpiresAt int64
+	expires   *yaml.Node
+}
+
+// Grant is one dashboard → group pair of a file.
+type Grant struct {
+	Dashboard string
+	Group     string
+	dashNode  *yaml.Node
+	groupNode *yaml.Node
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+// Read reads a file of at most MaxSize bytes from r and parses it.
+func Read(name string, r io.Reader) (*File, []byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > MaxSize {
+		return nil, nil, &Errors{File: name, Problems: []Problem{{Line: 1, Msg: fmt.Sprintf("the file is larger than %d MB; access files are limited to that size", MaxSize>>20)}}}
+	}
+	f, err := Parse(name, data)
+	return f, data, err
+}
+
+// Parse reads an access file's YAML and checks its shape: known keys only,
+// the right kinds of values, valid names, emails and dates, no group,
+// member, manager or grant listed twice. Whether the emails, dashboards and
+// expiries make sense for a database is Resolve's job.
+//
+// When the YAML itself is readable, the File is returned even with
+// problems (then the error is *Errors), so that Resolve can add its own
+// and a user sees every problem at once.
+func Parse(name string, data []byte) (*File, error) {
+	fail := func(line int, msg string) error {
+		return &Errors{File: name, Problems: []Problem{{Line: line, Msg: msg}}}
+	}
+	if len(data) > MaxSize {
+		return nil, fail(1, fmt.Sprintf("the file is larger than %d MB; access files are limited to that size", MaxSize>>20))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fail(1, "the file is empty; an access file starts with `version: 1`")
+		}
+		line := 1
+		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		return nil, fail(line, "not valid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fail(extra.Line, "a second YAML document; an access file is one document")
+	}
+	p := &problems{}
+	f := &File{}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if !isMap(p, root, "the file") {
+		return nil, &Errors{File: name, Problems: p.list}
+	}
+	f.problems = p
+	fields := mapping(p, root, "the file", "version", "groups", "grants")
+	if v := fields["version"]; v == nil {
+		p.at(root, "missing `version: %d` (it says which format the file is in)", Version)
+	} else if v.Kind != yaml.ScalarNode || v.Value != strconv.Itoa(Version) {
+		p.at(v, "version must be %d", Version)
+	}
+	groupsAt := map[string]*yaml.Node{}
+	if n := fields["groups"]; n != nil && isSeq(p, n, "groups") {
+		for _, gn := range n.Content {
+			g := parseGroup(p, gn)
+			if g.Name == "" {
+				continue
+			}
+			key := strings.ToLower(g.Name)
+			if first := groupsAt[key]; first != nil {
+				p.at(g.node, "group %q is listed twice (first at line %d)", g.Name, first.Line)
+				continue
+			}
+			groupsAt[key] = g.node
+			// Kept even with problems (which stop any apply), so Resolve
+			// checks its members and grants too.
+			f.Groups = append(f.Groups, g)
+		}
+	}
+	if n := fields["grants"]; n != nil && isMap(p, n, "grants") {
+		seen := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			dn, gs := n.Content[i], n.Content[i+1]
+			if !isString(p, dn, "a dashboard") {
+				continue
+			}
+			if first := seen[dn.Value]; first != nil {
+				p.at(dn, "dashboard %q is listed twice under grants (first at line %d)", dn.Value, first.Line)
+				continue
+			}
+			seen[dn.Value] = dn
+			if !isSeq(p, gs, "the groups granted "+strconv.Quote(dn.Value)) {
+				continue
+			}
+			granted := map[string]*yaml.Node{}
+			for _, g := range gs.Content {
+				if !isString(p, g, "a group name") {
+					continue
+				}
+				key := strings.ToLower(g.Value)
+				if first := granted[key]; first != nil {
+					p.at(g, "group %q is granted %q twice (first at line %d)", g.Value, dn.Value, first.Line)
+					continue
+				}
+				granted[key] = g
+				f.Grants = append(f.Grants, Grant{Dashboard: dn.Value, Group: g.Value, dashNode: dn, groupNode: g})
+			}
+		}
+	}
+	if len(p.list) > 0 {
+		return f, &Errors{File: name, Problems: p.list}
+	}
+	return f, nil
+}
+
+// parseGroup reads one group; its Name is empty when it has none usable.
+func parseGroup(p *problems, n *yaml.Node) Group {
+	g := Group{node: n}
+	if !isMap(p, n, "a group") {
+		return g
+	}
+	fields := mapping(p, n, "a group", "name", "description", "managers", "members")
+	nameNode := fields["name"]
+	if nameNode == nil {
+		p.at(n, "a group needs a name")
+		return g
+	}
+	if !isString(p, nameNode, "a group name") {
+		return g
+	}
+	g.node = nameNode
+	name, err := db.CleanGroupName(nameNode.Value)
+	if err != nil {
+		p.at(nameNode, "%v", err)
+	} else if name != nameNode.Value {
+		p.at(nameNode, "group name %q has spaces around it", nameNode.Value)
+	}
+	g.Name = nameNode.Value
+	if d := fields["description"]; d != nil && isString(p, d, "a description") {
+		desc, err := db.CleanName("description", d.Value, 0, db.MaxDescriptionLen)
+		if err != nil {
+			p.at(d, "%v", err)
+		} else if desc != d.Value {
+			p.at(d, "the description has spaces around it")
+		}
+		g.Description = d.Value
+	}
+	if ms := fields["managers"]; ms != nil && isSeq(p, ms, "managers") {
+		seen := map[string]*yaml.Node{}
+		for _, m := range ms.Content {
+			if e, ok := parseEmail(p, m); ok {
+				if first := seen[e.Email]; first != nil {
+					p.at(m, "%s is listed twice as a manager of %q (first at line %d)", e.Email, g.Name, first.Line)
+					continue
+				}
+				seen[e.Email] = m
+				g.Managers = append(g.Managers, e)
+			}
+		}
+	}
+	if ms := fields["members"]; ms != nil && isSeq(p, ms, "members") {
+		seen := map[string]*yaml.Node{}
+		for _, m := range ms.Content {
+			mem, ok := parseMember(p, m)
+			if !ok {
+				continue
+			}
+			if first := seen[mem.Email.Email]; first != nil {
+				p.at(m, "%s is listed twice as a member of %q (first at line %d)", mem.Email.Email, g.Name, first.Line)
+				continue
+			}
+			seen[mem.Email.Email] = m
+			g.Members = append(g.Members, mem)
+		}
+	}
+	return g
+}
+
+// parseMember reads `- alice@example.com` or
+// `- {email: bob@example.com, expires: 2027-06-30}`.
+func parseMember(p *problems, n *yaml.Node) (Member, bool) {
+	if n.Kind == yaml.ScalarNode {
+		e, ok := parseEmail(p, n)
+		return Member{Email: e}, ok
+	}
+	if n.Kind != yaml.MappingNode {
+		p.at(n, "a member is an email, or {email: …, expires: YYYY-MM-DD}")
+		return Member{}, false
+	}
+	fields := mapping(p, n, "a member", "email", "expires")
+	en := fields["email"]
+	if en == nil {
+		p.at(n, "a member needs an email")
+		return Member{}, false
+	}
+	e, ok := parseEmail(p, en)
+	m := Member{Email: e}
+	if x := fields["expires"]; x != nil {
+		m.expires = x
+		if x.Kind != yaml.ScalarNode || x.Tag == "!!null" || x.Value == "" {
+			p.at(x, "expires must be a date like 2027-06-30")
+			return m, false
+		}
+		t, err := ParseExpiry(x.Value)
+		if err != nil {
+			p.at(x, "%v", err)
+			return m, false
+		}
+		m.ExpiresAt = t
+	}
+	return m, ok
+}
+
+// ParseExpiry reads an expiry as access files write it: a date (the
+// membership ends at the start of that day, UTC) or an RFC 3339 time.
+func ParseExpiry(s string) (int64, error) {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.UnixMilli(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UnixMilli(), nil
+	}
+	return 0, fmt.Errorf("%q is not a date like 2027-06-30", s)
+}
+
+func parseEmail(p *problems, n *yaml.Node) (Email, bool) {
+	if !isString(p, n, "an email") {
+		return Email{}, false
+	}
+	e, err := db.NormalizeEmail(n.Value)
+	if err != nil {
+		p.at(n, "%v", err)
+		return Email{}, false
+	}
+	return Email{Email: e, node: n}, true
+}
+
+// mapping returns a mapping's values by key, reporting unknown and
+// repeated keys.
+func mapping(p *problems, n *yaml.Node, what string, keys ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case k.Kind != yaml.ScalarNode || !slices.Contains(keys, k.Value):
+			p.at(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(keys, ", "))
+		case out[k.Value] != nil:
+			p.at(k, "key %q appears twice in %s", k.Value, what)
+		default:
+			out[k.Value] = v
+		}
+	}
+	return out
+}
+
+func isMap(p *problems, n *yaml.Node, what string) bool {
+	if n.Kind == yaml.AliasNode {
+		p.at(n, "aliases (*name) are not supported in access files")
+		return false
+	}
+	if n.Kind != yaml.MappingNode {
+		p.at(n, "%s must be a mapping (key: value lines)", what)
+		return false
+	}
+	return true
+}
+
+func isSeq(p *problems, n *yaml.Node, what string) bool {
+	if n.Kind == yaml.AliasNode {
+		p.at(n, "aliases (*name) are not supported in access files")
+		return false
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		n.Content = nil // `members:` with nothing: an empty list
+		n.Kind = yaml.SequenceNode
+		return true
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.at(n, "%s must be a list (lines starting with -)", what)
+		return false
+	}
+	return true
+}
+
+func isString(p *problems, n *yaml.Node, what string) bool {
+	if n.Kind == yaml.AliasNode {
+		p.at(n, "aliases (*name) are not supported in access files")
+		return false
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.at(n, "%s must be a single value", what)
+		return false
+	}
+	return true
+}
+
+// Facts are what Resolve checks a file against.
+type Facts struct {
+	// Have is the database's current state.
+	Have db.AccessState
+	// Users are the database's users, email → id.
+	Users map[string]int64
+	// Dashboard reports whether this binary serves a dashboard slug.
+	Dashboard func(slug string) bool
+	// Now is the time expiries must come after.
+	Now time.Time
+}
+
+// Resolve checks a parsed file against a database and returns the state it
+// asks for, or every problem: an email with no user (a file never creates
+// users), a dashboard this binary does not serve, a grant to a group not in
+// the file, an expiry that is not in the future. A grant on an unknown
+// dashboard, or an expiry in the past, that is already in the database
+// unchanged is kept, so an exported file always applies.
+func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
+	p := &problems{}
+	if f.problems != nil {
+		p.list = slices.Clone(f.problems.list)
+	}
+	nowMS := facts.Now.UnixMilli()
+	haveExpiry := map[string]int64{}
+	haveGrant := map[string]bool{}
+	for _, g := range facts.Have.Groups {
+		for _, m := range g.Members {
+			haveExpiry[strings.ToLower(g.Name)+"\x00"+m.Email] = m.ExpiresAt
+		}
+	}
+	for _, gr := range facts.Have.Grants {
+		haveGrant[gr.Dashboard+"\x00"+strings.ToLower(gr.Group)] = true
+	}
+	user := func(e Email) {
+		if _, ok := facts.Users[e.Email]; !ok {
+			p.at(e.node, "unknown email %s: there is no such user (a file never creates users; 'gatehouse users create' does)", e.Email)
+		}
+	}
+	var st db.AccessState
+	names := map[string]string{}
+	for _, g := range f.Groups {
+		key := strings.ToLower(g.Name)
+		names[key] = g.Name
+		sg := db.StateGroup{Name: g.Name, Description: g.Description}
+		for _, m := range g.Managers {
+			user(m)
+			sg.Managers = append(sg.Managers, m.Email)
+		}
+		for _, m := range g.Members {
+			user(m.Email)
+			if m.ExpiresAt != 0 && m.ExpiresAt <= nowMS {
+				if have, ok := haveExpiry[key+"\x00"+m.Email.Email]; !ok || have != m.ExpiresAt {
+					p.at(m.expires, "expiry %s is not in the future", m.expires.Value)
+				}
+			}
+			sg.Members = append(sg.Members, db.StateMember{Email: m.Email.Email, ExpiresAt: m.ExpiresAt})
+		}
+		st.Groups = append(st.Groups, sg)
+	}
+	unknown := map[string]bool{}
+	for _, gr := range f.Grants {
+		key := strings.ToLower(gr.Group)
+		canonical, ok := names[key]
+		if !ok {
+			p.at(gr.groupNode, "grant of %q to group %q, which is not in the file's groups", gr.Dashboard, gr.Group)
+		}
+		if !facts.Dashboard(gr.Dashboard) && !haveGrant[gr.Dashboard+"\x00"+key] {
+			if !unknown[gr.Dashboard] { // said once, at its key
+				unknown[gr.Dashboard] = true
+				p.at(gr.dashNode, "unknown dashboard %q: this gatehouse does not serve it ('gatehouse dashboards list' shows them)", gr.Dashboard)
+			}
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		st.Grants = append(st.Grants, db.StateGrant{Dashboard: gr.Dashboard, Group: canonical})
+	}
+	if len(p.list) > 0 {
+		return st, &Errors{File: name, Problems: p.list}
+	}
+	st.Normalize()
+	return st, nil
+}
+
+// Export writes st as an access file, in a stable order (groups by name,
+// members and managers by email, grants by dashboard and group), so a diff
+// of two exports shows only what changed, one line per change.
+func Export(st db.AccessState, header string) ([]byte, error) {
+	st.Normalize()
+	// Strings are tagged so the encoder quotes one that would read back as
+	// something else (a group named "true" or "2024").
+	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+	kv := func(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, str(k), v) }
+	root := &yaml.Node{Kind: yaml.MappingNode, HeadComment: header}
+	kv(root, "version", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(Version)})
+	groups := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, g := range st.Groups {
+		gn := &yaml.Node{Kind: yaml.MappingNode}
+		kv(gn, "name", str(g.Name))
+		if g.Description != "" {
+			kv(gn, "description", str(g.Description))
+		}
+		if len(g.Managers) > 0 {
+			ms := &yaml.Node{Kind: yaml.SequenceNode}
+			for _, m := range g.Managers {
+				ms.Content = append(ms.Content, str(m))
+			}
+			kv(gn, "managers", ms)
+		}
+		if len(g.Members) > 0 {
+			ms := &yaml.Node{Kind: yaml.SequenceNode}
+			for _, m := range g.Members {
+				if m.ExpiresAt == 0 {
+					ms.Content = append(ms.Content, str(m.Email))
+					continue
+				}
+				mn := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+				kv(mn, "email", str(m.Email))
+				kv(mn, "expires", &yaml.Node{Kind: yaml.ScalarNode, Value: db.FormatExpiry(m.ExpiresAt)}) // a plain date
+				ms.Content = append(ms.Content, mn)
+			}
+			kv(gn, "members", ms)
+		}
+		groups.Content = append(groups.Content, gn)
+	}
+	kv(root, "groups", groups)
+	grants := &yaml.Node{Kind: yaml.MappingNode}
+	for i := 0; i < len(st.Grants); {
+		d := st.Grants[i].Dashboard
+		gs := &yaml.Node{Kind: yaml.SequenceNode}
+		for ; i < len(st.Grants) && st.Grants[i].Dashboard == d; i++ {
+			gs.Content = append(gs.Content, str(st.Grants[i].Group))
+		}
+		kv(grants, d, gs)
+	}
+	kv(root, "grants", grants)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,608 @@
+package db
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// Audit actions for access as code.
+const (
+	// ActionAccessApply is the one summary event of an apply: the file's
+	// name and sha256 and how many changes it made. Each change is also
+	// written with its usual action (member.add, grant.remove, …) and the
+	// same sha256 under "apply" in its detail.
+	ActionAccessApply = "access.apply"
+)
+
+// AccessState is the whole of who may see what, as an access file states
+// it: groups with their description, managers and members, and grants.
+// Users are not part of it (a file never creates or deletes users).
+type AccessState struct {
+	// Groups are ordered by name regardless of case.
+	Groups []StateGroup
+	// Grants are ordered by dashboard, then group name regardless of case.
+	Grants []StateGrant
+}
+
+// StateGroup is one group of an AccessState.
+type StateGroup struct {
+	Name        string
+	Description string
+	// Managers are emails, ordered.
+	Managers []string
+	// Members are ordered by email.
+	Members []StateMember
+}
+
+// StateMember is one membership of an AccessState; ExpiresAt is Unix ms (0: never).
+type StateMember struct {
+	Email     string
+	ExpiresAt int64
+}
+
+// StateGrant lets the members of Group open Dashboard.
+type StateGrant struct {
+	Dashboard string
+	Group     string
+}
+
+// Kinds of AccessChange.
+const (
+	ChangeGroup       = "group"
+	ChangeDescription = "description"
+	ChangeMember      = "member"
+	ChangeExpiry      = "expiry"
+	ChangeManager     = "manager"
+	ChangeGrant       = "grant"
+)
+
+// AccessChange is one line of a plan: Op is '+' (add), '-' (remove) or '~'
+// (change Before to After).
+type AccessChange struct {
+	Op    byte
+	Kind  string
+	Group string
+	// Subject is the member's or manager's email, or the grant's dashboard.
+	Subject       string
+	Before, After string
+	// ExpiresAt is a new member's expiry, or an expiry's new value (Unix ms).
+	ExpiresAt int64
+	// Counts says what a removed group takes with it.
+	Counts string
+}
+
+// String is the change as plan prints it, e.g.
+//
+//	+ member sales / ann@example.com (until 2027-06-30)
+//	~ expiry sales / bob@example.com: 2027-01-31 → never
+//	- grant finance → ops
+func (c AccessChange) String() string {
+	b := []byte{c.Op, ' '}
+	b = append(b, c.Kind...)
+	b = append(b, ' ')
+	switch c.Kind {
+	case ChangeGroup:
+		b = strconv.AppendQuote(b, c.Group)
+		switch {
+		case c.Op == '~':
+			b = append(b, ": renamed from "...)
+			b = strconv.AppendQuote(b, c.Before)
+		case c.Op == '+' && c.After != "":
+			b = append(b, " (description "...)
+			b = strconv.AppendQuote(b, c.After)
+			b = append(b, ')')
+		}
+		if c.Counts != "" {
+			b = append(b, " ("+c.Counts+")"...)
+		}
+	case ChangeDescription:
+		b = strconv.AppendQuote(b, c.Group)
+		b = append(b, ": "...)
+		b = strconv.AppendQuote(b, c.Before)
+		b = append(b, " → "...)
+		b = strconv.AppendQuote(b, c.After)
+	case ChangeGrant:
+		b = append(b, c.Subject+" → "...)
+		b = strconv.AppendQuote(b, c.Group)
+	default: // member, expiry, manager
+		b = strconv.AppendQuote(b, c.Group)
+		b = append(b, " / "+c.Subject...)
+		if c.Kind == ChangeExpiry {
+			b = append(b, ": "+c.Before+" → "+c.After...)
+		} else if c.Kind == ChangeMember && c.Op == '+' && c.ExpiresAt != 0 {
+			b = append(b, " (until "+FormatExpiry(c.ExpiresAt)+")"...)
+		}
+	}
+	return string(b)
+}
+
+// FormatExpiry writes an expiry as an access file does: a date
+// (2027-06-30) when it falls at midnight UTC, as every expiry set by
+// Gatehouse does, otherwise RFC 3339; "never" for 0.
+func FormatExpiry(ms int64) string {
+	if ms == 0 {
+		return "never"
+	}
+	t := FromMS(ms)
+	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
+		return t.Format("2006-01-02")
+	}
+	return t.Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// AccessPlan is what applying a file changes, in a stable order.
+type AccessPlan struct {
+	Changes []AccessChange
+}
+
+// Counts returns how many changes add, change and remove something.
+func (p AccessPlan) Counts() (add, change, remove int) {
+	for _, c := range p.Changes {
+		switch c.Op {
+		case '+':
+			add++
+		case '~':
+			change++
+		default:
+			remove++
+		}
+	}
+	return add, change, remove
+}
+
+// ResolveAccess turns a parsed access file into the state it asks for,
+// given the database's current state and its users (email → id), or fails
+// with the file's errors. PlanAccess and ApplyAccess call it with what they
+// read, inside the same snapshot or transaction.
+type ResolveAccess func(have AccessState, users map[string]int64) (AccessState, error)
+
+// PlanAccess reads the current state in one consistent snapshot (without
+// taking the write lock), resolves the file against it and returns what
+// ApplyAccess would change.
+func (s *Store) PlanAccess(ctx context.Context, resolve ResolveAccess) (AccessPlan, error) {
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return AccessPlan{}, storageErr(err)
+	}
+	defer conn.Close()
+	begin := "BEGIN DEFERRED"
+	if s.Dialect == Postgres {
+		begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
+		return AccessPlan{}, storageErr(err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	have, users, err := readAccessState(ctx, conn)
+	if err != nil {
+		return AccessPlan{}, storageErr(err)
+	}
+	want, err := resolve(have, users)
+	if err != nil {
+		return AccessPlan{}, err
+	}
+	return DiffAccess(have, want), nil
+}
+
+// ReadAccessState returns the whole current access state, read in one
+// consistent snapshot.
+func (s *Store) ReadAccessState(ctx context.Context) (AccessState, error) {
+	var st AccessState
+	_, err := s.PlanAccess(ctx, func(have AccessState, _ map[string]int64) (AccessState, error) {
+		st = have
+		return have, nil
+	})
+	return st, err
+}
+
+// ApplyAccess makes the access state equal to what resolve returns, in one
+// write transaction: on SQLite BEGIN IMMEDIATE, on PostgreSQL with the
+// access tables locked against other writers (readers go on), so an edit
+// made in the panel at the same time lands wholly before or wholly after
+// the apply, never in between. The state is read and resolved inside that
+// transaction, so the plan applied is the plan against what is there.
+//
+// Every change is audited with its usual action and the file's sha256
+// under "apply"; one access.apply event sums them up. Applying the same
+// file again changes nothing and writes nothing.
+func (s *Store) ApplyAccess(ctx context.Context, a Actor, file, sha256 string, resolve ResolveAccess) (AccessPlan, error) {
+	var plan AccessPlan
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if s.Dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE groups, memberships, grants, group_managers IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+				return err
+			}
+		}
+		have, users, err := readAccessState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		want, err := resolve(have, users)
+		if err != nil {
+			return err
+		}
+		plan = DiffAccess(have, want)
+		if len(plan.Changes) == 0 {
+			return nil
+		}
+		return s.applyPlan(ctx, tx, a, plan, want, users, file, sha256)
+	})
+	return plan, err
+}
+
+// readAccessState reads groups, memberships, managers and grants (and the
+// users' emails) through db: a transaction or a connection inside one.
+func readAccessState(ctx context.Context, db bun.IDB) (AccessState, map[string]int64, error) {
+	var st AccessState
+	var groups []Group
+	if err := db.NewSelect().Model(&groups).OrderExpr("name_key").Scan(ctx); err != nil {
+		return st, nil, err
+	}
+	byID := make(map[int64]*StateGroup, len(groups))
+	st.Groups = make([]StateGroup, len(groups))
+	for i, g := range groups {
+		st.Groups[i] = StateGroup{Name: g.Name, Description: g.Description}
+		byID[g.ID] = &st.Groups[i]
+	}
+	type userRow struct {
+		ID    int64  `bun:"id"`
+		Email string `bun:"email"`
+	}
+	var urows []userRow
+	if err := db.NewSelect().TableExpr("users").ColumnExpr("id, email").Scan(ctx, &urows); err != nil {
+		return st, nil, err
+	}
+	users := make(map[string]int64, len(urows))
+	emails := make(map[int64]string, len(urows))
+	for _, u := range urows {
+		users[u.Email] = u.ID
+		emails[u.ID] = u.Email
+	}
+	var members []Membership
+	if err := db.NewSelect().Model(&members).Scan(ctx); err != nil {
+		return st, nil, err
+	}
+	for _, m := range members {
+		if g := byID[m.GroupID]; g != nil {
+			g.Members = append(g.Members, StateMember{Email: emails[m.UserID], ExpiresAt: m.ExpiresAt})
+		}
+	}
+	var managers []GroupManager
+	if err := db.NewSelect().Model(&managers).Scan(ctx); err != nil {
+		return st, nil, err
+	}
+	for _, m := range managers {
+		if g := byID[m.GroupID]; g != nil {
+			g.Managers = append(g.Managers, emails[m.UserID])
+		}
+	}
+	var grants []Grant
+	if err := db.NewSelect().Model(&grants).Scan(ctx); err != nil {
+		return st, nil, err
+	}
+	for _, gr := range grants {
+		if g := byID[gr.GroupID]; g != nil {
+			st.Grants = append(st.Grants, StateGrant{Dashboard: gr.Dashboard, Group: g.Name})
+		}
+	}
+	st.Normalize()
+	return st, users, nil
+}
+
+// Normalize sorts everything in st into its stable order: groups by name
+// regardless of case, managers and members by email, grants by dashboard
+// and group. Two equal states normalize to the same value.
+func (st *AccessState) Normalize() {
+	slices.SortFunc(st.Groups, func(a, b StateGroup) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	for i := range st.Groups {
+		g := &st.Groups[i]
+		slices.Sort(g.Managers)
+		slices.SortFunc(g.Members, func(a, b StateMember) int { return strings.Compare(a.Email, b.Email) })
+	}
+	slices.SortFunc(st.Grants, func(a, b StateGrant) int {
+		return cmp.Or(strings.Compare(a.Dashboard, b.Dashboard), strings.Compare(strings.ToLower(a.Group), strings.ToLower(b.Group)))
+	})
+}
+
+// DiffAccess returns the changes that turn have into want, group by group
+// (in want's order, then the removed groups), then grants. A group absent
+// from want is removed with its memberships, managers and grants, shown as
+// one line.
+func DiffAccess(have, want AccessState) AccessPlan {
+	var p AccessPlan
+	haveGroups := make(map[string]*StateGroup, len(have.Groups))
+	for i := range have.Groups {
+		haveGroups[strings.ToLower(have.Groups[i].Name)] = &have.Groups[i]
+	}
+	wanted := make(map[string]bool, len(want.Groups))
+	add := func(c AccessChange) { p.Changes = append(p.Changes, c) }
+	for _, w := range want.Groups {
+		key := strings.ToLower(w.Name)
+		wanted[key] = true
+		h := haveGroups[key]
+		if h == nil {
+			h = &StateGroup{}
+			add(AccessChange{Op: '+', Kind: ChangeGroup, Group: w.Name, After: w.Description})
+		} else {
+			if h.Name != w.Name {
+				add(AccessChange{Op: '~', Kind: ChangeGroup, Group: w.Name, Before: h.Name})
+			}
+			if h.Description != w.Description {
+				add(AccessChange{Op: '~', Kind: ChangeDescription, Group: w.Name, Before: h.Description, After: w.Description})
+			}
+		}
+		// Managers and members: two sorted lists merged.
+		hm, wm := h.Managers, w.Managers
+		for len(hm) > 0 || len(wm) > 0 {
+			switch {
+			case len(wm) == 0 || (len(hm) > 0 && hm[0] < wm[0]):
+				add(AccessChange{Op: '-', Kind: ChangeManager, Group: w.Name, Subject: hm[0]})
+				hm = hm[1:]
+			case len(hm) == 0 || wm[0] < hm[0]:
+				add(AccessChange{Op: '+', Kind: ChangeManager, Group: w.Name, Subject: wm[0]})
+				wm = wm[1:]
+			default:
+				hm, wm = hm[1:], wm[1:]
+			}
+		}
+		hs, ws := h.Members, w.Members
+		for len(hs) > 0 || len(ws) > 0 {
+			switch {
+			case len(ws) == 0 || (len(hs) > 0 && hs[0].Email < ws[0].Email):
+				add(AccessChange{Op: '-', Kind: ChangeMember, Group: w.Name, Subject: hs[0].Email})
+				hs = hs[1:]
+			case len(hs) == 0 || ws[0].Email < hs[0].Email:
+				add(AccessChange{Op: '+', Kind: ChangeMember, Group: w.Name, Subject: ws[0].Email, ExpiresAt: ws[0].ExpiresAt})
+				ws = ws[1:]
+			default:
+				if hs[0].ExpiresAt != ws[0].ExpiresAt {
+					add(AccessChange{Op: '~', Kind: ChangeExpiry, Group: w.Name, Subject: ws[0].Email,
+						Before: FormatExpiry(hs[0].ExpiresAt), After: FormatExpiry(ws[0].ExpiresAt), ExpiresAt: ws[0].ExpiresAt})
+				}
+				hs, ws = hs[1:], ws[1:]
+			}
+		}
+	}
+	for _, h := range have.Groups {
+		if !wanted[strings.ToLower(h.Name)] {
+			add(AccessChange{Op: '-', Kind: ChangeGroup, Group: h.Name,
+				Counts: plural(len(h.Members), "member") + ", " + plural(len(h.Managers), "manager")})
+		}
+	}
+	// Grants: both sorted by dashboard, then group regardless of case. A
+	// removed group's grants go with it (its line says so).
+	grantKey := func(g StateGrant) string { return g.Dashboard + "\x00" + strings.ToLower(g.Group) }
+	hg, wg := have.Grants, want.Grants
+	for len(hg) > 0 || len(wg) > 0 {
+		switch {
+		case len(wg) == 0 || (len(hg) > 0 && grantKey(hg[0]) < grantKey(wg[0])):
+			if wanted[strings.ToLower(hg[0].Group)] {
+				add(AccessChange{Op: '-', Kind: ChangeGrant, Group: hg[0].Group, Subject: hg[0].Dashboard})
+			}
+			hg = hg[1:]
+		case len(hg) == 0 || grantKey(wg[0]) < grantKey(hg[0]):
+			add(AccessChange{Op: '+', Kind: ChangeGrant, Group: wg[0].Group, Subject: wg[0].Dashboard})
+			wg = wg[1:]
+		default:
+			hg, wg = hg[1:], wg[1:]
+		}
+	}
+	return p
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// accessBatch is how many rows one statement of an apply writes.
+const accessBatch = 500
+
+// applyPlan writes plan inside tx, with its audit events.
+func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPlan, want AccessState, users map[string]int64, file, sha256 string) error {
+	now := s.nowMS()
+	// Group ids by name regardless of case, for the existing groups.
+	var groups []Group
+	if err := tx.NewSelect().Model(&groups).Scan(ctx); err != nil {
+		return err
+	}
+	ids := make(map[string]int64, len(groups))
+	for _, g := range groups {
+		ids[g.NameKey] = g.ID
+	}
+	descriptions := make(map[string]string, len(want.Groups))
+	for _, g := range want.Groups {
+		descriptions[strings.ToLower(g.Name)] = g.Description
+	}
+	userID := func(email string) (int64, error) {
+		id, ok := users[email]
+		if !ok {
+			return 0, fmt.Errorf("no user with email %s", email)
+		}
+		return id, nil
+	}
+	var events []AuditEvent
+	audit := func(action, target string, detail map[string]any) error {
+		detail["apply"] = sha256
+		row, err := s.auditRow(a, now, Event{Action: action, Target: target, Detail: detail})
+		events = append(events, row)
+		return err
+	}
+
+	// Removed groups go first (their names may be taken by new ones),
+	// then new and renamed groups, so every later change has its group id.
+	for _, c := range plan.Changes {
+		if c.Kind != ChangeGroup || c.Op != '-' {
+			continue
+		}
+		id := ids[strings.ToLower(c.Group)]
+		for _, m := range []any{(*Membership)(nil), (*Grant)(nil), (*GroupManager)(nil)} {
+			if _, err := tx.NewDelete().Model(m).Where("group_id = ?", id).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.NewDelete().Model((*Group)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		delete(ids, strings.ToLower(c.Group))
+		if err := audit(ActionGroupDelete, c.Group, map[string]any{"before": map[string]any{"name": c.Group, "removed": c.Counts}}); err != nil {
+			return err
+		}
+	}
+	var newGroups []Group
+	updated := map[string]bool{}
+	for _, c := range plan.Changes {
+		key := strings.ToLower(c.Group)
+		switch {
+		case c.Kind == ChangeGroup && c.Op == '+':
+			newGroups = append(newGroups, Group{Name: c.Group, NameKey: key, Description: descriptions[key], CreatedAt: now, UpdatedAt: now})
+			if err := audit(ActionGroupCreate, c.Group, map[string]any{"after": map[string]any{"name": c.Group, "description": descriptions[key]}}); err != nil {
+				return err
+			}
+		case (c.Kind == ChangeGroup && c.Op == '~' || c.Kind == ChangeDescription) && !updated[key]:
+			updated[key] = true // a rename writes the description too
+			if _, err := tx.NewUpdate().Model((*Group)(nil)).Set("name = ?, description = ?, updated_at = ?", c.Group, descriptions[key], now).
+				Where("id = ?", ids[key]).Exec(ctx); err != nil {
+				return err
+			}
+			before := map[string]any{"name": c.Group}
+			if c.Kind == ChangeGroup {
+				before["name"] = c.Before
+			} else {
+				before["description"] = c.Before
+			}
+			for _, d := range plan.Changes {
+				if d.Kind == ChangeDescription && strings.EqualFold(d.Group, c.Group) {
+					before["description"] = d.Before
+				}
+			}
+			if err := audit(ActionGroupUpdate, c.Group, map[string]any{"before": before,
+				"after": map[string]any{"name": c.Group, "description": descriptions[key]}}); err != nil {
+				return err
+			}
+		}
+	}
+	for chunk := range slices.Chunk(newGroups, accessBatch) {
+		if _, err := tx.NewInsert().Model(&chunk).Returning("id").Exec(ctx); err != nil {
+			return err
+		}
+		for _, g := range chunk {
+			ids[g.NameKey] = g.ID
+		}
+	}
+
+	// Memberships, managers and grants, batched per kind.
+	var addMembers []Membership
+	var addManagers []GroupManager
+	var addGrants []Grant
+	removeMembers := map[int64][]int64{} // group id → user ids
+	removeManagers := map[int64][]int64{}
+	for _, c := range plan.Changes {
+		gid := ids[strings.ToLower(c.Group)]
+		target := c.Group + " / " + c.Subject
+		var err error
+		switch c.Kind {
+		case ChangeMember:
+			var uid int64
+			if uid, err = userID(c.Subject); err != nil {
+				return err
+			}
+			if c.Op == '+' {
+				addMembers = append(addMembers, Membership{GroupID: gid, UserID: uid, ExpiresAt: c.ExpiresAt, CreatedAt: now})
+				after := map[string]any{"group": c.Group, "user": c.Subject}
+				if c.ExpiresAt != 0 {
+					after["expires"] = FormatExpiry(c.ExpiresAt)
+				}
+				err = audit(ActionMemberAdd, target, map[string]any{"after": after})
+			} else {
+				removeMembers[gid] = append(removeMembers[gid], uid)
+				err = audit(ActionMemberRemove, target, map[string]any{"before": map[string]any{"group": c.Group, "user": c.Subject}})
+			}
+		case ChangeExpiry:
+			var uid int64
+			if uid, err = userID(c.Subject); err != nil {
+				return err
+			}
+			q := tx.NewUpdate().Model((*Membership)(nil)).Where("group_id = ? AND user_id = ?", gid, uid)
+			if c.ExpiresAt == 0 {
+				q = q.Set("expires_at = NULL")
+			} else {
+				q = q.Set("expires_at = ?", c.ExpiresAt)
+			}
+			if _, err := q.Exec(ctx); err != nil {
+				return err
+			}
+			err = audit(ActionMemberExpires, target, map[string]any{"before": map[string]any{"expires": c.Before}, "after": map[string]any{"expires": c.After}})
+		case ChangeManager:
+			var uid int64
+			if uid, err = userID(c.Subject); err != nil {
+				return err
+			}
+			if c.Op == '+' {
+				addManagers = append(addManagers, GroupManager{GroupID: gid, UserID: uid, CreatedAt: now})
+				err = audit(ActionManagerAdd, target, map[string]any{"after": map[string]any{"group": c.Group, "manager": c.Subject}})
+			} else {
+				removeManagers[gid] = append(removeManagers[gid], uid)
+				err = audit(ActionManagerRemove, target, map[string]any{"before": map[string]any{"group": c.Group, "manager": c.Subject}})
+			}
+		case ChangeGrant:
+			target = c.Subject + " → " + c.Group
+			if c.Op == '+' {
+				addGrants = append(addGrants, Grant{Dashboard: c.Subject, GroupID: gid, CreatedAt: now})
+				err = audit(ActionGrantAdd, target, map[string]any{"after": map[string]any{"dashboard": c.Subject, "group": c.Group}})
+			} else {
+				if _, err := tx.NewDelete().Model((*Grant)(nil)).Where("dashboard = ? AND group_id = ?", c.Subject, gid).Exec(ctx); err != nil {
+					return err
+				}
+				err = audit(ActionGrantRemove, target, map[string]any{"before": map[string]any{"dashboard": c.Subject, "group": c.Group}})
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, del := range []struct {
+		model any
+		rows  map[int64][]int64
+	}{{(*Membership)(nil), removeMembers}, {(*GroupManager)(nil), removeManagers}} {
+		for gid, uids := range del.rows {
+			for chunk := range slices.Chunk(uids, accessBatch) {
+				if _, err := tx.NewDelete().Model(del.model).Where("group_id = ? AND user_id IN (?)", gid, bun.In(chunk)).Exec(ctx); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := insertChunks(ctx, tx, addMembers); err != nil {
+		return err
+	}
+	if err := insertChunks(ctx, tx, addManagers); err != nil {
+		return err
+	}
+	if err := insertChunks(ctx, tx, addGrants); err != nil {
+		return err
+	}
+	added, changed, removed := plan.Counts()
+	if err := audit(ActionAccessApply, file, map[string]any{"sha256": sha256, "added": added, "changed": changed, "removed": removed}); err != nil {
+		return err
+	}
+	return insertChunks(ctx, tx, events)
+}
+
+// insertChunks inserts rows in statements of accessBatch rows.
+func insertChunks[T any](ctx context.Context, tx bun.Tx, rows []T) error {
+	for chunk := range slices.Chunk(rows, accessBatch) {
+		if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
