@@ -27,6 +27,8 @@ type App struct {
 	// mail drains the outbox; nil without --smtp-url (then no page
 	// mentions mail).
 	mail *mailer
+	// oidc is sign-in with the identity provider (nil when not configured).
+	oidc *oidcClient
 }
 
 // New builds an App over an opened and migrated store.
@@ -61,8 +63,14 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		a.mail.server = server.String()
 		store.MailEnabled = true
 	}
+	if err := a.newOIDC(ctx); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
+
+// Close stops the App's background work (identity provider discovery).
+func (a *App) Close() { a.oidc.close() }
 
 // Store returns the app's store.
 func (a *App) Store() *db.Store { return a.store }

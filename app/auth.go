@@ -70,7 +70,7 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup, Forgot: a.mail != nil}
+	f := a.loginForm(next)
 	if r.URL.Query().Get("out") == "1" {
 		f.Notice = "You have logged out."
 	}
@@ -78,6 +78,18 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
 		f.Notice = "Your password has been changed and you have been logged out everywhere. Log in with the new one."
 	}
 	a.render(w, r, http.StatusOK, components.Page{Title: "Log in", Bare: true}, components.LoginPage(f))
+}
+
+// loginForm is the login page's form for next: with "Sign in with …" when
+// an identity provider is configured.
+func (a *App) loginForm(next string) components.LoginForm {
+	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup && a.cfg.PasswordLogin, Forgot: a.mail != nil}
+	if a.oidc != nil {
+		f.SSOName = a.cfg.OIDCName
+		f.SSOStart = "/auth/oidc/start?next=" + url.QueryEscape(next)
+		f.AdminsOnly = !a.cfg.PasswordLogin
+	}
+	return f
 }
 
 // login handles POST /login: throttle, verify, rotate the session, redirect.
@@ -89,7 +101,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	rawEmail := r.PostForm.Get("email")
 	password := r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
-	form := components.LoginForm{Email: truncateRunes(strings.TrimSpace(rawEmail), 254), Next: next, Signup: a.cfg.AllowSignup, Forgot: a.mail != nil}
+	form := a.loginForm(next)
+	form.Email = truncateRunes(strings.TrimSpace(rawEmail), 254)
 	ip := a.clientIP(r)
 	email, emailErr := db.NormalizeEmail(rawEmail)
 	if emailErr != nil {
@@ -134,13 +147,15 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	if !ok || user.ID == 0 || !user.IsActive {
+	if !ok || user.ID == 0 || !user.IsActive || (!a.cfg.PasswordLogin && !user.IsAdmin) {
 		reason := "wrong password"
 		switch {
 		case user.ID == 0:
 			reason = "unknown email"
 		case ok && !user.IsActive:
 			reason = "account deactivated"
+		case ok && !user.IsAdmin:
+			reason = "password sign-in is for admins only"
 		}
 		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: email,
 			Detail: map[string]string{"reason": reason}}); err != nil {

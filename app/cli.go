@@ -263,7 +263,11 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.SignupGroup, "signup-group", "", "group new sign-ups are put in")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	mailFlags(fs, cfg)
+	oidcFlags := addOIDCFlags(fs, cfg)
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if err := oidcFlags(); err != nil {
 		return err
 	}
 	if err := checkMailFlags(cfg); err != nil {

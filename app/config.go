@@ -68,6 +68,29 @@ type Config struct {
 	ResetPerAccount int
 	ResetPerIP      int
 	ResetWindow     time.Duration
+
+	// Sign-in with the organisation's identity provider (OpenID Connect),
+	// on when OIDCIssuer is set. See docs/sso.md.
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	// OIDCName is the sign-in button's text: "Sign in with <OIDCName>".
+	OIDCName string
+	// OIDCGroupsClaim names the claim holding the IdP's groups ("": no
+	// group sync).
+	OIDCGroupsClaim string
+	OIDCScopes      []string
+	// OIDCDomains lists the email domains whose unknown users are created
+	// at their first sign-in (empty: only existing users).
+	OIDCDomains []string
+	// OIDCRecheck is how often, at most, a session with a refresh token is
+	// re-checked with the IdP (0: only at sign-in).
+	OIDCRecheck time.Duration
+	// OIDCRetry is the first wait between discovery attempts while the IdP
+	// cannot be reached (0: 2s).
+	OIDCRetry time.Duration
+	// PasswordLogin false keeps password sign-in for admins only.
+	PasswordLogin bool
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -87,6 +110,11 @@ func DefaultConfig() Config {
 		ResetPerAccount: 3,
 		ResetPerIP:      20,
 		ResetWindow:     15 * time.Minute,
+		OIDCName:        "SSO",
+		OIDCGroupsClaim: "groups",
+		OIDCScopes:      []string{"openid", "email", "profile"},
+		OIDCRecheck:     15 * time.Minute,
+		PasswordLogin:   true,
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // Routes returns the whole HTTP surface of Gatehouse. Every route is listed
 // here, with the middleware chain that guards it:
 //
-//	standard: recover → log → security headers → body limit → CSRF → input check → load viewer
+//	standard: recover → log → security headers → body limit → CSRF → input check → load viewer → SSO re-check
 //	public:   standard
 //	user:     standard → requireLogin
 //	admin:    standard → requireLogin → requireAdmin
@@ -31,6 +31,8 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /setup", a.showSetup)
 	mux.HandleFunc("POST /setup", a.setup)
+	mux.HandleFunc("GET /auth/oidc/start", a.oidcStart) // 404 unless --oidc-issuer
+	mux.HandleFunc("GET /auth/oidc/callback", a.oidcCallback)
 	mux.HandleFunc("GET /signup", a.showSignup) // 404 unless --allow-signup
 	mux.HandleFunc("POST /signup", a.signup)
 	mux.HandleFunc("GET /signup/confirm", a.showConfirmEmail)
@@ -84,7 +86,7 @@ func (a *App) Routes() http.Handler {
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
 
-	return chain(mux, a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer)
+	return chain(mux, a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO)
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

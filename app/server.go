@@ -39,6 +39,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		var se *os.SyscallError
@@ -144,6 +145,7 @@ func (a *App) sweepSessions(ctx context.Context) {
 		} else if n > 0 {
 			a.log.Info("deleted expired sessions", "count", n)
 		}
+		a.pruneRechecks()
 		select {
 		case <-ctx.Done():
 			return

@@ -221,14 +221,24 @@ func (st *SessionStore) Revoke(ctx context.Context, id string) error {
 // cookie, first deleting the request's current session (if any): the id
 // rotates on every login, so a session id planted before login is dead.
 func (st *SessionStore) Login(w http.ResponseWriter, r *http.Request, userID int64) error {
+	_, err := st.LoginWith(w, r, userID, nil)
+	return err
+}
+
+// LoginWith is Login for a session that starts with values besides the
+// user id (e.g. how it signed in); it returns the new session.
+func (st *SessionStore) LoginWith(w http.ResponseWriter, r *http.Request, userID int64, values map[any]any) (*sessions.Session, error) {
 	if old, err := st.Get(r, st.name); err == nil && old.ID != "" {
 		if err := st.Revoke(r.Context(), old.ID); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	sess := st.newSession(st.name)
+	for k, v := range values {
+		sess.Values[k] = v
+	}
 	sess.Values[UserIDKey] = userID
-	return st.Save(r, w, sess)
+	return sess, st.Save(r, w, sess)
 }
 
 // remoteIP is the request's remote address without the port.

@@ -97,6 +97,7 @@ func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboar
 	srv := httptest.NewServer(a.Routes())
 	t.Cleanup(func() {
 		srv.Close()
+		a.Close()
 		store.Close()
 	})
 	return &testApp{App: a, Server: srv, Clock: clock, Dir: dir, Logs: logs}

@@ -28,6 +28,7 @@ var Actions = []string{
 	ActionMemberAdd, ActionMemberRemove, ActionMemberExpires,
 	ActionGrantAdd, ActionGrantRemove, ActionManagerAdd, ActionManagerRemove,
 	ActionRequestCreate, ActionRequestApprove, ActionRequestDeny, ActionAccessDenied,
+	ActionSSOFailed, ActionUserLink, ActionGroupMap, ActionGroupUnmap, ActionSessionEnded,
 }
 
 // GroupOption is a group's id and name, for selects.

@@ -32,11 +32,14 @@ var copyTables = []struct {
 	identity bool
 }{
 	{"users", copyRows[User], true},
+	{"user_identities", copyRows[UserIdentity], false},
 	{"groups", copyRows[Group], true},
+	{"idp_group_mappings", copyRows[IdPGroupMapping], false},
 	{"memberships", copyRows[Membership], false},
 	{"grants", copyRows[Grant], false},
 	{"group_managers", copyRows[GroupManager], false},
 	{"sessions", copyRows[SessionRow], false},
+	{"oidc_sessions", copyRows[OIDCSession], false},
 	{"settings", copyRows[Setting], false},
 	{"setup_tokens", copyRows[SetupToken], false},
 	{"audit_events", copyRows[AuditEvent], true},
@@ -45,8 +48,8 @@ var copyTables = []struct {
 	{"mail_tokens", copyRows[MailToken], false},
 }
 
-// CopyInto copies every row of s (users, groups, memberships, grants,
-// sessions, settings with the signing keys, setup tokens, the audit log and
+// CopyInto copies every row of s (users and their IdP links, groups and
+// their IdP mappings, memberships, grants, sessions, settings with the signing keys, setup tokens, the audit log and
 // access requests) into dst, keeping ids, so that logins, sessions and
 // links carry over. dst must be migrated and empty; the whole copy is one
 // transaction on dst, so a failure leaves it empty. s is read in one

@@ -59,6 +59,25 @@ func fillForCopy(t *testing.T, s *Store) (sessionUser int64, sessionID string) {
 		t.Fatal(err)
 	}
 	newSession(t, st, bob.ID)
+
+	// Sign-in with an identity provider: a link, a mapping, an "idp"
+	// membership, the IdP side of a session.
+	if err := s.MapIdPGroup(ctx, a, ops.ID, "ops-team"); err != nil {
+		t.Fatal(err)
+	}
+	idp := IdPIdentity{Issuer: "https://idp.example.com", Subject: "sub-ann", Email: "ann@example.com", EmailVerified: true,
+		Groups: []string{"ops-team"}, SyncGroups: true}
+	if _, err := s.SignInWithIdP(ctx, Actor{Email: "idp"}, idp, SSOPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	var hash string
+	if err := s.DB.NewSelect().Model((*SessionRow)(nil)).Column("id_hash").Where("user_id = ?", ann.ID).Limit(1).Scan(ctx, &hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveOIDCSession(ctx, OIDCSession{SessionHash: hash, UserID: ann.ID, Issuer: idp.Issuer, Subject: idp.Subject,
+		RefreshToken: "refresh", NextCheckAt: now.UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
 	return ann.ID, id
 }
 
@@ -80,7 +99,10 @@ func dumpAll(t *testing.T, s *Store) map[string]any {
 		out[table] = reflect.ValueOf(dest).Elem().Interface()
 	}
 	read("users", &[]User{})
+	read("user_identities", &[]UserIdentity{})
 	read("groups", &[]Group{})
+	read("idp_group_mappings", &[]IdPGroupMapping{})
+	read("oidc_sessions", &[]OIDCSession{})
 	read("memberships", &[]Membership{})
 	read("grants", &[]Grant{})
 	read("group_managers", &[]GroupManager{})

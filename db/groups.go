@@ -169,6 +169,9 @@ type Member struct {
 	User
 	ExpiresAt int64 `bun:"expires_at"`
 	AddedAt   int64 `bun:"added_at"`
+	// Source is SourceManual or SourceIdP (with the feeding IdPGroup).
+	Source   string `bun:"source"`
+	IdPGroup string `bun:"idp_group"`
 }
 
 // Expired reports whether the membership has expired at nowMS.
@@ -182,7 +185,7 @@ func (s *Store) ListMembers(ctx context.Context, groupID int64, limit, offset in
 	}
 	q := s.DB.NewSelect().Model(&members).ModelTableExpr("memberships AS m").
 		Join("JOIN users AS u ON u.id = m.user_id").ColumnExpr("u.*").
-		ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
+		ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at, m.source AS source, m.idp_group AS idp_group").
 		Where("m.group_id = ?", groupID)
 	total, err := q.OrderExpr("u.email").Limit(int64(limit)).Offset(int64(offset)).ScanAndCount(ctx)
 	return members, int(total), storageErr(err)
@@ -345,6 +348,9 @@ type GrantingGroup struct {
 	GroupName string `bun:"group_name"`
 	Member    bool   `bun:"member"`
 	ExpiresAt int64  `bun:"expires_at"`
+	// IdPGroup names the IdP group behind an "idp" membership ("" for a
+	// manual one).
+	IdPGroup string `bun:"idp_group"`
 }
 
 // GrantingGroups returns every group granted dashboard, each with whether
@@ -361,6 +367,7 @@ func (s *Store) GrantingGroups(ctx context.Context, userID int64, dashboard stri
 			Join("LEFT JOIN memberships AS m ON m.group_id = gr.group_id AND m.user_id = ?", userID).
 			ColumnExpr("g.id AS group_id, g.name AS group_name").
 			ColumnExpr("(m.user_id IS NOT NULL) AS member, COALESCE(m.expires_at, 0) AS expires_at").
+			ColumnExpr("CASE WHEN m.source = 'idp' THEN m.idp_group ELSE '' END AS idp_group").
 			Where("gr.dashboard = ?", dashboard).OrderExpr("g.name_key").Scan(ctx, &rows)
 		return rows, storageErr(err)
 	})

@@ -202,12 +202,12 @@ func TestMembershipsAndGrants(t *testing.T) {
 			t.Errorf("ListGrants: %+v %v", grants, err)
 		}
 		gg, err := s.GrantingGroups(ctx, bob.ID, "sales")
-		want := []GrantingGroup{{leads.ID, "leads", false, 0}, {sales.ID, "Sales", true, 0}}
+		want := []GrantingGroup{{leads.ID, "leads", false, 0, ""}, {sales.ID, "Sales", true, 0, ""}}
 		if err != nil || !slices.Equal(gg, want) {
 			t.Errorf("GrantingGroups(bob): %+v %v, want %+v", gg, err, want)
 		}
 		gg, _ = s.GrantingGroups(ctx, ann.ID, "sales")
-		if want := []GrantingGroup{{leads.ID, "leads", true, 0}, {sales.ID, "Sales", true, tomorrow}}; !slices.Equal(gg, want) {
+		if want := []GrantingGroup{{leads.ID, "leads", true, 0, ""}, {sales.ID, "Sales", true, tomorrow, ""}}; !slices.Equal(gg, want) {
 			t.Errorf("GrantingGroups(ann): %+v, want %+v", gg, want)
 		}
 		if gg, _ := s.GrantingGroups(ctx, ann.ID, "nothing"); len(gg) != 0 {

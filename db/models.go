@@ -58,6 +58,10 @@ type Membership struct {
 	UserID    int64 `bun:"user_id,pk"`
 	ExpiresAt int64 `bun:"expires_at,nullzero"`
 	CreatedAt int64 `bun:"created_at,notnull"`
+	// Source is SourceManual or SourceIdP; IdPGroup names the IdP group
+	// that feeds an "idp" membership.
+	Source   string `bun:"source,notnull,default:'manual'"`
+	IdPGroup string `bun:"idp_group,notnull"`
 }
 
 // Grant lets the members of a group open a dashboard.

@@ -262,12 +262,22 @@ func (s *Store) UpdateUserName(ctx context.Context, a Actor, userID int64, name 
 
 // RecordLogin stamps a successful login and audits it.
 func (s *Store) RecordLogin(ctx context.Context, a Actor, userID int64) error {
+	return s.RecordLoginVia(ctx, a, userID, "")
+}
+
+// RecordLoginVia is RecordLogin for a sign-in by another method than a
+// password (e.g. "oidc"), which the audit row names.
+func (s *Store) RecordLoginVia(ctx context.Context, a Actor, userID int64, method string) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewUpdate().Model((*User)(nil)).Set("last_login_at = ?", s.nowMS()).
 			Where("id = ?", userID).Exec(ctx); err != nil {
 			return err
 		}
-		return s.insertAudit(ctx, tx, a, Event{Action: ActionLogin, Target: a.Email})
+		ev := Event{Action: ActionLogin, Target: a.Email}
+		if method != "" {
+			ev.Detail = map[string]string{"method": method}
+		}
+		return s.insertAudit(ctx, tx, a, ev)
 	})
 }
 
