@@ -1,4 +1,4 @@
--- The same as migrations/sqlite/0007_oidc.sql, for PostgreSQL.
+-- The same as migrations/sqlite/0008_oidc.sql, for PostgreSQL.
 -- Sign-in with the organisation's identity provider (OpenID Connect).
 --
 -- user_identities links a Gatehouse user to an account at an identity
