@@ -89,6 +89,8 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /logout":                          {"POST", "/logout", see, see, see, see, see},
 		"GET /setup":                            {"GET", "/setup?token=nope", nf, nf, nf, nf, nf},
 		"POST /setup":                           {"POST", "/setup", nf, nf, nf, nf, nf},
+		"GET /auth/oidc/start":                  {"GET", "/auth/oidc/start?next=%2F", nf, nf, nf, nf, nf}, // without --oidc-issuer
+		"GET /auth/oidc/callback":               {"GET", "/auth/oidc/callback?code=x&state=y", nf, nf, nf, nf, nf},
 		"GET /signup":                           {"GET", "/signup", nf, nf, nf, nf, nf},
 		"POST /signup":                          {"POST", "/signup", nf, nf, nf, nf, nf},
 		"GET /signup/confirm":                   {"GET", "/signup/confirm?token=nope", nf, nf, nf, nf, nf},
