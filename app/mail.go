@@ -355,10 +355,10 @@ func (a *App) composeMail(ctx context.Context, msg db.OutboxMessage) (out outgoi
 			return out, "", err
 		case !u.IsActive:
 			return out, "the account is deactivated", nil
-		case u.EmailPending:
-			// They never confirmed: the confirmation link is what helps.
-			return a.composeVerify(ctx, m, u)
 		}
+		// An unconfirmed sign-up gets a reset link too (not the confirmation
+		// link): whoever signed up knows its password, and the owner of the
+		// address must be able to take the account over with their own.
 		token, err := a.store.NewMailToken(ctx, u.ID, db.TokenReset, resetTokenTTL)
 		if err != nil {
 			return out, "", err

@@ -712,3 +712,56 @@ func medianOf(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// TestResetTakesOverAnUnconfirmedSignup: someone signs up with another
+// person's address (they cannot confirm it). The owner of the address asks
+// for a reset: the link sets the owner's password and confirms the
+// account; the squatter's password no longer works.
+func TestResetTakesOverAnUnconfirmedSignup(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) {
+		c.AllowSignup, c.SignupGroup = true, "Newcomers"
+	})
+	ctx := context.Background()
+	g, _ := ta.store.CreateGroup(ctx, db.Actor{}, "Newcomers", "")
+	const squatter = "the squatter's password"
+	res, _ := ta.post(t, ta.client(), "/signup", url.Values{"email": {"cfo@example.com"}, "password": {squatter}, "confirm": {squatter}})
+	if res.StatusCode != 200 {
+		t.Fatalf("sign-up: %d", res.StatusCode)
+	}
+	ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {"cfo@example.com"}})
+	ta.deliver(t)
+	var link string
+	for _, m := range smtp.To("cfo@example.com") {
+		link = firstNonEmpty(link, m.Link("/password/reset?token="))
+	}
+	if link == "" {
+		t.Fatal("no reset link for the unconfirmed account")
+	}
+	token := strings.TrimPrefix(link, "http://gatehouse.test/password/reset?token=")
+	res, _ = ta.post(t, ta.client(), "/password/reset", url.Values{"token": {token}, "new": {"the owner's own password"}, "confirm": {"the owner's own password"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reset: %d", res.StatusCode)
+	}
+	u, _ := ta.store.UserByEmail(ctx, "cfo@example.com")
+	if u.EmailPending {
+		t.Error("the reset link did not confirm the address")
+	}
+	if _, err := ta.store.MemberOf(ctx, g.ID, u.ID); err != nil {
+		t.Error("not in the sign-up group after the reset confirmed the address")
+	}
+	if res, _ := ta.post(t, ta.client(), "/login", url.Values{"email": {"cfo@example.com"}, "password": {squatter}}); res.StatusCode != 401 {
+		t.Errorf("the squatter's password: %d", res.StatusCode)
+	}
+	if res, _ := ta.post(t, ta.client(), "/login", url.Values{"email": {"cfo@example.com"}, "password": {"the owner's own password"}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the owner's password: %d", res.StatusCode)
+	}
+	// The sign-up's own confirmation link is void now.
+	for _, m := range smtp.To("cfo@example.com") {
+		if l := m.Link("/signup/confirm?token="); l != "" {
+			if res, _ := ta.get(t, ta.client(), localPath(t, l), false); res.StatusCode != 404 {
+				t.Errorf("the sign-up's confirmation link still opens: %d", res.StatusCode)
+			}
+		}
+	}
+}

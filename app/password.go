@@ -134,9 +134,12 @@ func (a *App) resetPasswordWithLink(w http.ResponseWriter, r *http.Request) {
 			components.ResetPage(components.ResetForm{Token: token, Email: u.Email, Error: msg}))
 		return
 	}
-	_, err = a.store.ResetPasswordWithToken(ctx, token, hash, a.clientIP(r))
+	_, err = a.store.ResetPasswordWithToken(ctx, token, hash, a.cfg.SignupGroup, a.clientIP(r))
 	if errors.Is(err, db.ErrNotFound) {
 		a.linkGone(w, r, "password reset") // used by a concurrent request
+		return
+	} else if errors.Is(err, db.ErrGroupMissing) {
+		a.signupUnavailable(w, r) // an unconfirmed sign-up, and its group is gone
 		return
 	} else if err != nil {
 		a.serverError(w, r, err)

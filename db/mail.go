@@ -249,13 +249,25 @@ func consumeMailToken(ctx context.Context, tx bun.Tx, token, purpose string, now
 // to hash, ends all their sessions and voids every other reset link of
 // theirs, audited, in one transaction. ErrNotFound: the link is unknown,
 // used or expired (nothing changed).
-func (s *Store) ResetPasswordWithToken(ctx context.Context, token, hash, ip string) (User, error) {
+//
+// For a sign-up that was never confirmed the link proves the address too:
+// the account is confirmed and joins signupGroup (ErrGroupMissing when
+// that group does not exist). This is how the owner of an address takes
+// back an account someone else signed up with it: the password becomes
+// the one the owner chose.
+func (s *Store) ResetPasswordWithToken(ctx context.Context, token, hash, signupGroup, ip string) (User, error) {
 	var u User
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		now := s.nowMS()
 		var err error
 		if u, err = consumeMailToken(ctx, tx, token, TokenReset, now); err != nil {
 			return err
+		}
+		actor := Actor{ID: u.ID, Email: u.Email, IP: ip}
+		if u.EmailPending {
+			if err := s.confirmPending(ctx, tx, actor, u, signupGroup, now); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).
 			Set("must_change_password = FALSE").Set("updated_at = ?", now).Where("id = ?", u.ID).Exec(ctx); err != nil {
@@ -267,10 +279,40 @@ func (s *Store) ResetPasswordWithToken(ctx context.Context, token, hash, ip stri
 		if _, err := tx.NewDelete().Model((*MailToken)(nil)).Where("user_id = ? AND purpose = ?", u.ID, TokenReset).Exec(ctx); err != nil {
 			return err
 		}
-		return s.insertAudit(ctx, tx, Actor{ID: u.ID, Email: u.Email, IP: ip}, Event{Action: ActionPasswordReset, Target: u.Email,
+		return s.insertAudit(ctx, tx, actor, Event{Action: ActionPasswordReset, Target: u.Email,
 			Detail: map[string]any{"via": "emailed link", "sessions_revoked": true}})
 	})
+	u.EmailPending = false
 	return u, err
+}
+
+// confirmPending marks a pending sign-up's address confirmed, puts it in
+// the group named groupName (when not empty), voids its confirmation
+// links and audits it, inside tx.
+func (s *Store) confirmPending(ctx context.Context, tx bun.Tx, a Actor, u User, groupName string, now int64) error {
+	detail := map[string]any{}
+	if groupName != "" {
+		var g Group
+		if err := tx.NewSelect().Model(&g).Where("name_key = ?", strings.ToLower(groupName)).Limit(1).Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrGroupMissing
+			}
+			return err
+		}
+		if _, err := tx.NewInsert().Model(&Membership{GroupID: g.ID, UserID: u.ID, CreatedAt: now}).
+			On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+			return err
+		}
+		detail["group"] = g.Name
+	}
+	if _, err := tx.NewUpdate().Model((*User)(nil)).Set("email_pending = FALSE").
+		Set("updated_at = ?", now).Where("id = ?", u.ID).Exec(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.NewDelete().Model((*MailToken)(nil)).Where("user_id = ? AND purpose = ?", u.ID, TokenVerify).Exec(ctx); err != nil {
+		return err
+	}
+	return s.insertAudit(ctx, tx, a, Event{Action: ActionEmailConfirm, Target: u.Email, Detail: map[string]any{"after": detail}})
 }
 
 // SignupPendingUser creates a self-registered user whose email is not
@@ -308,27 +350,10 @@ func (s *Store) ConfirmEmail(ctx context.Context, token, groupName, ip string) (
 		if u, err = consumeMailToken(ctx, tx, token, TokenVerify, now); err != nil {
 			return err
 		}
-		detail := map[string]any{}
-		if u.EmailPending && groupName != "" {
-			var g Group
-			if err := tx.NewSelect().Model(&g).Where("name_key = ?", strings.ToLower(groupName)).Limit(1).Scan(ctx); err != nil {
-				return ErrGroupMissing
-			}
-			if _, err := tx.NewInsert().Model(&Membership{GroupID: g.ID, UserID: u.ID, CreatedAt: now}).
-				On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
-				return err
-			}
-			detail["group"] = g.Name
+		if !u.EmailPending {
+			return ErrNotFound // confirmed already, e.g. through a reset link
 		}
-		if _, err := tx.NewUpdate().Model((*User)(nil)).Set("email_pending = FALSE").Set("last_login_at = ?", now).
-			Set("updated_at = ?", now).Where("id = ?", u.ID).Exec(ctx); err != nil {
-			return err
-		}
-		if _, err := tx.NewDelete().Model((*MailToken)(nil)).Where("user_id = ? AND purpose = ?", u.ID, TokenVerify).Exec(ctx); err != nil {
-			return err
-		}
-		return s.insertAudit(ctx, tx, Actor{ID: u.ID, Email: u.Email, IP: ip}, Event{Action: ActionEmailConfirm, Target: u.Email,
-			Detail: map[string]any{"after": detail}})
+		return s.confirmPending(ctx, tx, Actor{ID: u.ID, Email: u.Email, IP: ip}, u, groupName, now)
 	})
 	u.EmailPending = false
 	return u, err
