@@ -107,6 +107,8 @@ func usersList(ctx context.Context, c *CLI, args []string) error {
 					}
 					if !u.IsActive {
 						status = "deactivated"
+					} else if u.EmailPending {
+						status = "email not confirmed"
 					} else if u.MustChangePassword {
 						status = "must change password"
 					}

@@ -286,6 +286,10 @@ func TestSignupWorksOnlyAfterConfirmingEmail(t *testing.T) {
 	if _, err := ta.store.MemberOf(ctx, g.ID, u.ID); err == nil {
 		t.Error("joined the sign-up group before confirming")
 	}
+	ta.createUser(t, "root@example.com", true)
+	if _, body := ta.get(t, ta.login(t, "root@example.com"), "/admin/users?q=dee", false); !strings.Contains(body, "email not confirmed") {
+		t.Errorf("the users page does not say the sign-up is unconfirmed: %s", body)
+	}
 	// The right password does not log in yet; after 10 minutes it sends a new link.
 	res, body = ta.post(t, c, "/login", url.Values{"email": {"dee@example.com"}, "password": {testPassword}})
 	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm your email address first") || ta.sessionCookie(c) != "" {
