@@ -86,6 +86,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		go func() { defer close(mailDone); a.mail.run(ctx) }()
 		defer func() { stop(); <-mailDone }()
 		log.Info("mail outbox worker started", "smtp", a.mail.server)
+		if cfg.BaseURL == "" {
+			log.Warn("--base-url is not set: links in mail point at the listening address; set it to the address people use", "links_to", a.cfg.baseURL())
+		}
 	}
 
 	errc := make(chan error, 1)
