@@ -144,6 +144,14 @@ func (c *CLI) reportFileErrors(err error) error {
 	for _, l := range fe.Lines() {
 		fmt.Fprintln(c.Stderr, l)
 	}
-	fmt.Fprintf(c.Stderr, "gatehouse access: %d %s in %s; nothing was changed\n", len(fe.Problems), map[bool]string{true: "problem", false: "problems"}[len(fe.Problems) == 1], fe.File)
+	n := fe.Count()
+	noun := "problems"
+	if n == 1 {
+		noun = "problem"
+	}
+	if n > len(fe.Problems) {
+		noun += fmt.Sprintf(" (the first %d shown)", len(fe.Problems))
+	}
+	fmt.Fprintf(c.Stderr, "gatehouse access: %d %s in %s; nothing was changed\n", n, noun, fe.File)
 	return errReported
 }

@@ -460,6 +460,10 @@ func AuditDetail(detail string) string {
 		if k == "before" || k == "after" {
 			continue
 		}
+		if sha, ok := m[k].(string); ok && k == "apply" && len(sha) >= 12 {
+			parts = append(parts, "from access apply "+sha[:12]+"…") // the file's sha256; the access.apply event has it whole
+			continue
+		}
 		if v := detailValue(m[k]); v != "" && v != `""` {
 			parts = append(parts, k+": "+v)
 		}

@@ -77,11 +77,9 @@ type AccessChange struct {
 	Counts string
 }
 
-// String is the change as plan prints it, e.g.
-//
-//   - member sales / ann@example.com (until 2027-06-30)
-//     ~ expiry sales / bob@example.com: 2027-01-31 → never
-//   - grant finance → ops
+// String is the change as plan prints it: `+ member "sales" /
+// ann@example.com (until 2027-06-30)`, `~ expiry "sales" / bob@example.com:
+// 2027-01-31 → never`, `- grant finance → "ops"`.
 func (c AccessChange) String() string {
 	b := []byte{c.Op, ' '}
 	b = append(b, c.Kind...)

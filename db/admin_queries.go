@@ -26,7 +26,7 @@ var Actions = []string{
 	ActionUserPromote, ActionUserDemote, ActionPasswordChange, ActionSessionRevoke,
 	ActionGroupCreate, ActionGroupUpdate, ActionGroupDelete,
 	ActionMemberAdd, ActionMemberRemove, ActionMemberExpires,
-	ActionGrantAdd, ActionGrantRemove, ActionManagerAdd, ActionManagerRemove,
+	ActionGrantAdd, ActionGrantRemove, ActionManagerAdd, ActionManagerRemove, ActionAccessApply,
 	ActionRequestCreate, ActionRequestApprove, ActionRequestDeny, ActionAccessDenied,
 	ActionSSOFailed, ActionUserLink, ActionGroupMap, ActionGroupUnmap, ActionSessionEnded,
 }

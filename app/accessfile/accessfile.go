@@ -47,17 +47,23 @@ type Problem struct {
 	Msg          string
 }
 
-// Errors lists every problem found in a file.
+// Errors lists the problems found in a file: all of them, or the first
+// maxProblems of Total.
 type Errors struct {
 	File     string
 	Problems []Problem
+	// Total counts every problem found, listed or not (0: as many as listed).
+	Total int
 }
 
+// Count is how many problems the file has.
+func (e *Errors) Count() int { return max(e.Total, len(e.Problems)) }
+
 func (e *Errors) Error() string {
-	if len(e.Problems) == 1 {
+	if e.Count() == 1 {
 		return e.Lines()[0]
 	}
-	return fmt.Sprintf("%s has %d problems; nothing was changed", e.File, len(e.Problems))
+	return fmt.Sprintf("%s has %d problems; nothing was changed", e.File, e.Count())
 }
 
 // Lines returns one "FILE:LINE:COLUMN: problem" line per problem, in file order.
@@ -83,9 +89,13 @@ func (e *Errors) Lines() []string {
 // maxProblems stops a hopeless file from producing a million lines.
 const maxProblems = 200
 
-type problems struct{ list []Problem }
+type problems struct {
+	list  []Problem
+	total int
+}
 
 func (p *problems) at(n *yaml.Node, format string, args ...any) {
+	p.total++
 	if len(p.list) < maxProblems {
 		p.list = append(p.list, Problem{Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -240,7 +250,7 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 	}
 	if len(p.list) > 0 {
-		return f, &Errors{File: name, Problems: p.list}
+		return f, &Errors{File: name, Problems: p.list, Total: p.total}
 	}
 	return f, nil
 }
@@ -447,7 +457,7 @@ type Facts struct {
 func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 	p := &problems{}
 	if f.problems != nil {
-		p.list = slices.Clone(f.problems.list)
+		p.list, p.total = slices.Clone(f.problems.list), f.problems.total
 	}
 	nowMS := facts.Now.UnixMilli()
 	haveExpiry := map[string]int64{}
@@ -506,7 +516,7 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 		st.Grants = append(st.Grants, db.StateGrant{Dashboard: gr.Dashboard, Group: canonical})
 	}
 	if len(p.list) > 0 {
-		return st, &Errors{File: name, Problems: p.list}
+		return st, &Errors{File: name, Problems: p.list, Total: p.total}
 	}
 	st.Normalize()
 	return st, nil

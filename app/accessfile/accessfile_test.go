@@ -2,6 +2,7 @@ package accessfile
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,66 @@ func TestExportIsStable(t *testing.T) {
 	}
 	if !strings.Contains(string(outA), "- {email: a@example.com, expires: '2027-01-02T03:04:05.000Z'}") {
 		t.Errorf("an expiry not at midnight is not kept exactly:\n%s", outA)
+	}
+}
+
+// BenchmarkFileAtScale exports, parses and resolves a file of 1,000
+// groups and 100,000 memberships:
+//
+//	go test -run '^$' -bench FileAtScale ./app/accessfile
+func BenchmarkFileAtScale(b *testing.B) {
+	st := db.AccessState{}
+	users := map[string]int64{}
+	for u := range 20000 {
+		users[fmt.Sprintf("user%05d@example.com", u)] = int64(u + 1)
+	}
+	for g := range 1000 {
+		sg := db.StateGroup{Name: fmt.Sprintf("team %04d", g), Description: "a team"}
+		for m := range 100 {
+			sg.Members = append(sg.Members, db.StateMember{Email: fmt.Sprintf("user%05d@example.com", (g*100+m*37)%20000)})
+		}
+		st.Groups = append(st.Groups, sg)
+	}
+	st.Normalize()
+	data, err := Export(st, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs := Facts{Users: users, Dashboard: func(string) bool { return true }, Now: now}
+	b.Run("export", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Export(st, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parse-and-resolve", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			f, err := Parse("x.yaml", data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.Resolve("x.yaml", fs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestManyProblemsAreCounted(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\ngroups:\n  - name: a\n    members:\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "      - nobody%d@example.com\n", i)
+	}
+	f, err := Parse("x.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Resolve("x.yaml", facts())
+	var fe *Errors
+	if !errors.As(err, &fe) || fe.Count() != 300 || len(fe.Problems) != maxProblems || !strings.Contains(fe.Error(), "300 problems") {
+		t.Errorf("300 unknown emails: %v", err)
 	}
 }
