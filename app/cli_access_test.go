@@ -1,10 +1,13 @@
 package app
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gatehouse/db"
 )
 
 func TestCLIAccessAsCode(t *testing.T) {
@@ -107,4 +110,29 @@ func TestCLIAccessAsCode(t *testing.T) {
 		t.Errorf("plan from stdin: exit %d %q", code, out)
 	}
 	e.fails(2, "missing arguments", "", "access", "plan")
+}
+
+// TestAuditShowsApply: the audit log marks the changes an apply made, with
+// the file's sha256, and panel edits made after it are not marked.
+func TestAuditShowsApply(t *testing.T) {
+	ta := newTestApp(t)
+	ta.createUser(t, "admin@example.com", true)
+	ta.createUser(t, "ann@example.com", false)
+	c := ta.login(t, "admin@example.com")
+	ctx := context.Background()
+	want := db.AccessState{Groups: []db.StateGroup{{Name: "ops", Members: []db.StateMember{{Email: "ann@example.com"}}}}}
+	sha := strings.Repeat("ab", 32)
+	if _, err := ta.store.ApplyAccess(ctx, db.Actor{Email: "cli"}, "access.yaml", sha, func(db.AccessState, map[string]int64) (db.AccessState, error) {
+		return want, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, body := ta.get(t, c, "/admin/audit", false)
+	wantStatus(t, res, body, 200)
+	if n := strings.Count(body, "from access apply abababababab…"); n != 2 {
+		t.Errorf("%d audit rows marked as from the apply, want 2 (group.create, member.add)", n)
+	}
+	if !strings.Contains(body, "access.apply") || !strings.Contains(body, sha) {
+		t.Error("the audit log does not show the apply with its sha256")
+	}
 }

@@ -589,9 +589,12 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 		return err
 	}
 	added, changed, removed := plan.Counts()
-	if err := audit(ActionAccessApply, file, map[string]any{"sha256": sha256, "added": added, "changed": changed, "removed": removed}); err != nil {
+	summary, err := s.auditRow(a, now, Event{Action: ActionAccessApply, Target: file,
+		Detail: map[string]any{"sha256": sha256, "added": added, "changed": changed, "removed": removed}})
+	if err != nil {
 		return err
 	}
+	events = append(events, summary)
 	return insertChunks(ctx, tx, events)
 }
 

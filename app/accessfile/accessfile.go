@@ -34,6 +34,14 @@ import (
 	"gatehouse/db"
 )
 
+// The keys a file, a group and a member may have (docs/access.schema.json
+// lists the same; a test keeps them in step).
+var (
+	fileKeys   = []string{"version", "groups", "grants"}
+	groupKeys  = []string{"name", "description", "managers", "members"}
+	memberKeys = []string{"email", "expires"}
+)
+
 // MaxSize is the largest access file Gatehouse reads (10 MB).
 const MaxSize = 10 << 20
 
@@ -195,7 +203,7 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, &Errors{File: name, Problems: p.list}
 	}
 	f.problems = p
-	fields := mapping(p, root, "the file", "version", "groups", "grants")
+	fields := mapping(p, root, "the file", fileKeys...)
 	if v := fields["version"]; v == nil {
 		p.at(root, "missing `version: %d` (it says which format the file is in)", Version)
 	} else if v.Kind != yaml.ScalarNode || v.Value != strconv.Itoa(Version) {
@@ -261,7 +269,7 @@ func parseGroup(p *problems, n *yaml.Node) Group {
 	if !isMap(p, n, "a group") {
 		return g
 	}
-	fields := mapping(p, n, "a group", "name", "description", "managers", "members")
+	fields := mapping(p, n, "a group", groupKeys...)
 	nameNode := fields["name"]
 	if nameNode == nil {
 		p.at(n, "a group needs a name")
@@ -329,7 +337,7 @@ func parseMember(p *problems, n *yaml.Node) (Member, bool) {
 		p.at(n, "a member is an email, or {email: …, expires: YYYY-MM-DD}")
 		return Member{}, false
 	}
-	fields := mapping(p, n, "a member", "email", "expires")
+	fields := mapping(p, n, "a member", memberKeys...)
 	en := fields["email"]
 	if en == nil {
 		p.at(n, "a member needs an email")

@@ -1,8 +1,11 @@
 package accessfile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +267,57 @@ func TestManyProblemsAreCounted(t *testing.T) {
 	var fe *Errors
 	if !errors.As(err, &fe) || fe.Count() != 300 || len(fe.Problems) != maxProblems || !strings.Contains(fe.Error(), "300 problems") {
 		t.Errorf("300 unknown emails: %v", err)
+	}
+}
+
+// TestSchemaKnowsTheKeys: docs/access.schema.json, which editors use to
+// complete files, allows exactly the keys the parser accepts.
+func TestSchemaKnowsTheKeys(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/access.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+		Defs       struct {
+			Group struct {
+				Properties map[string]struct {
+					Items struct {
+						OneOf []struct {
+							Properties map[string]json.RawMessage `json:"properties"`
+						} `json:"oneOf"`
+					} `json:"items"`
+				} `json:"properties"`
+			} `json:"group"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(m any) []string {
+		var out []string
+		switch m := m.(type) {
+		case map[string]json.RawMessage:
+			for k := range m {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+	if got := keys(schema.Properties); !slices.Equal(got, sorted(fileKeys)) {
+		t.Errorf("schema file keys %q, parser %q", got, fileKeys)
+	}
+	var groupProps []string
+	for k := range schema.Defs.Group.Properties {
+		groupProps = append(groupProps, k)
+	}
+	if slices.Sort(groupProps); !slices.Equal(groupProps, sorted(groupKeys)) {
+		t.Errorf("schema group keys %q, parser %q", groupProps, groupKeys)
+	}
+	members := schema.Defs.Group.Properties["members"].Items.OneOf
+	if len(members) != 2 || !slices.Equal(keys(members[1].Properties), sorted(memberKeys)) {
+		t.Errorf("schema member keys do not match the parser's %q", memberKeys)
 	}
 }
