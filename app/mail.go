@@ -355,6 +355,8 @@ func (a *App) composeMail(ctx context.Context, msg db.OutboxMessage) (out outgoi
 			return out, "", err
 		case !u.IsActive:
 			return out, "the account is deactivated", nil
+		case !a.cfg.PasswordLogin && !u.IsAdmin:
+			return out, "password sign-in is for admins only", nil
 		}
 		// An unconfirmed sign-up gets a reset link too (not the confirmation
 		// link): whoever signed up knows its password, and the owner of the

@@ -769,3 +769,21 @@ func TestResetTakesOverAnUnconfirmedSignup(t *testing.T) {
 		}
 	}
 }
+
+// With password sign-in kept for admins (--password-login=false beside
+// SSO), a reset link would be useless to anyone else: none is sent.
+func TestNoResetMailWherePasswordsAreForAdminsOnly(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) { c.PasswordLogin = false })
+	ta.createUser(t, "viewer@example.com", false)
+	ta.createUser(t, "boss@example.com", true)
+	for _, email := range []string{"viewer@example.com", "boss@example.com"} {
+		if res, _ := ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {email}}); res.StatusCode != 200 {
+			t.Fatalf("%s: %d", email, res.StatusCode)
+		}
+	}
+	ta.deliver(t)
+	if len(smtp.To("viewer@example.com")) != 0 || len(smtp.To("boss@example.com")) != 1 {
+		t.Errorf("viewer got %d, admin %d messages; want 0 and 1", len(smtp.To("viewer@example.com")), len(smtp.To("boss@example.com")))
+	}
+}
