@@ -104,7 +104,14 @@ func (s *Store) RequestPasswordReset(ctx context.Context, a Actor, email string)
 func (s *Store) ClaimMail(ctx context.Context, owner string, lease time.Duration, limit int) ([]OutboxMessage, error) {
 	var msgs []OutboxMessage
 	now := s.nowMS()
-	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	// A read first: an idle outbox (the usual case) costs no write
+	// transaction, so polling never queues behind or blocks SQLite writers.
+	due, err := s.DB.NewSelect().Model((*OutboxMessage)(nil)).
+		Where("status = ? AND next_attempt_at <= ? AND claimed_until <= ?", MailPending, now, now).Exists(ctx)
+	if err != nil || !due {
+		return nil, storageErr(err)
+	}
+	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewSelect().Model((*OutboxMessage)(nil)).Column("id").
 			Where("status = ? AND next_attempt_at <= ? AND claimed_until <= ?", MailPending, now, now).
 			Order("next_attempt_at", "id").Limit(int64(limit))
