@@ -34,6 +34,7 @@ var adminNotices = map[string]string{
 	"user-promoted":    "User is now an admin.",
 	"user-demoted":     "User is no longer an admin.",
 	"session-revoked":  "Session revoked.",
+	"mfa-reset":        "Second factors reset. The user was logged out everywhere.",
 	"grant-saved":      "Dashboard access saved.",
 	"request-approved": "Request approved.",
 	"request-denied":   "Request denied.",

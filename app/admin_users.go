@@ -164,6 +164,9 @@ func (a *App) userPage(r *http.Request, u db.User) (components.UserPageData, err
 	if d.Sessions, err = a.store.ListSessions(r.Context(), u.ID); err != nil {
 		return d, err
 	}
+	if d.Factors, err = a.store.Factors(r.Context(), u.ID); err != nil {
+		return d, err
+	}
 	return d, nil
 }
 
@@ -448,4 +451,26 @@ func (a *App) revokeUserSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.renderFragment(w, r, http.StatusOK, components.AdminUserSessions(u.ID, sessions, false, "Session revoked: that browser is logged out on its next request."))
+}
+
+// resetUserMFA handles POST /admin/users/{id}/mfa/reset: the user's
+// passkeys, authenticator app and recovery codes are removed and all their
+// sessions end, in one audited change. An admin may reset their own (they
+// are logged out, and sign in with their password again): with
+// --require-mfa nobody is locked out by it, they are sent to set up a new
+// factor.
+func (a *App) resetUserMFA(w http.ResponseWriter, r *http.Request) {
+	u, ok := a.userFromPath(w, r)
+	if !ok {
+		return
+	}
+	_, err := a.store.ResetMFA(r.Context(), a.actor(r), u.ID)
+	if a.failed(w, r, err) {
+		return
+	}
+	if viewerFrom(r.Context()).User.ID == u.ID {
+		a.redirect(w, r, "/login")
+		return
+	}
+	a.redirect(w, r, userURL(u.ID)+"?msg=mfa-reset#user-mfa")
 }

@@ -4,8 +4,11 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
@@ -29,6 +32,9 @@ type App struct {
 	mail *mailer
 	// oidc is sign-in with the identity provider (nil when not configured).
 	oidc *oidcClient
+	// webauthn is the passkey relying party; nil (passkeys off) when the
+	// base URL has no host name.
+	webauthn *webauthn.WebAuthn
 }
 
 // New builds an App over an opened and migrated store.
@@ -65,6 +71,9 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	}
 	if err := a.newOIDC(ctx); err != nil {
 		return nil, err
+	}
+	if a.webauthn, err = newWebAuthn(cfg); err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
 	}
 	return a, nil
 }

@@ -83,7 +83,7 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
 // loginForm is the login page's form for next: with "Sign in with …" when
 // an identity provider is configured.
 func (a *App) loginForm(next string) components.LoginForm {
-	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup && a.cfg.PasswordLogin, Forgot: a.mail != nil}
+	f := components.LoginForm{Next: next, Signup: a.cfg.AllowSignup && a.cfg.PasswordLogin, Forgot: a.mail != nil, Passkey: a.webauthn != nil}
 	if a.oidc != nil {
 		f.SSOName = a.cfg.OIDCName
 		f.SSOStart = "/auth/oidc/start?next=" + url.QueryEscape(next)
@@ -185,18 +185,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 			_ = a.store.UpdatePasswordHash(ctx, user.ID, user.PasswordHash, h)
 		}
 	}
-	if err := a.sessions.Login(w, r, user.ID); err != nil {
-		a.serverError(w, r, err)
-		return
-	}
-	if err := a.store.RecordLogin(ctx, db.Actor{ID: user.ID, Email: user.Email, IP: ip}, user.ID); err != nil {
-		a.serverError(w, r, err)
-		return
-	}
-	if user.MustChangePassword {
-		next = "/account/password"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	// A second factor, or enrolment, may come before the session (mfa.go).
+	a.afterPassword(w, r, user, next)
 }
 
 // throttled reports how long the caller must wait before another login
@@ -358,7 +348,7 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	if err := a.sessions.Login(w, r, v.User.ID); err != nil {
+	if _, err := a.sessions.LoginWith(w, r, v.User.ID, map[any]any{MethodKey: v.Method}); err != nil {
 		a.serverError(w, r, err)
 		return
 	}

@@ -89,7 +89,7 @@ func commands() []command {
 	return []command{
 		{"serve", "[--addr 127.0.0.1:8080] [--data ./data] [--db DSN] [--base-url URL] [--demo]", "run the web server", cmdServe},
 		{"migrate", "", "apply database migrations and exit", cmdMigrate},
-		{"users", "create EMAIL [--name N] [--admin] [--password-stdin] | list | set-password EMAIL --password-stdin | deactivate EMAIL | activate EMAIL | promote EMAIL | demote EMAIL", "manage users", cmdUsers},
+		{"users", "create EMAIL [--name N] [--admin] [--password-stdin] | list | set-password EMAIL --password-stdin | deactivate EMAIL | activate EMAIL | promote EMAIL | demote EMAIL | reset-mfa EMAIL", "manage users", cmdUsers},
 		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL", "manage groups, their members and managers", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
@@ -264,8 +264,12 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	mailFlags(fs, cfg)
 	oidcFlags := addOIDCFlags(fs, cfg)
+	fs.StringVar(&cfg.RequireMFA, "require-mfa", cfg.RequireMFA, "who must have a second factor (passkey or authenticator app): off, admins or all")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
+	}
+	if !validRequireMFA(cfg.RequireMFA) {
+		return usageError{"--require-mfa must be off, admins or all"}
 	}
 	if err := oidcFlags(); err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 
 func cmdUsers(ctx context.Context, c *CLI, args []string) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fs := c.flags("users", "create|list|set-password|deactivate|activate|promote|demote …", "Manage users.")
+		fs := c.flags("users", "create|list|set-password|deactivate|activate|promote|demote|reset-mfa …", "Manage users.")
 		fs.Usage()
 		if len(args) == 0 {
 			return usageError{"missing subcommand"}
@@ -28,6 +28,8 @@ func cmdUsers(ctx context.Context, c *CLI, args []string) error {
 		return usersSetPassword(ctx, c, args)
 	case "deactivate", "activate", "promote", "demote":
 		return usersToggle(ctx, c, sub, args)
+	case "reset-mfa":
+		return usersResetMFA(ctx, c, args)
 	}
 	return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
 }
@@ -206,4 +208,42 @@ func userByEmail(ctx context.Context, s *db.Store, email string) (db.User, error
 		return u, fmt.Errorf("no user with email %s", email)
 	}
 	return u, err
+}
+
+// usersResetMFA is `gatehouse users reset-mfa EMAIL`: the way back in for
+// someone who lost their second factors, including the last admin (it
+// needs no login, only access to the database).
+func usersResetMFA(ctx context.Context, c *CLI, args []string) error {
+	fs := c.flags("users reset-mfa", "EMAIL",
+		"Remove a user's second factors (passkeys, authenticator app, recovery codes) and log them out everywhere. "+
+			"They sign in with their password next, and set up a new second factor where one is required.")
+	cfg := dbFlags(fs)
+	pos, err := c.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, cfg, func(s *db.Store) error {
+		u, err := userByEmail(ctx, s, pos[0])
+		if err != nil {
+			return err
+		}
+		before, err := s.ResetMFA(ctx, cliActor(), u.ID)
+		if err != nil {
+			return err
+		}
+		if !before.Any() && before.RecoveryLeft == 0 {
+			fmt.Fprintf(c.Stdout, "%s had no second factor; their sessions were logged out\n", u.Email)
+			return nil
+		}
+		fmt.Fprintf(c.Stdout, "second factors of %s removed (authenticator app: %s, passkeys: %d, recovery codes: %d); their sessions were logged out\n",
+			u.Email, yesNo(before.TOTP), before.Passkeys, before.RecoveryLeft)
+		return nil
+	})
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -91,6 +91,10 @@ type Config struct {
 	OIDCRetry time.Duration
 	// PasswordLogin false keeps password sign-in for admins only.
 	PasswordLogin bool
+	// RequireMFA says who must have a second factor: "off", "admins" or
+	// "all". Someone who must and has none is sent to set one up right after
+	// their password, and can do nothing else first.
+	RequireMFA string
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -115,6 +119,7 @@ func DefaultConfig() Config {
 		OIDCScopes:      []string{"openid", "email", "profile"},
 		OIDCRecheck:     15 * time.Minute,
 		PasswordLogin:   true,
+		RequireMFA:      "off",
 	}
 }
 

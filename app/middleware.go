@@ -21,12 +21,15 @@ type ctxKey int
 const (
 	viewerKey ctxKey = iota
 	requestIDKey
+	pendingKey
 )
 
 // Viewer is the logged-in user of a request and their session.
 type Viewer struct {
 	User    db.User
 	Session *sessions.Session
+	// Method is how the session was authenticated (db.MethodPassword, …).
+	Method string
 }
 
 func viewerFrom(ctx context.Context) *Viewer {
@@ -215,7 +218,20 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 		case !u.IsActive:
 			_ = a.sessions.Revoke(ctx, sess.ID)
 		default:
-			ctx = context.WithValue(ctx, viewerKey, &Viewer{User: u, Session: sess})
+			v := &Viewer{User: u, Session: sess, Method: sessionMethod(sess)}
+			pending, err := a.pendingMethod(ctx, v)
+			if err != nil {
+				a.serverError(w, r.WithContext(ctx), err)
+				return
+			}
+			if pending != "" {
+				// Half-authenticated: not a viewer anywhere; only the
+				// sign-in and enrolment handlers look at it.
+				v.Method = pending
+				ctx = context.WithValue(ctx, pendingKey, v)
+				break
+			}
+			ctx = context.WithValue(ctx, viewerKey, v)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -229,6 +245,9 @@ func (a *App) requireLogin(next http.Handler) http.Handler {
 		v := viewerFrom(r.Context())
 		if v == nil {
 			to := loginURL(r)
+			if p := pendingFrom(r.Context()); p != nil {
+				to = pendingURL(p)
+			}
 			if isHTMX(r) {
 				w.Header().Set("HX-Redirect", to)
 				a.errorPage(w, r, http.StatusUnauthorized, "Log in required", "Your session has ended. Log in again.")

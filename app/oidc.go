@@ -27,10 +27,10 @@ import (
 
 // Session values an SSO sign-in adds.
 const (
-	// authMethodKey says how the session signed in: "oidc" for SSO (absent
-	// for a password). Second factors and the re-check read it.
-	authMethodKey = "auth_method"
-	authMethodSSO = "oidc"
+	// authMethodKey says how the session signed in (db.MethodSSO for SSO);
+	// it is MethodKey, kept in the session's own column.
+	authMethodKey = MethodKey
+	authMethodSSO = db.MethodSSO
 )
 
 // Plain sentences for refused SSO sign-ins: one per kind of fault, never

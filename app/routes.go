@@ -13,6 +13,7 @@ import (
 //	standard: recover → log → security headers → body limit → CSRF → input check → load viewer → SSO re-check
 //	public:   standard
 //	user:     standard → requireLogin
+//	enrol:    standard → requireLogin, or a session made to set up a second factor
 //	admin:    standard → requireLogin → requireAdmin
 //	manager:  standard → requireLogin → requireGroupManager (admins, or managers of {id})
 //	decider:  standard → requireLogin → requireDecider (admins, or managers of any group)
@@ -22,6 +23,7 @@ func (a *App) Routes() http.Handler {
 	admin := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireAdmin) }
 	manager := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireGroupManager) }
 	decider := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin, a.requireDecider) }
+	enrol := func(h http.HandlerFunc) http.Handler { return chain(h, a.enrolling) }
 
 	// Public.
 	mux.Handle("GET /assets/", assets.Handler())
@@ -42,11 +44,29 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("GET /password/reset", a.showResetWithLink)
 	mux.HandleFunc("POST /password/reset", a.resetPasswordWithLink)
 
+	// Second factors and passkeys while signing in (app/mfa.go, app/passkeys.go):
+	// the half-authenticated session of a right password, or nobody yet.
+	mux.HandleFunc("GET /login/mfa", a.showSecondFactor)
+	mux.HandleFunc("POST /login/mfa", a.secondFactor)
+	mux.HandleFunc("POST /login/mfa/passkey/begin", a.beginPasskeySecond)
+	mux.HandleFunc("POST /login/mfa/passkey/finish", a.finishPasskeySecond)
+	mux.HandleFunc("POST /login/passkey/begin", a.beginPasskeySignIn)
+	mux.HandleFunc("POST /login/passkey/finish", a.finishPasskeySignIn)
+
 	// Logged-in users.
 	mux.Handle("GET /{$}", user(a.home))
 	mux.Handle("GET /account", user(a.showAccount))
 	mux.Handle("GET /account/password", user(a.showChangePassword))
 	mux.Handle("POST /account/password", user(a.changePassword))
+	// Also open to someone made to set up a second factor (--require-mfa).
+	mux.Handle("GET /account/security", enrol(a.showSecurity))
+	mux.Handle("POST /account/security/totp", enrol(a.startTOTP))
+	mux.Handle("POST /account/security/totp/confirm", enrol(a.confirmTOTP))
+	mux.Handle("POST /account/security/passkeys/begin", enrol(a.beginRegister))
+	mux.Handle("POST /account/security/passkeys/finish", enrol(a.finishRegister))
+	mux.Handle("POST /account/security/totp/remove", user(a.removeTOTP))
+	mux.Handle("POST /account/security/recovery", user(a.newRecovery))
+	mux.Handle("POST /account/security/passkeys/{id}/remove", user(a.removePasskey))
 	mux.Handle("GET /dashboards/{slug}", user(a.showDashboard))
 	mux.Handle("GET /dashboards/{slug}/panels/{panel}", user(a.showPanel))
 	mux.Handle("POST /dashboards/{slug}/request", user(a.requestAccess))
@@ -74,6 +94,7 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /admin/users/{id}/active", admin(a.setUserActive))
 	mux.Handle("POST /admin/users/{id}/admin", admin(a.setUserAdmin))
 	mux.Handle("POST /admin/users/{id}/password", admin(a.resetPassword))
+	mux.Handle("POST /admin/users/{id}/mfa/reset", admin(a.resetUserMFA))
 	mux.Handle("POST /admin/users/{id}/sessions/{session}/revoke", admin(a.revokeUserSession))
 	mux.Handle("GET /admin/access", admin(a.showAccess))
 	mux.Handle("POST /admin/access/{slug}/{group}", admin(a.toggleGrant))

@@ -18,6 +18,11 @@ import (
 // UserIDKey is the session value holding the logged-in user's id.
 const UserIDKey = "user_id"
 
+// MethodKey is the session value holding how the session was authenticated
+// (db.MethodPassword, db.MethodPasskey, …). Like the user id it has its own
+// column; it is fixed when the session is created.
+const MethodKey = "auth_method"
+
 // SessionConfig configures a SessionStore.
 type SessionConfig struct {
 	// Secure marks the cookie Secure and names it with the __Host- prefix
@@ -130,6 +135,11 @@ func (st *SessionStore) loadValue(ctx context.Context, name, value string) (*ses
 		}
 	}
 	sess.Values[UserIDKey] = e.UserID
+	if _, old := sess.Values[MethodKey]; !old || e.Method != db.MethodPassword {
+		// The column, unless it holds the migration's default for a session
+		// that recorded its method in its data before the column existed.
+		sess.Values[MethodKey] = e.Method
+	}
 	sess.ID = e.ID
 	sess.IsNew = false
 	return sess, e.User, nil
@@ -175,7 +185,8 @@ func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessi
 		return err
 	}
 	if sess.ID == "" {
-		id, err := st.repo.Create(ctx, db.NewSession{UserID: userID, IP: st.ClientIP(r), UserAgent: r.UserAgent(), Data: data})
+		method, _ := sess.Values[MethodKey].(string)
+		id, err := st.repo.Create(ctx, db.NewSession{UserID: userID, IP: st.ClientIP(r), UserAgent: r.UserAgent(), Data: data, Method: method})
 		if err != nil {
 			return err
 		}
@@ -191,19 +202,17 @@ func (st *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessi
 	return nil
 }
 
-// encodeValues gob-encodes the session values other than the user id (which
-// has its own column).
+// encodeValues gob-encodes the session values other than the user id and
+// the method (which have their own columns).
 func encodeValues(values map[any]any) ([]byte, error) {
-	if len(values) <= 1 {
-		if _, only := values[UserIDKey]; only || len(values) == 0 {
-			return nil, nil
-		}
-	}
 	rest := make(map[any]any, len(values))
 	for k, v := range values {
-		if k != UserIDKey {
+		if k != UserIDKey && k != MethodKey {
 			rest[k] = v
 		}
+	}
+	if len(rest) == 0 {
+		return nil, nil
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(rest); err != nil {
@@ -217,9 +226,7 @@ func (st *SessionStore) Revoke(ctx context.Context, id string) error {
 	return st.repo.Revoke(ctx, id)
 }
 
-// Login starts a session for userID with a fresh random id and sets its
-// cookie, first deleting the request's current session (if any): the id
-// rotates on every login, so a session id planted before login is dead.
+// Login starts a password session for userID (see LoginWith).
 func (st *SessionStore) Login(w http.ResponseWriter, r *http.Request, userID int64) error {
 	_, err := st.LoginWith(w, r, userID, nil)
 	return err
@@ -239,6 +246,12 @@ func (st *SessionStore) LoginWith(w http.ResponseWriter, r *http.Request, userID
 	}
 	sess.Values[UserIDKey] = userID
 	return sess, st.Save(r, w, sess)
+}
+
+// sessionMethod is how a loaded session was authenticated.
+func sessionMethod(sess *sessions.Session) string {
+	m, _ := sess.Values[MethodKey].(string)
+	return m
 }
 
 // remoteIP is the request's remote address without the port.

@@ -46,6 +46,10 @@ var copyTables = []struct {
 	{"access_requests", copyRows[AccessRequest], true},
 	{"mail_outbox", copyRows[OutboxMessage], true},
 	{"mail_tokens", copyRows[MailToken], false},
+	{"webauthn_credentials", copyRows[Passkey], true},
+	{"totp_secrets", copyRows[TOTPSecret], false},
+	{"recovery_codes", copyRows[RecoveryCode], false},
+	{"webauthn_challenges", copyRows[WebAuthnChallenge], false},
 }
 
 // CopyInto copies every row of s (users and their IdP links, groups and

@@ -85,6 +85,8 @@ type SessionRow struct {
 	IP         string `bun:"ip,notnull"`
 	UserAgent  string `bun:"user_agent,notnull"`
 	Data       []byte `bun:"data"`
+	// AuthMethod is how the session was authenticated (MethodPassword, …).
+	AuthMethod string `bun:"auth_method,notnull"`
 }
 
 // AuditEvent is one line of the audit log.

@@ -58,6 +58,8 @@ type Session struct {
 	UserID int64
 	// Data is what Create or Update stored, returned as it is.
 	Data []byte
+	// Method is how the session was authenticated (MethodPassword, …).
+	Method string
 	// User is the session's user, active or not; the caller decides.
 	User User
 }
@@ -68,6 +70,9 @@ type NewSession struct {
 	IP        string
 	UserAgent string // cut to 256 bytes
 	Data      []byte
+	// Method is how the session was authenticated (MethodPassword, …;
+	// empty means MethodPassword).
+	Method string
 }
 
 // sessionEntry is a live session row with its user, as Lookup needs them.
@@ -77,6 +82,7 @@ type sessionEntry struct {
 	expiresAt  int64
 	lastSeenAt int64
 	data       []byte // never modified
+	method     string
 	user       User
 }
 
@@ -89,6 +95,7 @@ type sessionWithUser struct {
 	LastSeenAt int64  `bun:"last_seen_at"`
 	ExpiresAt  int64  `bun:"expires_at"`
 	Data       []byte `bun:"data"`
+	AuthMethod string `bun:"auth_method"`
 	User       *User  `bun:"rel:belongs-to,join:user_id=id"`
 }
 
@@ -119,7 +126,7 @@ func (r *Sessions) Lookup(ctx context.Context, id string) (Session, error) {
 			return Session{}, ErrNotFound
 		}
 		e = sessionEntry{id: id, hash: hash, userID: row.UserID, expiresAt: row.ExpiresAt,
-			lastSeenAt: row.LastSeenAt, data: row.Data, user: *row.User}
+			lastSeenAt: row.LastSeenAt, data: row.Data, method: row.AuthMethod, user: *row.User}
 		cached = false
 	}
 	if nowMS >= e.expiresAt || nowMS-e.lastSeenAt >= r.limits.Idle.Milliseconds() {
@@ -138,7 +145,7 @@ func (r *Sessions) Lookup(ctx context.Context, id string) (Session, error) {
 	if !cached {
 		cachePut(ctx, r.store, sessionTable, id, e)
 	}
-	return Session{ID: e.id, UserID: e.userID, Data: e.data, User: e.user}, nil
+	return Session{ID: e.id, UserID: e.userID, Data: e.data, Method: e.method, User: e.user}, nil
 }
 
 // Create stores a new session for ns.UserID with a fresh random id and
@@ -148,12 +155,15 @@ func (r *Sessions) Create(ctx context.Context, ns NewSession) (string, error) {
 	if ns.UserID == 0 {
 		return "", errors.New("sessions: refusing to store a session without a user")
 	}
+	if ns.Method == "" {
+		ns.Method = MethodPassword
+	}
 	markWrite(ctx)
 	now := r.store.Now()
 	id := RandomToken(32)
 	row := &SessionRow{IDHash: HashToken(id), UserID: ns.UserID, CreatedAt: now.UnixMilli(),
 		LastSeenAt: now.UnixMilli(), ExpiresAt: now.Add(r.limits.Absolute).UnixMilli(),
-		IP: ns.IP, UserAgent: truncate(ns.UserAgent, 256), Data: ns.Data}
+		IP: ns.IP, UserAgent: truncate(ns.UserAgent, 256), Data: ns.Data, AuthMethod: ns.Method}
 	if _, err := r.store.DB.NewInsert().Model(row).Exec(ctx); err != nil {
 		return "", storageErr(err)
 	}

@@ -260,7 +260,7 @@ func (s *Store) UpdateUserName(ctx context.Context, a Actor, userID int64, name 
 	})
 }
 
-// RecordLogin stamps a successful login and audits it.
+// RecordLogin stamps a successful password login and audits it.
 func (s *Store) RecordLogin(ctx context.Context, a Actor, userID int64) error {
 	return s.RecordLoginVia(ctx, a, userID, "")
 }
