@@ -249,7 +249,11 @@ func truncateRunes(s string, n int) string {
 // logout handles POST /logout: the server-side session is deleted, so a
 // replayed cookie is anonymous.
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
-	if v := viewerFrom(r.Context()); v != nil {
+	v := viewerFrom(r.Context())
+	if v == nil {
+		v = pendingFrom(r.Context()) // a half-authenticated session ends too
+	}
+	if v != nil {
 		v.Session.Options.MaxAge = -1
 		if err := a.sessions.Save(r, w, v.Session); err != nil {
 			a.serverError(w, r, err)

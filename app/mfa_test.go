@@ -309,3 +309,16 @@ func TestResetMFAEndsTheUsersSessions(t *testing.T) {
 	e.fails(1, "no user with email", "", "users", "reset-mfa", "nobody@example.com")
 	e.fails(2, "missing arguments", "", "users", "reset-mfa")
 }
+
+func TestLogoutEndsAHalfAuthenticatedSession(t *testing.T) {
+	ta := newTestApp(t)
+	u := ta.createUser(t, "lou@example.com", false)
+	ta.enrolTOTP(t, ta.login(t, u.Email))
+	c := ta.passwordStep(t, u.Email, "/login/mfa")
+	if res, _ := ta.post(t, c, "/logout", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	if got := ta.sessionMethods(t, u.ID); slices.Contains(got, db.MethodMFAPending) {
+		t.Errorf("session methods after logging out = %q: the half-authenticated session survived", got)
+	}
+}
