@@ -35,6 +35,9 @@ type App struct {
 	// webauthn is the passkey relying party; nil (passkeys off) when the
 	// base URL has no host name.
 	webauthn *webauthn.WebAuthn
+	// metrics records Prometheus metrics; nil (recording nothing) unless
+	// --metrics-addr is set.
+	metrics *appMetrics
 }
 
 // New builds an App over an opened and migrated store.
@@ -74,6 +77,10 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	}
 	if a.webauthn, err = newWebAuthn(cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		a.metrics = newMetrics(store)
+		a.hasher.OnWait = a.metrics.hashWaited
 	}
 	return a, nil
 }

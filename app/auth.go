@@ -114,6 +114,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	} else if wait > 0 {
+		a.metrics.login(loginThrottled)
+		a.metrics.throttled("login")
 		_ = a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginThrottled, Target: email})
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -136,6 +138,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	ok, rehash, err := a.hasher.Verify(ctx, password, user.PasswordHash)
 	switch {
 	case errors.Is(err, db.ErrBusy):
+		a.metrics.login(loginBusy)
 		w.Header().Set("Retry-After", "2")
 		form.Error = "Gatehouse is busy with other logins. Try again in a moment."
 		a.render(w, r, http.StatusServiceUnavailable, page, components.LoginPage(form))
@@ -162,6 +165,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 			a.serverError(w, r, err)
 			return
 		}
+		a.metrics.login(loginFailed)
 		form.Error = loginFailedMessage
 		a.render(w, r, http.StatusUnauthorized, page, components.LoginPage(form))
 		return
@@ -185,6 +189,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 			_ = a.store.UpdatePasswordHash(ctx, user.ID, user.PasswordHash, h)
 		}
 	}
+	a.metrics.login(loginSuccess) // the password was right; a second factor may follow
 	// A second factor, or enrolment, may come before the session (mfa.go).
 	a.afterPassword(w, r, user, next)
 }

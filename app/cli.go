@@ -265,6 +265,8 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	mailFlags(fs, cfg)
 	oidcFlags := addOIDCFlags(fs, cfg)
 	fs.StringVar(&cfg.RequireMFA, "require-mfa", cfg.RequireMFA, "who must have a second factor (passkey or authenticator app): off, admins or all")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9090 (off when empty)")
+	fs.StringVar(&cfg.AuditLog, "audit-log", "", "also write every audit event as a JSON line to this file, or stdout (for log shippers)")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}

@@ -95,6 +95,12 @@ type Config struct {
 	// "all". Someone who must and has none is sent to set one up right after
 	// their password, and can do nothing else first.
 	RequireMFA string
+	// MetricsAddr, when set, is the address of a separate listener serving
+	// Prometheus /metrics (off by default so it is never public by accident).
+	MetricsAddr string
+	// AuditLog, when set, is a file (or "stdout") that receives every audit
+	// event as one JSON line as it is written, for log shippers.
+	AuditLog string
 }
 
 // DefaultConfig returns the defaults documented in the README.

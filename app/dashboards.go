@@ -55,6 +55,7 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	a.metrics.decision(d.Slug, dec.Allowed)
 	page := components.Page{Title: d.Title, Section: "home"}
 	if !dec.Allowed {
 		a.deny(w, r, d, nil, dec, func(status string) {
@@ -105,6 +106,7 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	a.metrics.decision(d.Slug, dec.Allowed)
 	page := components.Page{Title: p.Title + " · " + d.Title, Section: "home"}
 	if !dec.Allowed {
 		what := "dashboard"

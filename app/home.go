@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"gatehouse/components"
@@ -35,4 +36,19 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte(`{"status":"ok","database":"ok","dialect":"` + a.store.Dialect + `"}` + "\n"))
+}
+
+// readyz answers 200 when this server should get traffic: the database
+// answers and its schema is exactly the one this build expects (a rolling
+// upgrade that migrated ahead, or a database not yet migrated, is 503).
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := a.store.Ready(r.Context()); err != nil {
+		a.log.WarnContext(r.Context(), "readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		b, _ := json.Marshal(map[string]string{"status": "unavailable", "reason": sentence(err)})
+		_, _ = w.Write(append(b, '\n'))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok","database":"ok","schema":"current"}` + "\n"))
 }

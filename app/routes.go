@@ -28,6 +28,7 @@ func (a *App) Routes() http.Handler {
 	// Public.
 	mux.Handle("GET /assets/", assets.Handler())
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /login", a.showLogin)
 	mux.HandleFunc("POST /login", a.login)
 	mux.HandleFunc("POST /logout", a.logout)
@@ -107,7 +108,8 @@ func (a *App) Routes() http.Handler {
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
 
-	return chain(mux, a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO)
+	return a.metrics.instrument(chain(a.metrics.notePattern(mux),
+		a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

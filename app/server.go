@@ -91,6 +91,15 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		}
 	}
 
+	if a.metrics != nil {
+		stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, a.metrics, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if ready != nil {

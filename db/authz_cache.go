@@ -87,6 +87,7 @@ func (s *Store) AuthzVersion(ctx context.Context) (int64, error) {
 	stamp, watched := s.wal.stamp()
 	if watched {
 		if known := c.walKnown.Load(); known != nil && known.stamp == stamp {
+			c.skipped.Add(1)
 			return known.version, nil
 		}
 	}
@@ -161,8 +162,10 @@ type authzCache struct {
 	versionMu sync.Mutex
 	nextRead  *versionRead
 	readMu    sync.Mutex
-	// reads counts version reads that went to the database (for tests).
-	reads atomic.Int64
+	// reads counts version reads that went to the database; skipped
+	// counts version checks answered from the wal-index header alone.
+	reads   atomic.Int64
+	skipped atomic.Int64
 	// walKnown is the last version read with the wal-index stamp taken
 	// before it (SQLite only).
 	walKnown atomic.Pointer[walVersion]
@@ -211,6 +214,19 @@ func newCacheTables() *cacheTables {
 }
 
 // authzCache returns the store's cache, creating it on first use.
+// AuthzStats counts the store's authorization version checks since it
+// opened: those answered without a query (the wal-index header showed no
+// commit, SQLite only) and those that read the database.
+type AuthzStats struct {
+	Skipped, Reads int64
+}
+
+// AuthzStats reports how the hot path's version checks were answered.
+func (s *Store) AuthzStats() AuthzStats {
+	c := s.authzCache()
+	return AuthzStats{Skipped: c.skipped.Load(), Reads: c.reads.Load()}
+}
+
 func (s *Store) authzCache() *authzCache {
 	s.cacheOnce.Do(func() {
 		s.cache = &authzCache{version: -1, t: newCacheTables(), denials: map[denialKey]int64{}}

@@ -89,6 +89,10 @@ type Hasher struct {
 	sem    chan struct{}
 	wait   time.Duration
 	dummy  string
+
+	// OnWait, when set before the hasher is used, is told how long each
+	// hash waited for a slot and whether it got one (metrics).
+	OnWait func(wait time.Duration, got bool)
 }
 
 // NewHasher returns a Hasher with slots concurrent hashes (0 means one
@@ -131,18 +135,27 @@ func (h *Hasher) Slots() int { return cap(h.sem) }
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
+		h.observe(0, true)
 		return nil
 	default:
 	}
+	start := time.Now()
 	t := time.NewTimer(h.wait)
 	defer t.Stop()
 	select {
 	case h.sem <- struct{}{}:
+		h.observe(time.Since(start), true)
 		return nil
 	case <-t.C:
-		return ErrBusy
 	case <-ctx.Done():
-		return ErrBusy
+	}
+	h.observe(time.Since(start), false)
+	return ErrBusy
+}
+
+func (h *Hasher) observe(wait time.Duration, got bool) {
+	if h.OnWait != nil {
+		h.OnWait(wait, got)
 	}
 }
 

@@ -1,0 +1,302 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gatehouse/db"
+)
+
+// appMetrics are Gatehouse's Prometheus metrics, served on their own listener
+// (--metrics-addr) so they are never public by accident. A nil *appMetrics
+// records nothing: every method is safe to call when metrics are off.
+//
+// Labels never carry user input: routes are the mux's patterns (one of the
+// fixed strings in routes.go), dashboards are registered slugs (an unknown
+// slug is a 404 before any decision), results and codes are from short
+// fixed sets.
+type appMetrics struct {
+	reg *prometheus.Registry
+
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	decisions *prometheus.CounterVec
+	logins    *prometheus.CounterVec
+	throttles *prometheus.CounterVec
+	hashWait  prometheus.Histogram
+	hashBusy  prometheus.Counter
+	streams   prometheus.Gauge
+
+	// The hot path looks its counters up here instead of hashing label
+	// values on every request.
+	byRoute sync.Map // routeCode -> prometheus.Counter; string -> prometheus.Observer
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+// Login results for gatehouse_logins_total.
+const (
+	loginSuccess   = "success"
+	loginFailed    = "failed"
+	loginThrottled = "throttled"
+	loginBusy      = "busy"
+)
+
+// newMetrics registers every Gatehouse metric, the Go runtime and process
+// collectors, and the database pool's statistics.
+func newMetrics(store *db.Store) *appMetrics {
+	reg := prometheus.NewRegistry()
+	m := &appMetrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_access_decisions_total",
+			Help: "Dashboard and panel access decisions, by dashboard and result (allowed or denied).",
+		}, []string{"dashboard", "result"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_logins_total",
+			Help: "Password logins, by result (success, failed, throttled, busy).",
+		}, []string{"result"}),
+		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_throttled_requests_total",
+			Help: "Requests refused by a throttle (429), by what was throttled.",
+		}, []string{"what"}),
+		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gatehouse_password_hash_wait_seconds",
+			Help:    "Time a password hash waited for a free hashing slot.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		hashBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_password_hash_busy_total",
+			Help: "Password hashes refused because no slot freed in time (answered 503).",
+		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_event_streams_open",
+			Help: "Open dashboard event streams (server-sent events).",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.throttles, m.hashWait, m.hashBusy, m.streams)
+	for _, r := range []string{loginSuccess, loginFailed, loginThrottled, loginBusy} {
+		m.logins.WithLabelValues(r) // exported at 0 from the start
+	}
+
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "gatehouse_build_info",
+		Help:        "Always 1; the version label says which build runs.",
+		ConstLabels: prometheus.Labels{"version": version(), "dialect": store.Dialect},
+	}, func() float64 { return 1 }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_sessions_active",
+		Help: "Unexpired sessions in the database (all instances).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := store.CountActiveSessions(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "gatehouse_authz_version_checks_total",
+		Help:        "Authorization version checks answered from the cache without a query (SQLite's wal-index shows no commit).",
+		ConstLabels: prometheus.Labels{"answer": "cached"},
+	}, func() float64 { return float64(store.AuthzStats().Skipped) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "gatehouse_authz_version_checks_total",
+		Help:        "Authorization version checks answered from the cache without a query (SQLite's wal-index shows no commit).",
+		ConstLabels: prometheus.Labels{"answer": "read"},
+	}, func() float64 { return float64(store.AuthzStats().Reads) }))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewDBStatsCollector(store.DB.DB, store.Dialect))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *appMetrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("Gatehouse metrics are at /metrics\n"))
+	})
+	return mux
+}
+
+// instrument counts and times every request by its route pattern. next is
+// the whole middleware chain; the pattern is learnt from notePattern, which
+// wraps the mux itself. Without metrics it returns next unchanged, so the
+// hot path pays nothing.
+func (m *appMetrics) instrument(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		mw := &metricsWriter{ResponseWriter: w}
+		next.ServeHTTP(mw, r)
+		code := mw.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		route := mw.route
+		if route == "" {
+			route = "unmatched" // refused before routing (bad body, cross-origin)
+		}
+		m.observe(route, code, time.Since(start))
+	})
+}
+
+func (m *appMetrics) observe(route string, code int, d time.Duration) {
+	key := routeCode{route, code}
+	c, ok := m.byRoute.Load(key)
+	if !ok {
+		c, _ = m.byRoute.LoadOrStore(key, m.requests.WithLabelValues(route, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := m.byRoute.Load(route)
+	if !ok {
+		o, _ = m.byRoute.LoadOrStore(route, m.duration.WithLabelValues(route))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// notePattern wraps the mux: after it routes a request, the pattern it
+// matched is handed to instrument's writer. (The mux sets r.Pattern on the
+// request it was given, which the middleware above it never sees, because
+// each of them passes on a copy.)
+func (m *appMetrics) notePattern(mux http.Handler) http.Handler {
+	if m == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		for rw := w; rw != nil; {
+			if mw, ok := rw.(*metricsWriter); ok {
+				mw.route = r.Pattern
+				return
+			}
+			u, ok := rw.(interface{ Unwrap() http.ResponseWriter })
+			if !ok {
+				return
+			}
+			rw = u.Unwrap()
+		}
+	})
+}
+
+// metricsWriter records a response's status and, from notePattern, its route.
+type metricsWriter struct {
+	http.ResponseWriter
+	status int
+	route  string
+}
+
+func (w *metricsWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *metricsWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *metricsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// login counts one password login by its result.
+func (m *appMetrics) login(result string) {
+	if m != nil {
+		m.logins.WithLabelValues(result).Inc()
+	}
+}
+
+// throttled counts one request refused by the throttle named what.
+func (m *appMetrics) throttled(what string) {
+	if m != nil {
+		m.throttles.WithLabelValues(what).Inc()
+	}
+}
+
+// decision counts one access decision for a registered dashboard.
+func (m *appMetrics) decision(dashboard string, allowed bool) {
+	if m == nil {
+		return
+	}
+	result := "denied"
+	if allowed {
+		result = "allowed"
+	}
+	m.decisions.WithLabelValues(dashboard, result).Inc()
+}
+
+// streamOpened and streamClosed track open event streams.
+func (m *appMetrics) streamOpened() {
+	if m != nil {
+		m.streams.Inc()
+	}
+}
+
+func (m *appMetrics) streamClosed() {
+	if m != nil {
+		m.streams.Dec()
+	}
+}
+
+// hashWaited is the Hasher's OnWait hook.
+func (m *appMetrics) hashWaited(wait time.Duration, got bool) {
+	m.hashWait.Observe(wait.Seconds())
+	if !got {
+		m.hashBusy.Inc()
+	}
+}
+
+// serveMetrics serves /metrics on addr until ctx ends. A listener that
+// cannot be opened is an error at start, not a silent gap in the graphs.
+func serveMetrics(ctx context.Context, addr string, m *appMetrics, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, errors.New("cannot listen for metrics on " + addr + ": " + err.Error())
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	return func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		<-done
+	}, nil
+}
