@@ -94,10 +94,11 @@ func commands() []command {
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
-		{"audit", "list [--since 24h] [--limit N]", "print the audit log, newest first", cmdAudit},
+		{"audit", "list [--since 24h] [--limit N] [--json]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
 		{"mail", "test ADDRESS [--smtp-url URL] [--mail-from ADDR]", "send a test message through the configured SMTP server", cmdMail},
 		{"copy", "--from SQLITE_FILE_OR_DSN --to DSN", "copy all data into a new, empty database (e.g. from SQLite to PostgreSQL)", cmdCopy},
+		{"healthcheck", "[--url URL]", "ask a running server whether it is healthy (for container health checks)", cmdHealthcheck},
 		{"dev", "seed [--users N] [--groups N] [--memberships N]", "", cmdDev}, // hidden: no summary
 		{"version", "", "print the version", func(ctx context.Context, c *CLI, args []string) error {
 			fs := c.flags("version", "", "Print Gatehouse's version.")

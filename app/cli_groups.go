@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -416,19 +417,20 @@ func theyReason(s string) string {
 }
 
 func cmdAudit(ctx context.Context, c *CLI, args []string) error {
-	sub, args, err := subcommand(c, "audit", "list [--since 24h] [--limit N]", args)
+	sub, args, err := subcommand(c, "audit", "list [--since 24h] [--limit N] [--json]", args)
 	if err != nil {
 		return err
 	}
 	if sub != "list" {
 		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
 	}
-	fs := c.flags("audit list", "[--since 24h] [--limit N] [--actor S] [--action A]", "Print the audit log, newest first.")
+	fs := c.flags("audit list", "[--since 24h] [--limit N] [--actor S] [--action A] [--json]", "Print the audit log, newest first.")
 	cfg := dbFlags(fs)
 	since := fs.String("since", "", "only events newer than this (24h, 7d, or a date)")
 	limit := fs.Int("limit", 100, "at most this many events")
 	actor := fs.String("actor", "", "only events whose actor contains this")
 	action := fs.String("action", "", "only this action (or a prefix ending in '.', e.g. login.)")
+	asJSON := fs.Bool("json", false, "print one JSON object per line (fields in docs/operations.md)")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -443,6 +445,13 @@ func cmdAudit(ctx context.Context, c *CLI, args []string) error {
 		events, _, err := s.ListAudit(ctx, db.AuditFilter{Since: t, Limit: *limit, Actor: *actor, Action: *action})
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			w := bufio.NewWriter(c.Stdout)
+			for _, e := range events {
+				_, _ = w.Write(auditJSON(e))
+			}
+			return w.Flush()
 		}
 		c.table("TIME\tACTOR\tACTION\tTARGET\tIP\tDETAIL", func(w io.Writer) {
 			for _, e := range events {

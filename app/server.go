@@ -40,6 +40,15 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		return err
 	}
 	defer a.Close()
+	if cfg.AuditLog != "" {
+		stopTail, err := startAuditTail(ctx, cfg.AuditLog, store, log)
+		if err != nil {
+			return err
+		}
+		// Deferred before the server shuts down: its last poll sees the
+		// events of the last requests.
+		defer stopTail()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		var se *os.SyscallError
@@ -164,4 +173,29 @@ func (a *App) sweepSessions(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// startAuditTail streams every new audit event to dest (--audit-log) until
+// the returned stop is called; stop writes what is left and closes dest.
+func startAuditTail(ctx context.Context, dest string, store *db.Store, log *slog.Logger) (stop func(), err error) {
+	w, closeLog, err := openAuditLog(dest, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	tail := newAuditTail(store, w, log)
+	if err := tail.start(ctx); err != nil {
+		closeLog()
+		return nil, err
+	}
+	tailCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); tail.run(tailCtx) }()
+	log.Info("streaming the audit log", "to", dest)
+	return func() {
+		cancel()
+		<-done
+		if err := closeLog(); err != nil {
+			log.Error("closing the audit log", "err", err)
+		}
+	}, nil
 }
