@@ -3,11 +3,14 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -166,5 +169,50 @@ func TestReadyz(t *testing.T) {
 	ta.store.DB.Close()
 	if res, _ := ta.get(t, ta.client(), "/readyz", false); res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with the database closed: %d", res.StatusCode)
+	}
+}
+
+// TestGrafanaDashboardQueriesExistingMetrics keeps docs/grafana-dashboard.json
+// true to what /metrics serves: every metric a panel queries exists.
+func TestGrafanaDashboardQueriesExistingMetrics(t *testing.T) {
+	ta := newTestApp(t, func(c *Config, _ *dashboards.Registry) { c.MetricsAddr = "127.0.0.1:0" })
+	m := ta.metrics
+	m.decision("x", true)
+	m.throttled("login")
+	m.hashWaited(0, false)
+	m.streamOpened()
+	ta.get(t, ta.client(), "/", false)
+	out := scrape(t, ta.App)
+
+	b, err := os.ReadFile("../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("grafana-dashboard.json: %v", err)
+	}
+	name := regexp.MustCompile(`\b(gatehouse|go|process)_[a-z_]+\b`)
+	checked := 0
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, target := range p.Targets {
+			for _, metric := range name.FindAllString(target.Expr, -1) {
+				checked++
+				if !regexp.MustCompile(`(?m)^` + metric + `[{ ]`).MatchString(out) {
+					t.Errorf("panel %q queries %s, which /metrics does not serve", p.Title, metric)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d metric references found in the dashboard", checked)
 	}
 }
