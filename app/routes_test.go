@@ -84,6 +84,7 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 	return map[string]routeCase{
 		"GET /assets/":                                {"GET", assets.Path("css/app.css"), ok, ok, ok, ok, ok},
 		"GET /healthz":                                {"GET", "/healthz", ok, ok, ok, ok, ok},
+		"GET /readyz":                                 {"GET", "/readyz", ok, ok, ok, ok, ok},
 		"GET /login":                                  {"GET", "/login", ok, see, see, see, see},
 		"POST /login":                                 {"POST", "/login", 401, 401, 401, 401, 401},
 		"POST /logout":                                {"POST", "/logout", see, see, see, see, see},
