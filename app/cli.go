@@ -66,6 +66,9 @@ type CLI struct {
 	// Dashboards are served (and known to grants, access and dashboards
 	// commands) besides the built-in ones: see MainWith.
 	Dashboards []*dashboards.Dashboard
+	// ShowProgress draws progress lines for copy and backup even when
+	// Stderr is not a terminal (tests).
+	ShowProgress bool
 }
 
 // Main runs the gatehouse command line and returns the exit status.

@@ -61,7 +61,12 @@ func cmdCopy(ctx context.Context, c *CLI, args []string) error {
 		return fmt.Errorf("target: %w", err)
 	}
 
+	report, done := c.progress("copying")
+	if report != nil {
+		ctx = db.WithProgress(ctx, report)
+	}
 	copied, err := source.CopyInto(ctx, target)
+	done()
 	if err != nil {
 		if errors.Is(err, db.ErrTargetNotEmpty) {
 			return fmt.Errorf("%w; gatehouse copy only fills a new, empty database (nothing was copied)", err)

@@ -474,7 +474,13 @@ func cmdBackup(ctx context.Context, c *CLI, args []string) error {
 		return err
 	}
 	return withStore(ctx, cfg, func(s *db.Store) error {
-		if err := s.Backup(ctx, pos[0]); err != nil {
+		report, done := c.progress("backing up")
+		if report != nil {
+			ctx = db.WithProgress(ctx, report)
+		}
+		err := s.Backup(ctx, pos[0])
+		done()
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Stdout, "backup written to %s\n", pos[0])

@@ -95,6 +95,18 @@ func (s *Store) CopyInto(ctx context.Context, dst *Store) ([]CopiedTable, error)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 
+	if p, _ := ctx.Value(progressKey{}).(Progress); p != nil {
+		var total int64
+		for _, t := range copyTables {
+			var n int64
+			if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.table).Scan(&n); err != nil {
+				return nil, storageErr(err)
+			}
+			total += n
+		}
+		ctx = context.WithValue(ctx, trackerKey{}, trackProgress(ctx, total, "rows"))
+	}
+
 	var copied []CopiedTable
 	err = dst.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if dst.Dialect == Postgres {
@@ -192,6 +204,7 @@ func copyRows[T any](ctx context.Context, src *Store, conn bun.Conn, dst bun.Tx)
 		if _, err := dst.NewInsert().Model(&batch).Exec(ctx); err != nil {
 			return err
 		}
+		trackerFrom(ctx).add(int64(len(batch)))
 		n += len(batch)
 		batch = batch[:0]
 		return nil

@@ -392,6 +392,28 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		_ = os.Remove(path)
 		return err
 	}
+	if p, _ := ctx.Value(progressKey{}).(Progress); p != nil {
+		// VACUUM INTO says nothing until it is done: watch the copy grow
+		// towards the database's used pages.
+		var pages, free, size int64
+		_ = s.DB.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages)
+		_ = s.DB.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free)
+		_ = s.DB.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size)
+		total := (pages - free) * size
+		p(0, total, "bytes")
+		defer func() { // runs last: the final size, once the watch has stopped
+			if st, err := os.Stat(path); err == nil {
+				p(st.Size(), max(total, st.Size()), "bytes")
+			}
+		}()
+		stop := make(chan struct{})
+		watched := make(chan struct{})
+		go func() { defer close(watched); watchFileGrowth(path, total, p, 200*time.Millisecond, stop) }()
+		defer func() {
+			close(stop)
+			<-watched
+		}()
+	}
 	if _, err := s.DB.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		_ = os.Remove(path)
 		return storageErr(err)
