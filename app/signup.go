@@ -56,7 +56,7 @@ func (a *App) showSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.render(w, r, http.StatusOK, components.Page{Title: "Create an account", Bare: true},
-		components.SignupPage(components.SignupForm{Domains: a.cfg.SignupDomains}))
+		components.SignupPage(components.SignupForm{Domains: a.cfg.SignupDomains, Confirm: a.mail != nil}))
 }
 
 // signup handles POST /signup: checks the email's domain and the password
@@ -68,7 +68,7 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	f := components.SignupForm{Email: truncateRunes(strings.TrimSpace(r.PostForm.Get("email")), 254),
-		Name: truncateRunes(r.PostForm.Get("name"), 100), Domains: a.cfg.SignupDomains}
+		Name: truncateRunes(r.PostForm.Get("name"), 100), Domains: a.cfg.SignupDomains, Confirm: a.mail != nil}
 	page := components.Page{Title: "Create an account", Bare: true}
 	fail := func(status int, msg string) {
 		f.Error = msg

@@ -65,3 +65,39 @@ func TestPasswordResetByMail(t *testing.T) {
 		t.Errorf("the used link answers %d", res.StatusCode)
 	}
 }
+
+// TestSignupConfirmationByMail signs up in chromium with mail on: the
+// account cannot log in until the emailed link is opened and confirmed,
+// and then lands on the start page logged in.
+func TestSignupConfirmationByMail(t *testing.T) {
+	smtp := smtptest.Start(t)
+	s := startServer(t, []string{"GATEHOUSE_SMTP_URL=" + smtp.URL(), "GATEHOUSE_MAIL_FROM=gatehouse@example.com"},
+		"--allow-signup", "--signup-group", "Newcomers")
+	s.cli(t, "groups", "create", "Newcomers")
+
+	b := newBrowser(t)
+	tb := b.newTab(t, "newcomer")
+	tb.open(t, s.URL+"/signup")
+	const pw = "a newcomer's passphrase"
+	tb.typeInto(t, "#email", "new@example.com")
+	tb.typeInto(t, "#password", pw)
+	tb.typeInto(t, "#confirm", pw)
+	tb.click(t, button("", "Create account"))
+	tb.waitFor(t, "the check-your-email page", `document.body.innerText.includes("Check your email")`, actionTimeout)
+
+	m := smtp.Wait(t, 1, 30*time.Second)[0]
+	link := m.Link("/signup/confirm?token=")
+	if m.To[0] != "new@example.com" || link == "" {
+		t.Fatalf("confirmation mail to %v: %s", m.To, m.Text)
+	}
+	if out := s.cli(t, "groups", "members", "Newcomers"); strings.Contains(out, "new@example.com") {
+		t.Fatalf("in the sign-up group before confirming:\n%s", out)
+	}
+	tb.open(t, link)
+	tb.click(t, button("", "Confirm and log in"))
+	tb.waitPath(t, "/")
+	if out := s.cli(t, "groups", "members", "Newcomers"); !strings.Contains(out, "new@example.com") {
+		t.Errorf("not in the sign-up group after confirming:\n%s", out)
+	}
+	tb.assertClean(t)
+}
