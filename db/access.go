@@ -36,8 +36,17 @@ type StateGroup struct {
 	Description string
 	// Managers are emails, ordered.
 	Managers []string
-	// Members are ordered by email.
+	// IdPGroups are the identity provider's groups that feed this group
+	// (groups map), ordered.
+	IdPGroups []string
+	// Members are ordered by email: the memberships people manage (an
+	// admin, a manager, the CLI, an approved request, a file).
 	Members []StateMember
+	// IdPMembers are the emails of the members group sync from the identity
+	// provider added (source "idp"), ordered. A file does not list them and
+	// an apply leaves them to the sync; listing one in a file makes that
+	// membership one people manage.
+	IdPMembers []string
 }
 
 // StateMember is one membership of an AccessState; ExpiresAt is Unix ms (0: never).
@@ -60,6 +69,7 @@ const (
 	ChangeExpiry      = "expiry"
 	ChangeManager     = "manager"
 	ChangeGrant       = "grant"
+	ChangeMapping     = "mapping"
 )
 
 // AccessChange is one line of a plan: Op is '+' (add), '-' (remove) or '~'
@@ -108,12 +118,22 @@ func (c AccessChange) String() string {
 	case ChangeGrant:
 		b = append(b, c.Subject+" → "...)
 		b = strconv.AppendQuote(b, c.Group)
+	case ChangeMapping:
+		b = strconv.AppendQuote(b, c.Group)
+		b = append(b, " ← IdP group "...)
+		b = strconv.AppendQuote(b, c.Subject)
 	default: // member, expiry, manager
 		b = strconv.AppendQuote(b, c.Group)
 		b = append(b, " / "+c.Subject...)
-		if c.Kind == ChangeExpiry {
+		switch {
+		case c.Kind == ChangeExpiry:
 			b = append(b, ": "+c.Before+" → "+c.After...)
-		} else if c.Kind == ChangeMember && c.Op == '+' && c.ExpiresAt != 0 {
+		case c.Kind == ChangeMember && c.Op == '~':
+			b = append(b, ": added by the IdP → kept by the file"...)
+		case c.Kind == ChangeMember && c.Op == '+' && c.ExpiresAt != 0:
+			b = append(b, " (until "+FormatExpiry(c.ExpiresAt)+")"...)
+		}
+		if c.Kind == ChangeMember && c.Op == '~' && c.ExpiresAt != 0 {
 			b = append(b, " (until "+FormatExpiry(c.ExpiresAt)+")"...)
 		}
 	}
@@ -213,7 +233,7 @@ func (s *Store) ApplyAccess(ctx context.Context, a Actor, file, sha256 string, r
 	var plan AccessPlan
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if s.Dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, "LOCK TABLE groups, memberships, grants, group_managers IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE groups, memberships, grants, group_managers, idp_group_mappings IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 				return err
 			}
 		}
@@ -267,8 +287,21 @@ func readAccessState(ctx context.Context, db bun.IDB) (AccessState, map[string]i
 		return st, nil, err
 	}
 	for _, m := range members {
-		if g := byID[m.GroupID]; g != nil {
+		switch g := byID[m.GroupID]; {
+		case g == nil:
+		case m.Source == SourceIdP:
+			g.IdPMembers = append(g.IdPMembers, emails[m.UserID])
+		default:
 			g.Members = append(g.Members, StateMember{Email: emails[m.UserID], ExpiresAt: m.ExpiresAt})
+		}
+	}
+	var mappings []IdPGroupMapping
+	if err := db.NewSelect().Model(&mappings).Scan(ctx); err != nil {
+		return st, nil, err
+	}
+	for _, m := range mappings {
+		if g := byID[m.GroupID]; g != nil {
+			g.IdPGroups = append(g.IdPGroups, m.IdPGroup)
 		}
 	}
 	var managers []GroupManager
@@ -301,6 +334,8 @@ func (st *AccessState) Normalize() {
 	for i := range st.Groups {
 		g := &st.Groups[i]
 		slices.Sort(g.Managers)
+		slices.Sort(g.IdPGroups)
+		slices.Sort(g.IdPMembers)
 		slices.SortFunc(g.Members, func(a, b StateMember) int { return strings.Compare(a.Email, b.Email) })
 	}
 	slices.SortFunc(st.Grants, func(a, b StateGrant) int {
@@ -349,6 +384,19 @@ func DiffAccess(have, want AccessState) AccessPlan {
 				hm, wm = hm[1:], wm[1:]
 			}
 		}
+		hp, wp := h.IdPGroups, w.IdPGroups
+		for len(hp) > 0 || len(wp) > 0 {
+			switch {
+			case len(wp) == 0 || (len(hp) > 0 && hp[0] < wp[0]):
+				add(AccessChange{Op: '-', Kind: ChangeMapping, Group: w.Name, Subject: hp[0]})
+				hp = hp[1:]
+			case len(hp) == 0 || wp[0] < hp[0]:
+				add(AccessChange{Op: '+', Kind: ChangeMapping, Group: w.Name, Subject: wp[0]})
+				wp = wp[1:]
+			default:
+				hp, wp = hp[1:], wp[1:]
+			}
+		}
 		hs, ws := h.Members, w.Members
 		for len(hs) > 0 || len(ws) > 0 {
 			switch {
@@ -356,7 +404,11 @@ func DiffAccess(have, want AccessState) AccessPlan {
 				add(AccessChange{Op: '-', Kind: ChangeMember, Group: w.Name, Subject: hs[0].Email})
 				hs = hs[1:]
 			case len(hs) == 0 || ws[0].Email < hs[0].Email:
-				add(AccessChange{Op: '+', Kind: ChangeMember, Group: w.Name, Subject: ws[0].Email, ExpiresAt: ws[0].ExpiresAt})
+				op := byte('+')
+				if _, fromIdP := slices.BinarySearch(h.IdPMembers, ws[0].Email); fromIdP {
+					op = '~' // the IdP's membership becomes the file's
+				}
+				add(AccessChange{Op: op, Kind: ChangeMember, Group: w.Name, Subject: ws[0].Email, ExpiresAt: ws[0].ExpiresAt})
 				ws = ws[1:]
 			default:
 				if hs[0].ExpiresAt != ws[0].ExpiresAt {
@@ -370,7 +422,7 @@ func DiffAccess(have, want AccessState) AccessPlan {
 	for _, h := range have.Groups {
 		if !wanted[strings.ToLower(h.Name)] {
 			add(AccessChange{Op: '-', Kind: ChangeGroup, Group: h.Name,
-				Counts: plural(len(h.Members), "member") + ", " + plural(len(h.Managers), "manager")})
+				Counts: plural(len(h.Members)+len(h.IdPMembers), "member") + ", " + plural(len(h.Managers), "manager")})
 		}
 	}
 	// Grants: both sorted by dashboard, then group regardless of case. A
@@ -442,7 +494,7 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 			continue
 		}
 		id := ids[strings.ToLower(c.Group)]
-		for _, m := range []any{(*Membership)(nil), (*Grant)(nil), (*GroupManager)(nil)} {
+		for _, m := range []any{(*Membership)(nil), (*Grant)(nil), (*GroupManager)(nil), (*IdPGroupMapping)(nil)} {
 			if _, err := tx.NewDelete().Model(m).Where("group_id = ?", id).Exec(ctx); err != nil {
 				return err
 			}
@@ -501,6 +553,7 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 	var addMembers []Membership
 	var addManagers []GroupManager
 	var addGrants []Grant
+	var addMappings []IdPGroupMapping
 	removeMembers := map[int64][]int64{} // group id → user ids
 	removeManagers := map[int64][]int64{}
 	for _, c := range plan.Changes {
@@ -513,14 +566,28 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 			if uid, err = userID(c.Subject); err != nil {
 				return err
 			}
-			if c.Op == '+' {
-				addMembers = append(addMembers, Membership{GroupID: gid, UserID: uid, ExpiresAt: c.ExpiresAt, CreatedAt: now})
+			switch c.Op {
+			case '+':
+				addMembers = append(addMembers, Membership{GroupID: gid, UserID: uid, ExpiresAt: c.ExpiresAt, CreatedAt: now, Source: SourceManual})
 				after := map[string]any{"group": c.Group, "user": c.Subject}
 				if c.ExpiresAt != 0 {
 					after["expires"] = FormatExpiry(c.ExpiresAt)
 				}
 				err = audit(ActionMemberAdd, target, map[string]any{"after": after})
-			} else {
+			case '~': // an IdP-synced membership the file now lists
+				q := tx.NewUpdate().Model((*Membership)(nil)).Set("source = ?, idp_group = ''", SourceManual).
+					Where("group_id = ? AND user_id = ?", gid, uid)
+				if c.ExpiresAt == 0 {
+					q = q.Set("expires_at = NULL")
+				} else {
+					q = q.Set("expires_at = ?", c.ExpiresAt)
+				}
+				if _, err := q.Exec(ctx); err != nil {
+					return err
+				}
+				err = audit(ActionMemberAdd, target, map[string]any{"before": map[string]any{"source": SourceIdP},
+					"after": map[string]any{"source": SourceManual, "expires": FormatExpiry(c.ExpiresAt)}})
+			default:
 				removeMembers[gid] = append(removeMembers[gid], uid)
 				err = audit(ActionMemberRemove, target, map[string]any{"before": map[string]any{"group": c.Group, "user": c.Subject}})
 			}
@@ -550,6 +617,17 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 			} else {
 				removeManagers[gid] = append(removeManagers[gid], uid)
 				err = audit(ActionManagerRemove, target, map[string]any{"before": map[string]any{"group": c.Group, "manager": c.Subject}})
+			}
+		case ChangeMapping:
+			target = c.Group + " ← " + c.Subject
+			if c.Op == '+' {
+				addMappings = append(addMappings, IdPGroupMapping{GroupID: gid, IdPGroup: c.Subject, CreatedAt: now})
+				err = audit(ActionGroupMap, target, map[string]any{"after": map[string]any{"group": c.Group, "idp_group": c.Subject}})
+			} else {
+				if _, err := tx.NewDelete().Model((*IdPGroupMapping)(nil)).Where("group_id = ? AND idp_group = ?", gid, c.Subject).Exec(ctx); err != nil {
+					return err
+				}
+				err = audit(ActionGroupUnmap, target, map[string]any{"before": map[string]any{"group": c.Group, "idp_group": c.Subject}})
 			}
 		case ChangeGrant:
 			target = c.Subject + " → " + c.Group
@@ -586,6 +664,9 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 		return err
 	}
 	if err := insertChunks(ctx, tx, addGrants); err != nil {
+		return err
+	}
+	if err := insertChunks(ctx, tx, addMappings); err != nil {
 		return err
 	}
 	added, changed, removed := plan.Counts()

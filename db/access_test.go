@@ -244,3 +244,66 @@ func TestApplyAccessWithConcurrentEdits(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyAccessIdP: IdP group mappings are part of the file; the
+// memberships group sync manages are left to it unless the file lists them.
+func TestApplyAccessIdP(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := Actor{Email: "cli"}
+		ann, _ := s.CreateUser(ctx, a, NewUser{Email: "ann@example.com", PasswordHash: "h"})
+		bob, _ := s.CreateUser(ctx, a, NewUser{Email: "bob@example.com", PasswordHash: "h"})
+		sales, _ := s.CreateGroup(ctx, a, "sales", "")
+		if err := s.MapIdPGroup(ctx, a, sales.ID, "idp-sales"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SyncIdPGroups(ctx, a, ann.ID, []string{"idp-sales"}); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.AddMember(ctx, a, sales.ID, bob.ID, 0)
+		have, err := s.ReadAccessState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := have.Groups[0]
+		if !reflect.DeepEqual(g.IdPGroups, []string{"idp-sales"}) || !reflect.DeepEqual(g.IdPMembers, []string{"ann@example.com"}) ||
+			len(g.Members) != 1 || g.Members[0].Email != "bob@example.com" {
+			t.Fatalf("state: %+v", g)
+		}
+
+		// The file: mapped to idp-team instead; bob only. ann (from the IdP) stays.
+		want := AccessState{Groups: []StateGroup{{Name: "sales", IdPGroups: []string{"idp-team"}, Members: []StateMember{{Email: "bob@example.com"}}}}}
+		plan, err := s.ApplyAccess(ctx, a, "f", "s", fixedState(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := planLines(plan); !reflect.DeepEqual(got, []string{`- mapping "sales" ← IdP group "idp-sales"`, `+ mapping "sales" ← IdP group "idp-team"`}) {
+			t.Errorf("plan: %q", got)
+		}
+		if got, _ := s.IdPGroupsOf(ctx, sales.ID); !reflect.DeepEqual(got, []string{"idp-team"}) {
+			t.Errorf("mappings after apply: %q", got)
+		}
+		if _, err := s.MemberOf(ctx, sales.ID, ann.ID); err != nil {
+			t.Errorf("the IdP's member was removed by a file that does not list them: %v", err)
+		}
+		if n := countRows(t, s, "audit_events", "action = ? AND target = ?", ActionGroupMap, "sales ← idp-team"); n != 1 {
+			t.Error("the mapping was not audited")
+		}
+
+		// Listing ann makes hers a membership the file manages.
+		want.Groups[0].Members = append([]StateMember{{Email: "ann@example.com"}}, want.Groups[0].Members...)
+		plan, err = s.ApplyAccess(ctx, a, "f", "s2", fixedState(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := planLines(plan); !reflect.DeepEqual(got, []string{`~ member "sales" / ann@example.com: added by the IdP → kept by the file`}) {
+			t.Errorf("plan: %q", got)
+		}
+		if st, _ := s.ReadAccessState(ctx); len(st.Groups[0].IdPMembers) != 0 || len(st.Groups[0].Members) != 2 {
+			t.Errorf("ann's membership after the file listed her: %+v", st.Groups[0])
+		}
+		if again, _ := s.PlanAccess(ctx, fixedState(want)); len(again.Changes) != 0 {
+			t.Errorf("plan after apply: %q", planLines(again))
+		}
+	})
+}

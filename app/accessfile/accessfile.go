@@ -11,6 +11,7 @@
 //	  - name: sales
 //	    description: The sales team
 //	    managers: [lee@example.com]
+//	    idp_groups: [sales-team]
 //	    members:
 //	      - alice@example.com
 //	      - {email: bob@example.com, expires: 2027-06-30}
@@ -38,7 +39,7 @@ import (
 // lists the same; a test keeps them in step).
 var (
 	fileKeys   = []string{"version", "groups", "grants"}
-	groupKeys  = []string{"name", "description", "managers", "members"}
+	groupKeys  = []string{"name", "description", "managers", "idp_groups", "members"}
 	memberKeys = []string{"email", "expires"}
 )
 
@@ -122,6 +123,7 @@ type Group struct {
 	Name        string
 	Description string
 	Managers    []Email
+	IdPGroups   []string
 	Members     []Member
 	node        *yaml.Node
 }
@@ -308,6 +310,26 @@ func parseGroup(p *problems, n *yaml.Node) Group {
 			}
 		}
 	}
+	if ms := fields["idp_groups"]; ms != nil && isSeq(p, ms, "idp_groups") {
+		seen := map[string]*yaml.Node{}
+		for _, m := range ms.Content {
+			if !isString(p, m, "an IdP group") {
+				continue
+			}
+			name, err := db.CleanIdPGroup(m.Value)
+			switch {
+			case err != nil:
+				p.at(m, "%v", err)
+			case name != m.Value:
+				p.at(m, "IdP group %q has spaces around it", m.Value)
+			case seen[name] != nil:
+				p.at(m, "IdP group %q is listed twice for %q (first at line %d)", name, g.Name, seen[name].Line)
+			default:
+				seen[name] = m
+				g.IdPGroups = append(g.IdPGroups, name)
+			}
+		}
+	}
 	if ms := fields["members"]; ms != nil && isSeq(p, ms, "members") {
 		seen := map[string]*yaml.Node{}
 		for _, m := range ms.Content {
@@ -488,7 +510,7 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 	for _, g := range f.Groups {
 		key := strings.ToLower(g.Name)
 		names[key] = g.Name
-		sg := db.StateGroup{Name: g.Name, Description: g.Description}
+		sg := db.StateGroup{Name: g.Name, Description: g.Description, IdPGroups: g.IdPGroups}
 		for _, m := range g.Managers {
 			user(m)
 			sg.Managers = append(sg.Managers, m.Email)
@@ -554,6 +576,13 @@ func Export(st db.AccessState, header string) ([]byte, error) {
 				ms.Content = append(ms.Content, str(m))
 			}
 			kv(gn, "managers", ms)
+		}
+		if len(g.IdPGroups) > 0 {
+			ms := &yaml.Node{Kind: yaml.SequenceNode}
+			for _, m := range g.IdPGroups {
+				ms.Content = append(ms.Content, str(m))
+			}
+			kv(gn, "idp_groups", ms)
 		}
 		if len(g.Members) > 0 {
 			ms := &yaml.Node{Kind: yaml.SequenceNode}

@@ -58,6 +58,7 @@ groups:
   - name: Sales
     description: The sales team
     managers: [Ann@Example.com]
+    idp_groups: [sales-team, Sales Team]
     members:
       - bob@example.com
       - {email: ann@example.com, expires: 2027-06-30}
@@ -77,7 +78,7 @@ grants:
 		Groups: []db.StateGroup{
 			{Name: "empty"},
 			{Name: "ops", Members: []db.StateMember{{Email: "cy@example.com", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}}},
-			{Name: "Sales", Description: "The sales team", Managers: []string{"ann@example.com"},
+			{Name: "Sales", Description: "The sales team", Managers: []string{"ann@example.com"}, IdPGroups: []string{"Sales Team", "sales-team"},
 				Members: []db.StateMember{{Email: "ann@example.com", ExpiresAt: time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC).UnixMilli()}, {Email: "bob@example.com"}}},
 		},
 		Grants: []db.StateGrant{{Dashboard: "retired", Group: "ops"}, {Dashboard: "sales", Group: "ops"}, {Dashboard: "sales", Group: "Sales"}},
@@ -113,6 +114,8 @@ func TestBadFiles(t *testing.T) {
 			[]string{`access.yaml:6:9: ann@example.com is listed twice as a member of "a" (first at line 5)`}},
 		{"manager twice", "version: 1\ngroups:\n  - name: a\n    managers: [ann@example.com, ann@example.com]\n",
 			[]string{`access.yaml:4:33: ann@example.com is listed twice as a manager of "a"`}},
+		{"IdP group twice", "version: 1\ngroups:\n  - name: a\n    idp_groups: [x, y, x]\n",
+			[]string{`access.yaml:4:24: IdP group "x" is listed twice for "a" (first at line 4)`}},
 		{"grant twice", "version: 1\ngroups:\n  - name: a\ngrants:\n  sales: [a, A]\n",
 			[]string{`access.yaml:5:14: group "A" is granted "sales" twice (first at line 5)`}},
 		{"expiry in the past", "version: 1\ngroups:\n  - name: a\n    members:\n      - {email: ann@example.com, expires: 2026-11-01}\n",
