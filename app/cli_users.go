@@ -167,7 +167,7 @@ func usersSetPassword(ctx context.Context, c *CLI, args []string) error {
 func usersToggle(ctx context.Context, c *CLI, sub string, args []string) error {
 	help := map[string]string{
 		"deactivate": "Deactivate a user: they cannot log in and all their sessions end at once.",
-		"activate":   "Reactivate a deactivated user.",
+		"activate":   "Reactivate a deactivated user, or confirm a sign-up whose emailed link was never opened.",
 		"promote":    "Make a user an admin.",
 		"demote":     "Take admin rights away from a user (the last active admin cannot be demoted).",
 	}[sub]

@@ -787,3 +787,22 @@ func TestNoResetMailWherePasswordsAreForAdminsOnly(t *testing.T) {
 		t.Errorf("viewer got %d, admin %d messages; want 0 and 1", len(smtp.To("viewer@example.com")), len(smtp.To("boss@example.com")))
 	}
 }
+
+// TestActivateConfirmsAnUnconfirmedSignup: `users activate` is the admin's
+// way to let in a sign-up whose mail never arrived.
+func TestActivateConfirmsAnUnconfirmedSignup(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true })
+	ta.post(t, ta.client(), "/signup", url.Values{"email": {"hal@example.com"}, "password": {testPassword}, "confirm": {testPassword}})
+	if res, _ := ta.post(t, ta.client(), "/login", url.Values{"email": {"hal@example.com"}, "password": {testPassword}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("unconfirmed login: %d", res.StatusCode)
+	}
+	u, _ := ta.store.UserByEmail(context.Background(), "hal@example.com")
+	if err := ta.store.SetActive(context.Background(), db.Actor{Email: "cli"}, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	ta.login(t, "hal@example.com")
+	if ta.countAudit(t, db.ActionUserActivate, "hal@example.com") != 1 {
+		t.Error("not audited")
+	}
+}

@@ -186,7 +186,10 @@ func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active boo
 		if err != nil {
 			return err
 		}
-		if u.IsActive == active {
+		// Activating an unconfirmed sign-up confirms it: the admin vouches
+		// for the address (the way out when mail is gone).
+		confirm := active && u.EmailPending
+		if u.IsActive == active && !confirm {
 			return nil
 		}
 		if !active && u.IsAdmin {
@@ -194,8 +197,11 @@ func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active boo
 				return err
 			}
 		}
-		if _, err := tx.NewUpdate().Model((*User)(nil)).Set("is_active = ?", active).
-			Set("updated_at = ?", s.nowMS()).Where("id = ?", userID).Exec(ctx); err != nil {
+		q := tx.NewUpdate().Model((*User)(nil)).Set("is_active = ?", active).Set("updated_at = ?", s.nowMS()).Where("id = ?", userID)
+		if confirm {
+			q = q.Set("email_pending = FALSE")
+		}
+		if _, err := q.Exec(ctx); err != nil {
 			return err
 		}
 		action := ActionUserActivate
@@ -205,8 +211,12 @@ func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active boo
 				return err
 			}
 		}
+		before, after := map[string]any{"active": u.IsActive}, map[string]any{"active": active}
+		if confirm {
+			before["email_confirmed"], after["email_confirmed"] = false, true
+		}
 		return s.insertAudit(ctx, tx, a, Event{Action: action, Target: u.Email,
-			Detail: map[string]any{"before": map[string]any{"active": u.IsActive}, "after": map[string]any{"active": active}}})
+			Detail: map[string]any{"before": before, "after": after}})
 	})
 }
 
