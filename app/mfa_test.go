@@ -295,10 +295,24 @@ func TestResetMFAEndsTheUsersSessions(t *testing.T) {
 	secret, _ = ta.enrolTOTP(t, adminC)
 	ta.Clock.Advance(30 * time.Second)
 	adminC = ta.loginWithCode(t, admin.Email, ta.code(t, secret))
-	e := &cliEnv{t: t, data: filepath.Join(ta.Dir, "data")}
-	out := e.ok("", "users", "reset-mfa", admin.Email)
-	if !strings.Contains(out, "second factors of root@example.com removed") || !strings.Contains(out, "logged out") {
-		t.Errorf("reset-mfa output: %q", out)
+	// The app's database, SQLite or (GATEHOUSE_TEST_APP_DB=postgres) PostgreSQL.
+	run := func(args ...string) (string, string, int) {
+		var out, errOut strings.Builder
+		c := &CLI{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
+			switch k {
+			case "GATEHOUSE_DATA":
+				return filepath.Join(ta.Dir, "data")
+			case "GATEHOUSE_DB":
+				return ta.cfg.DSN
+			}
+			return ""
+		}}
+		code := c.Run(context.Background(), args)
+		return out.String(), errOut.String(), code
+	}
+	out, errOut, code := run("users", "reset-mfa", admin.Email)
+	if code != 0 || !strings.Contains(out, "second factors of root@example.com removed") || !strings.Contains(out, "logged out") {
+		t.Errorf("reset-mfa: exit %d, output %q, stderr %q", code, out, errOut)
 	}
 	if res, _ := ta.get(t, adminC, "/admin", false); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("the admin's session survived reset-mfa: %d", res.StatusCode)
@@ -306,8 +320,12 @@ func TestResetMFAEndsTheUsersSessions(t *testing.T) {
 	if n := ta.countAudit(t, db.ActionMFAReset, admin.Email); n != 1 {
 		t.Errorf("reset-mfa audited %d times, want 1", n)
 	}
-	e.fails(1, "no user with email", "", "users", "reset-mfa", "nobody@example.com")
-	e.fails(2, "missing arguments", "", "users", "reset-mfa")
+	if _, errOut, code := run("users", "reset-mfa", "nobody@example.com"); code != 1 || !strings.Contains(errOut, "no user with email") {
+		t.Errorf("unknown user: exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, code := run("users", "reset-mfa"); code != 2 || !strings.Contains(errOut, "missing arguments") {
+		t.Errorf("no email: exit %d, stderr %q", code, errOut)
+	}
 }
 
 func TestLogoutEndsAHalfAuthenticatedSession(t *testing.T) {
