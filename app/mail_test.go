@@ -806,3 +806,22 @@ func TestActivateConfirmsAnUnconfirmedSignup(t *testing.T) {
 		t.Error("not audited")
 	}
 }
+
+// TestConfirmingWithRequiredMFAGoesToEnrolment: the confirmation link logs
+// in as a password would, so --require-mfa all sends the new account to set
+// up a second factor before anything else.
+func TestConfirmingWithRequiredMFAGoesToEnrolment(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) { c.AllowSignup, c.RequireMFA = true, "all" })
+	c := ta.client()
+	ta.post(t, c, "/signup", url.Values{"email": {"ivy@example.com"}, "password": {testPassword}, "confirm": {testPassword}})
+	ta.deliver(t)
+	link := smtp.Wait(t, 1, time.Second)[0].Link("/signup/confirm?token=")
+	res, _ := ta.post(t, c, "/signup/confirm", url.Values{"token": {strings.TrimPrefix(link, "http://gatehouse.test/signup/confirm?token=")}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/account/security" {
+		t.Fatalf("confirm with MFA required: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, _ := ta.get(t, c, "/", false); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the start page before enrolling: %d", res.StatusCode)
+	}
+}

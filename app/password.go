@@ -185,15 +185,9 @@ func (a *App) confirmEmail(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	if err := a.sessions.Login(w, r, u.ID); err != nil {
-		a.serverError(w, r, err)
-		return
-	}
-	if err := a.store.RecordLogin(ctx, db.Actor{ID: u.ID, Email: u.Email, IP: ip}, u.ID); err != nil {
-		a.serverError(w, r, err)
-		return
-	}
-	a.redirect(w, r, "/")
+	// Logged in as after a password: enrolment in a second factor comes
+	// first where --require-mfa asks for it.
+	a.afterPassword(w, r, u, "/")
 }
 
 // resendConfirmation queues a new confirmation link for a pending sign-up
