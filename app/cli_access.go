@@ -33,8 +33,8 @@ Users are never created or deleted by this file. Format: docs/access-as-code.md`
 // cmdAccessFile runs `access export`, `access plan FILE` and `access apply FILE`.
 func cmdAccessFile(ctx context.Context, c *CLI, sub string, args []string) error {
 	help := map[string][2]string{
-		"export": {"", "Print the whole access state (groups with description, managers and members; grants) as YAML, in a stable order."},
-		"plan": {"FILE", "Print what 'access apply FILE' would change, one +/-/~ line per group, member, expiry, manager and grant. " +
+		"export": {"", "Print the whole access state (groups with description, managers, IdP group mappings and members; grants) as YAML, in a stable order."},
+		"plan": {"FILE", "Print what 'access apply FILE' would change, one +/-/~ line per group, member, expiry, manager, IdP group mapping and grant. " +
 			"Exit status 0: nothing to change, 2: changes, 1: errors (each with its line and column). FILE - reads standard input."},
 		"apply": {"FILE", "Make the access state equal to FILE in one transaction, audited as one change set with the file's sha256. " +
 			"Nothing is changed when the file has any error. Applying the same file again changes nothing. FILE - reads standard input."},
