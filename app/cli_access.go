@@ -24,8 +24,8 @@ var errChanges = errors.New("changes to apply")
 // own errors to stderr.
 var errReported = errors.New("errors reported")
 
-const accessFileHeader = `Gatehouse access file: every group with its description, managers and
-members, and which groups may open which dashboard.
+const accessFileHeader = `Gatehouse access file: every group with its description, managers, IdP
+group mappings and members, and which groups may open which dashboard.
 Check it with 'gatehouse access plan FILE' (exit 0: nothing to change,
 2: changes, 1: errors); apply it with 'gatehouse access apply FILE'.
 Users are never created or deleted by this file. Format: docs/access-as-code.md`
