@@ -146,7 +146,13 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		if cmd.name != args[0] {
 			continue
 		}
-		err := cmd.run(ctx, c, args[1:])
+		run := c
+		if cmd.name != "serve" { // serve's log handlers quote what they print
+			safe := *c
+			safe.Stdout, safe.Stderr = termWriter{c.Stdout}, termWriter{c.Stderr}
+			run = &safe
+		}
+		err := cmd.run(ctx, run, args[1:])
 		switch {
 		case err == nil:
 			return 0
@@ -159,11 +165,11 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		}
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, ue.msg)
+			fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, termEscape(ue.msg))
 			fmt.Fprintf(c.Stderr, "usage: gatehouse %s %s\n", cmd.name, cmd.args)
 			return 2
 		}
-		fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, sentence(err))
+		fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, termEscape(sentence(err)))
 		return 1
 	}
 	fmt.Fprintf(c.Stderr, "gatehouse: unknown command %q; run 'gatehouse --help' for the list\n", args[0])

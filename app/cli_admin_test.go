@@ -48,7 +48,7 @@ func TestCLIAdminParity(t *testing.T) {
 	e.ok("", "users", "promote", "ann@example.com")
 	e.ok("", "users", "demote", "root@example.com")
 	out = e.ok("", "users", "list")
-	if !regexp.MustCompile(`ann@example.com\s+Ann\s+admin`).MatchString(out) || !regexp.MustCompile(`root@example.com\s+user`).MatchString(out) {
+	if !regexp.MustCompile(`ann@example.com\s+Ann\s+admin`).MatchString(out) || !regexp.MustCompile(`root@example.com\s+viewer`).MatchString(out) {
 		t.Errorf("users list:\n%s", out)
 	}
 	e.fails(1, "no user with email", "", "users", "promote", "nobody@example.com")

@@ -72,7 +72,7 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 			}
 			c.table("NAME\tMEMBERS\tGRANTS\tDESCRIPTION", func(w io.Writer) {
 				for _, g := range groups {
-					fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", g.Name, g.MemberCount, g.GrantCount, g.Description)
+					fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", termEscape(g.Name), g.MemberCount, g.GrantCount, termEscape(g.Description))
 				}
 			})
 			return nil
@@ -123,7 +123,7 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 								exp += " (expired)"
 							}
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s\n", m.Email, m.Name, exp)
+						fmt.Fprintf(w, "%s\t%s\t%s\n", termEscape(m.Email), termEscape(m.Name), exp)
 					}
 					if offset+500 >= total {
 						return
@@ -312,7 +312,7 @@ func cmdGrants(ctx context.Context, c *CLI, args []string) error {
 			}
 			c.table("DASHBOARD\tGROUP", func(w io.Writer) {
 				for _, g := range grants {
-					fmt.Fprintf(w, "%s\t%s\n", g.Dashboard, g.GroupName)
+					fmt.Fprintf(w, "%s\t%s\n", termEscape(g.Dashboard), termEscape(g.GroupName))
 				}
 			})
 			return nil
@@ -347,7 +347,7 @@ func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
 					ids[i] += " (" + p.RequireGroup + " only)"
 				}
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", d.Slug, d.Title, strings.Join(ids, ", "))
+			fmt.Fprintf(w, "%s\t%s\t%s\n", d.Slug, termEscape(d.Title), strings.Join(ids, ", "))
 		}
 	})
 	return nil
@@ -459,7 +459,8 @@ func cmdAudit(ctx context.Context, c *CLI, args []string) error {
 				if actor == "" {
 					actor = "-"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time().Format("2006-01-02 15:04:05"), actor, e.Action, e.Target, e.IP, e.Detail)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time().Format("2006-01-02 15:04:05"), termEscape(actor), termEscape(e.Action),
+					termEscape(e.Target), termEscape(e.IP), termEscape(e.Detail))
 			}
 		})
 		return nil

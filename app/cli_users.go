@@ -75,7 +75,7 @@ func usersCreate(ctx context.Context, c *CLI, args []string) error {
 		} else if err != nil {
 			return err
 		}
-		role := "user"
+		role := "viewer" // as the web panel says
 		if u.IsAdmin {
 			role = "admin"
 		}
@@ -103,7 +103,7 @@ func usersList(ctx context.Context, c *CLI, args []string) error {
 					return
 				}
 				for _, u := range users {
-					role, status := "user", "active"
+					role, status := "viewer", "active"
 					if u.IsAdmin {
 						role = "admin"
 					}
@@ -118,7 +118,7 @@ func usersList(ctx context.Context, c *CLI, args []string) error {
 					if u.LastLoginAt != 0 {
 						last = db.FromMS(u.LastLoginAt).Format("2006-01-02 15:04")
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Email, u.Name, role, status, last)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", termEscape(u.Email), termEscape(u.Name), role, status, last)
 				}
 				if offset+500 >= total {
 					return
