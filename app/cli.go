@@ -172,7 +172,17 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.Stderr, "gatehouse %s: %s\n", cmd.name, termEscape(sentence(err)))
 		return 1
 	}
-	fmt.Fprintf(c.Stderr, "gatehouse: unknown command %q; run 'gatehouse --help' for the list\n", args[0])
+	var names []string
+	for _, cmd := range commands() {
+		if cmd.summary != "" {
+			names = append(names, cmd.name)
+		}
+	}
+	if m := didYouMean(args[0], names); m != "" {
+		fmt.Fprintf(c.Stderr, "gatehouse: unknown command %q; did you mean %s? Run 'gatehouse --help' for the list\n", termEscape(args[0]), m)
+		return 2
+	}
+	fmt.Fprintf(c.Stderr, "gatehouse: unknown command %q; run 'gatehouse --help' for the list\n", termEscape(args[0]))
 	return 2
 }
 
@@ -202,10 +212,23 @@ func (c *CLI) flags(name, args, help string) *flag.FlagSet {
 			fmt.Fprintln(c.Stdout, "\nFlags (each also read from GATEHOUSE_<FLAG>):")
 			fs.SetOutput(c.Stdout)
 			fs.PrintDefaults()
-			fs.SetOutput(c.Stderr)
+			fs.SetOutput(io.Discard)
+		}
+		if where := flagDatabase(fs); where != "" {
+			fmt.Fprintf(c.Stdout, "\nDatabase: %s\n", where)
 		}
 	}
 	return fs
+}
+
+// flagDatabase names the database a command with --data and --db flags
+// uses, as its flags and environment say now ("" for other commands).
+func flagDatabase(fs *flag.FlagSet) string {
+	data, dsn := fs.Lookup("data"), fs.Lookup("db")
+	if data == nil || dsn == nil {
+		return ""
+	}
+	return describeDatabase(Config{DataDir: data.Value.String(), DSN: dsn.Value.String()})
 }
 
 // parse reads flags from the environment (GATEHOUSE_<FLAG>) and then from
@@ -224,13 +247,21 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	if envErr != nil {
 		return nil, envErr
 	}
+	// The flag package prints the error and the usage itself on a bad
+	// flag; Run prints both once, so it is kept quiet here, and the usage
+	// is printed only for --help.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				usage()
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{flagProblem(fs, err)}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -238,6 +269,11 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
+	}
+	if v := fs.Lookup("verbose"); v != nil && v.Value.String() == "true" {
+		if where := flagDatabase(fs); where != "" {
+			fmt.Fprintf(c.Stderr, "gatehouse: using the database %s\n", where)
+		}
 	}
 	switch {
 	case len(pos) < min:
@@ -248,18 +284,24 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	return pos, nil
 }
 
-// dbFlags adds --data and --db to a command.
+// dbFlags adds --data, --db and --verbose to a command.
 func dbFlags(fs *flag.FlagSet) *Config {
 	cfg := DefaultConfig()
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory holding gatehouse.db")
 	fs.StringVar(&cfg.DSN, "db", "", "database DSN (postgres://… selects PostgreSQL); overrides --data")
-	fs.BoolVar(&cfg.Demo, "demo", false, "include the demo dashboards")
+	fs.Bool("verbose", false, "say which database the command uses (on standard error)")
 	return &cfg
+}
+
+// demoFlag adds --demo to a command that knows the dashboards.
+func demoFlag(fs *flag.FlagSet, cfg *Config, help string) {
+	fs.BoolVar(&cfg.Demo, "demo", false, help)
 }
 
 func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs := c.flags("serve", "[flags]", "Run the web server. With no admin yet, it prints a one-time setup link.")
 	cfg := dbFlags(fs)
+	demoFlag(fs, cfg, "seed demo users, groups and dashboards (remembered: the database stays a demo)")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on (port 0: any free port, logged at start)")
 	fs.DurationVar(&cfg.DBWait, "db-wait", cfg.DBWait, "how long to wait at start for a PostgreSQL server that cannot be reached yet")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, e.g. https://gatehouse.example.com (https turns on Secure cookies and HSTS)")
@@ -337,8 +379,13 @@ func cmdMigrate(ctx context.Context, c *CLI, args []string) error {
 	return nil
 }
 
-// withStore opens and migrates the database for a command.
+// withStore opens and migrates the database for a command. It never
+// creates a SQLite database: only serve and migrate do (see
+// requireDatabase).
 func withStore(ctx context.Context, cfg *Config, fn func(*db.Store) error) error {
+	if err := requireDatabase(*cfg); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, *cfg)
 	if err != nil {
 		return err
@@ -361,8 +408,21 @@ func buildRegistry(cfg *Config, extra []*dashboards.Dashboard) (*dashboards.Regi
 	return r, nil
 }
 
-// registry returns the dashboards this binary serves with cfg, for commands.
-func (c *CLI) registry(cfg *Config) (*dashboards.Registry, error) {
+// registry returns the dashboards this binary serves with cfg, for
+// commands: the demo ones too when --demo is given or the database
+// remembers `serve --demo`. It fails as withStore does when there is no
+// database.
+func (c *CLI) registry(ctx context.Context, cfg *Config) (*dashboards.Registry, error) {
+	if !cfg.Demo {
+		err := withStore(ctx, cfg, func(s *db.Store) error {
+			demo, err := s.Flag(ctx, demoFlagKey)
+			cfg.Demo = demo
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return buildRegistry(cfg, c.Dashboards)
 }
 

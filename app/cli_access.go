@@ -41,6 +41,7 @@ func cmdAccessFile(ctx context.Context, c *CLI, sub string, args []string) error
 	}[sub]
 	fs := c.flags("access "+sub, help[0], help[1])
 	cfg := dbFlags(fs)
+	demoFlag(fs, cfg, "include the demo dashboards (not needed once 'serve --demo' ran on this database)")
 	n := 1
 	if sub == "export" {
 		n = 0
@@ -49,7 +50,7 @@ func cmdAccessFile(ctx context.Context, c *CLI, sub string, args []string) error
 	if err != nil {
 		return err
 	}
-	reg, err := c.registry(cfg)
+	reg, err := c.registry(ctx, cfg)
 	if err != nil {
 		return err
 	}

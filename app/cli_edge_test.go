@@ -2,8 +2,13 @@ package app
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/db"
 )
@@ -51,5 +56,156 @@ func TestTermEscape(t *testing.T) {
 		if got := termEscape(in); got != want {
 			t.Errorf("termEscape(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCLIRefusesToCreateADatabase: only serve and migrate create one; any
+// other command run in the wrong place says where it looked.
+func TestCLIRefusesToCreateADatabase(t *testing.T) {
+	e := newEmptyCLIEnv(t)
+	want := "no database at " + filepath.Join(e.data, "gatehouse.db") + "; pass --data or --db"
+	for _, args := range [][]string{{"users", "list"}, {"users", "create", "ann@example.com"}, {"groups", "list"},
+		{"grants", "add", "access", "sales"}, {"audit", "list"}, {"access", "check", "a@example.com", "access"}} {
+		_, errOut, code := e.run("", args...)
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", args, code, errOut, want)
+		}
+	}
+	if _, err := os.Stat(e.data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a command created the data directory: %v", err)
+	}
+	// The relative default is named as typed.
+	if got := describeDatabase(Config{DataDir: "data"}); got != "./data/gatehouse.db" {
+		t.Errorf("describeDatabase = %q", got)
+	}
+	// dashboards list needs no database.
+	if out := e.ok("", "dashboards", "list"); !strings.Contains(out, "access") {
+		t.Errorf("dashboards list: %s", out)
+	}
+	e.ok("", "migrate")
+	e.ok("", "users", "list")
+	// --help and --verbose name the database.
+	out := e.ok("", "users", "list", "--help")
+	if !strings.Contains(out, "Database: "+filepath.Join(e.data, "gatehouse.db")) {
+		t.Errorf("users list --help does not name the database:\n%s", out)
+	}
+	_, errOut, code := e.run("", "groups", "list", "--verbose")
+	if code != 0 || !strings.Contains(errOut, "using the database "+filepath.Join(e.data, "gatehouse.db")) {
+		t.Errorf("groups list --verbose: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestCLIUsageMistakes: one error line and one usage line, suggestions for
+// typos, no --demo where it means nothing, plain words for a missing
+// backup directory.
+func TestCLIUsageMistakes(t *testing.T) {
+	e := newCLIEnv(t)
+	_, errOut, code := e.run("", "users", "list", "--bogus")
+	if code != 2 || strings.Count(errOut, "unknown flag --bogus") != 1 || strings.Count(errOut, "usage:") != 1 || strings.Count(errOut, "\n") != 2 {
+		t.Errorf("unknown flag: exit %d, stderr %q; want one error and one usage line", code, errOut)
+	}
+	_, errOut, code = e.run("", "users", "list", "--serch", "x")
+	if code != 2 || !strings.Contains(errOut, "did you mean --search?") {
+		t.Errorf("mistyped flag: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = e.run("", "user", "list")
+	if code != 2 || !strings.Contains(errOut, `unknown command "user"; did you mean users?`) {
+		t.Errorf("gatehouse user: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = e.run("", "grups", "list")
+	if code != 2 || !strings.Contains(errOut, "did you mean groups?") {
+		t.Errorf("gatehouse grups: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = e.run("", "users", "lst")
+	if code != 2 || !strings.Contains(errOut, `unknown subcommand "lst"; did you mean list?`) {
+		t.Errorf("users lst: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = e.run("", "frobnicate")
+	if code != 2 || strings.Contains(errOut, "did you mean") {
+		t.Errorf("frobnicate: exit %d, stderr %q (nothing is close)", code, errOut)
+	}
+	for _, args := range [][]string{{"users", "create", "--help"}, {"groups", "list", "--help"}, {"audit", "list", "--help"}, {"backup", "--help"}} {
+		if out := e.ok("", args...); strings.Contains(out, "-demo") {
+			t.Errorf("%v lists -demo:\n%s", args, out)
+		}
+	}
+	if out := e.ok("", "serve", "--help"); !strings.Contains(out, "-demo") {
+		t.Errorf("serve --help lacks -demo:\n%s", out)
+	}
+	if out := e.ok("", "users", "create", "vic@example.com"); !strings.Contains(out, "created viewer vic@example.com") {
+		t.Errorf("users create: %s", out)
+	}
+	if out := e.ok("", "users", "list"); !regexp.MustCompile(`vic@example.com\s+viewer`).MatchString(out) {
+		t.Errorf("users list does not say viewer:\n%s", out)
+	}
+	e.fails(1, "no directory /nonexistent/dir", "", "backup", "/nonexistent/dir/x.db")
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fails(1, file+" is not a directory", "", "backup", filepath.Join(file, "x.db"))
+}
+
+// TestCLIRemembersDemoMode: after serve --demo, commands know the demo
+// dashboards without --demo, and later starts stay demo ones.
+func TestCLIRemembersDemoMode(t *testing.T) {
+	e := newEmptyCLIEnv(t)
+	if code, stderr, _ := runServe(t, time.Minute, "--data", e.data, "--demo"); code != 0 {
+		t.Fatalf("serve --demo: exit %d\n%s", code, stderr)
+	}
+	if out := e.ok("", "grants", "add", "sales", "support"); !strings.Contains(out, "granted sales to support") {
+		t.Errorf("grants add: %s", out)
+	}
+	if out := e.ok("", "dashboards", "list"); !strings.Contains(out, "sales") {
+		t.Errorf("dashboards list lacks the demo's sales:\n%s", out)
+	}
+	if out, _, code := e.run("", "access", "check", "alice@demo.example", "sales"); code != 0 || !strings.Contains(out, "allowed") {
+		t.Errorf("access check: exit %d %s", code, out)
+	}
+	// A database that never ran the demo does not know its dashboards.
+	plain := newCLIEnv(t)
+	plain.fails(1, `no dashboard "sales"`, "", "grants", "add", "sales", "support")
+}
+
+// TestDemoBannerFollowsTheData: the banner says what each demo user sees
+// now, not what the demo first set up.
+func TestDemoBannerFollowsTheData(t *testing.T) {
+	ta := newDemoTestApp(t)
+	out := ta.seedDemo(t)
+	if !regexp.MustCompile(`olivia@demo.example\s+sees nothing: in no group`).MatchString(out) ||
+		!regexp.MustCompile(`alice@demo.example\s+sees Sales \(without Rep performance\)`).MatchString(out) ||
+		!regexp.MustCompile(`lee@demo.example\s+sees Sales, including Rep performance \(sales-leads\)`).MatchString(out) {
+		t.Errorf("first banner:\n%s", out)
+	}
+	ctx := context.Background()
+	olivia, err := ta.store.UserByEmail(ctx, "olivia@demo.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"finance", "sales"} {
+		g, err := ta.store.GroupByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ta.store.AddMember(ctx, db.Actor{}, g.ID, olivia.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = ta.seedDemo(t)
+	if strings.Contains(out, "olivia@demo.example   sees nothing") || !regexp.MustCompile(`olivia@demo.example\s+sees Finance; Sales \(without Rep performance\)|olivia@demo.example\s+sees Sales \(without Rep performance\); Finance`).MatchString(out) {
+		t.Errorf("banner after olivia joined finance and sales:\n%s", out)
+	}
+}
+
+// TestLoginPageTellsAFreshInstallHowToFinishSetup.
+func TestLoginPageTellsAFreshInstallHowToFinishSetup(t *testing.T) {
+	ta := newTestApp(t)
+	const hint = "Finish setup with the link printed in the server log"
+	if _, body := ta.get(t, ta.client(), "/login", false); !strings.Contains(body, hint) {
+		t.Errorf("fresh install's login page lacks %q", hint)
+	}
+	ta.createUser(t, "admin@example.com", true)
+	if _, body := ta.get(t, ta.client(), "/login", false); strings.Contains(body, hint) {
+		t.Error("the setup hint stays after an admin exists")
 	}
 }

@@ -224,7 +224,7 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 			return nil
 		})
 	}
-	return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	return unknownSubcommand(sub, "create", "list", "delete", "members", "add-member", "remove-member")
 }
 
 // ParseExpiry reads an optional YYYY-MM-DD expiry: the membership ends at
@@ -264,11 +264,12 @@ func cmdGrants(ctx context.Context, c *CLI, args []string) error {
 			"remove": "Take a dashboard away from a group; members lose access on their next request.",
 		}[sub])
 		cfg := dbFlags(fs)
+		demoFlag(fs, cfg, "include the demo dashboards (not needed once 'serve --demo' ran on this database)")
 		pos, err := c.parse(fs, args, 2, 2)
 		if err != nil {
 			return err
 		}
-		reg, err := c.registry(cfg)
+		reg, err := c.registry(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -318,7 +319,7 @@ func cmdGrants(ctx context.Context, c *CLI, args []string) error {
 			return nil
 		})
 	}
-	return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	return unknownSubcommand(sub, "add", "remove", "list")
 }
 
 func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
@@ -327,14 +328,18 @@ func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
 		return err
 	}
 	if sub != "list" {
-		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+		return unknownSubcommand(sub, "list")
 	}
 	fs := c.flags("dashboards list", "[--demo]", "List the dashboards this binary serves, with their panels.")
 	cfg := dbFlags(fs)
+	demoFlag(fs, cfg, "include the demo dashboards (not needed once 'serve --demo' ran on this database)")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	reg, err := c.registry(cfg)
+	reg, err := c.registry(ctx, cfg)
+	if errors.Is(err, errNoDatabase) { // the binary's own dashboards need no database
+		reg, err = buildRegistry(cfg, c.Dashboards)
+	}
 	if err != nil {
 		return err
 	}
@@ -363,15 +368,16 @@ func cmdAccess(ctx context.Context, c *CLI, args []string) error {
 		return cmdAccessFile(ctx, c, sub, args)
 	case "check":
 	default:
-		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+		return unknownSubcommand(sub, "check", "export", "plan", "apply")
 	}
 	fs := c.flags("access check", "EMAIL DASHBOARD", "Explain whether a user may open a dashboard. Exit status 0 allowed, 1 denied.")
 	cfg := dbFlags(fs)
+	demoFlag(fs, cfg, "include the demo dashboards (not needed once 'serve --demo' ran on this database)")
 	pos, err := c.parse(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}
-	reg, err := c.registry(cfg)
+	reg, err := c.registry(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -422,7 +428,7 @@ func cmdAudit(ctx context.Context, c *CLI, args []string) error {
 		return err
 	}
 	if sub != "list" {
-		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+		return unknownSubcommand(sub, "list")
 	}
 	fs := c.flags("audit list", "[--since 24h] [--limit N] [--actor S] [--action A] [--json]", "Print the audit log, newest first.")
 	cfg := dbFlags(fs)
@@ -472,6 +478,9 @@ func cmdBackup(ctx context.Context, c *CLI, args []string) error {
 	cfg := dbFlags(fs)
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
+		return err
+	}
+	if err := checkBackupDir(pos[0]); err != nil {
 		return err
 	}
 	return withStore(ctx, cfg, func(s *db.Store) error {

@@ -31,7 +31,7 @@ func cmdUsers(ctx context.Context, c *CLI, args []string) error {
 	case "reset-mfa":
 		return usersResetMFA(ctx, c, args)
 	}
-	return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	return unknownSubcommand(sub, "create", "list", "set-password", "deactivate", "activate", "promote", "demote")
 }
 
 func usersCreate(ctx context.Context, c *CLI, args []string) error {

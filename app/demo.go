@@ -30,19 +30,19 @@ var demoGroups = []struct {
 	{"finance", "The finance team: opens the Finance dashboard.", dashboards.FinanceSlug},
 }
 
-// demoUsers are the demo's people, each showing a different view.
+// demoUsers are the demo's people, each showing a different view. What
+// each sees is worked out from the data when the banner is printed.
 var demoUsers = []struct {
 	Email, Name string
 	Admin       bool
 	Groups      []string
-	Sees        string
 }{
-	{"alice@demo.example", "Alice Chen", false, []string{"sales"}, "Sales (team-level panels)"},
-	{"lee@demo.example", "Lee Park", false, []string{"sales", dashboards.SalesLeadsGroup}, "Sales, including Rep performance (sales-leads)"},
-	{"sam@demo.example", "Sam Rivera", false, []string{"support"}, "Support"},
-	{"fran@demo.example", "Fran Okafor", false, []string{"finance"}, "Finance"},
-	{"olivia@demo.example", "Olivia Grant", false, nil, "nothing: in no group, so every dashboard is denied"},
-	{"admin@demo.example", "Demo Admin", true, nil, "everything, and the admin pages"},
+	{"alice@demo.example", "Alice Chen", false, []string{"sales"}},
+	{"lee@demo.example", "Lee Park", false, []string{"sales", dashboards.SalesLeadsGroup}},
+	{"sam@demo.example", "Sam Rivera", false, []string{"support"}},
+	{"fran@demo.example", "Fran Okafor", false, []string{"finance"}},
+	{"olivia@demo.example", "Olivia Grant", false, nil},
+	{"admin@demo.example", "Demo Admin", true, nil},
 }
 
 // SeedDemo makes sure the demo's groups, users, memberships and grants
@@ -108,7 +108,80 @@ func (a *App) SeedDemo(ctx context.Context, out io.Writer) error {
 			}
 		}
 	}
-	return printDemo(out, a.cfg.baseURL(), existed)
+	// What each demo user sees now: people may have changed the demo's
+	// groups and grants since it was first seeded.
+	sees := map[string]string{}
+	for _, du := range demoUsers {
+		var err error
+		if sees[du.Email], err = a.demoSees(ctx, du.Email); err != nil {
+			return err
+		}
+	}
+	return printDemo(out, a.cfg.baseURL(), existed, sees)
+}
+
+// demoSees says in a few words what the user with email may open now, by
+// the same check every request runs.
+func (a *App) demoSees(ctx context.Context, email string) (string, error) {
+	u, err := a.store.UserByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !u.IsActive:
+		return "nothing: the account is deactivated", nil
+	case u.IsAdmin:
+		return "everything, and the admin pages", nil
+	}
+	v := dashboards.ViewerOf(u)
+	var open []string
+	for _, d := range a.registry.All() {
+		dec, err := dashboards.Check(ctx, a.store, v, d, nil)
+		if err != nil {
+			return "", err
+		}
+		if !dec.Allowed {
+			continue
+		}
+		var with, without []string
+		for _, p := range d.Panels {
+			if p.RequireGroup == "" {
+				continue
+			}
+			pd, err := dashboards.Check(ctx, a.store, v, d, p)
+			if err != nil {
+				return "", err
+			}
+			if pd.Allowed {
+				with = append(with, fmt.Sprintf("%s (%s)", p.Title, p.RequireGroup))
+			} else {
+				without = append(without, p.Title)
+			}
+		}
+		s := d.Title
+		switch {
+		case len(with) > 0:
+			s += ", including " + strings.Join(with, ", ")
+		case len(without) > 0:
+			s += " (without " + strings.Join(without, ", ") + ")"
+		}
+		open = append(open, s)
+	}
+	if len(open) > 0 {
+		return strings.Join(open, "; "), nil
+	}
+	groups, err := a.store.GroupsOfUser(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(groups) == 0 {
+		return "nothing: in no group, so every dashboard is denied", nil
+	}
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.Name
+	}
+	return "nothing: in " + strings.Join(names, ", ") + ", which open no dashboard", nil
 }
 
 // ensureDemoGroup returns the id of the group name, creating it when missing.
@@ -149,7 +222,7 @@ func (a *App) ensureDemoUser(ctx context.Context, email, name string, admin bool
 }
 
 // printDemo tells the person who started the demo how to use it.
-func printDemo(out io.Writer, baseURL string, existed map[string]bool) error {
+func printDemo(out io.Writer, baseURL string, existed map[string]bool, sees map[string]string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGatehouse demo: open %s/login and log in as one of these demo users.\n", baseURL)
 	fmt.Fprintf(&b, "Password for all of them: %s\n\n", DemoPassword)
@@ -157,7 +230,7 @@ func printDemo(out io.Writer, baseURL string, existed map[string]bool) error {
 	kept := false
 	for _, du := range demoUsers {
 		kept = kept || existed[du.Email]
-		fmt.Fprintf(tw, "  %s\tsees %s\n", du.Email, du.Sees)
+		fmt.Fprintf(tw, "  %s\tsees %s\n", du.Email, sees[du.Email])
 	}
 	if err := tw.Flush(); err != nil {
 		return err

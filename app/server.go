@@ -31,6 +31,15 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	}
 	defer store.Close()
 
+	// A demo database stays one: later starts and every command serve the
+	// demo dashboards its grants name.
+	if cfg.Demo {
+		if err := store.SetFlag(ctx, demoFlagKey, true); err != nil {
+			return err
+		}
+	} else if cfg.Demo, err = store.Flag(ctx, demoFlagKey); err != nil {
+		return err
+	}
 	registry, err := buildRegistry(&cfg, extra)
 	if err != nil {
 		return err

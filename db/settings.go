@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -127,4 +129,29 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser, ip 
 			Event{Action: ActionSetup, Target: u.Email})
 	})
 	return u, err
+}
+
+// Flag reports whether the instance-wide flag key is set (see SetFlag).
+func (s *Store) Flag(ctx context.Context, key string) (bool, error) {
+	var row Setting
+	err := s.DB.NewSelect().Model(&row).Where("key = ?", "flag:"+key).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storageErr(err)
+	}
+	return row.Value == "1", nil
+}
+
+// SetFlag sets the instance-wide flag key (e.g. "demo": the database was
+// seeded by `serve --demo`, so every command serves the demo dashboards).
+func (s *Store) SetFlag(ctx context.Context, key string, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	row := &Setting{Key: "flag:" + key, Value: v}
+	_, err := s.DB.NewInsert().Model(row).On("CONFLICT (key) DO UPDATE").Set("value = EXCLUDED.value").Exec(ctx)
+	return storageErr(err)
 }
