@@ -78,7 +78,7 @@ go build -o "$work/benchtool" ./internal/benchtool
 go build -o "$work/vegeta" github.com/tsenart/vegeta/v12 # a tool in go.mod
 size_mb=$(awk -v b="$(stat -c %s "$work/gatehouse")" 'BEGIN{printf "%.1f", b/1048576}')
 
-ghcli() { "$work/gatehouse" "$@" --data "$work/data" --demo >/dev/null; }
+ghcli() { "$work/gatehouse" "$@" --data "$work/data" >/dev/null; }
 
 # start_server [FLAG...]: start `gatehouse serve`, set server_pid and
 # started_ms (the milliseconds until /healthz answered 200).
@@ -103,7 +103,7 @@ printf '%s\n' "$password" | ghcli users create bench-outsider@example.com --pass
 ghcli groups create bench
 ghcli groups add-member bench bench-member@example.com
 ghcli grants add access bench
-ghcli grants add finance bench
+ghcli grants add finance bench --demo # finance is a demo dashboard; serve --demo runs later
 
 echo "--- cold start, restarts on the seeded database (3 runs)"
 cold=()
