@@ -34,6 +34,7 @@ func TestCommittedChangesSurviveSIGKILL(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	e := &cliEnv{t: t, data: data}
+	e.ok("", "migrate") // only serve and migrate create a database
 	e.ok(testPassword+"\n", "users", "create", "ann@example.com", "--password-stdin")
 	base, cmd := startServer(t, "--data", data)
 
