@@ -24,6 +24,8 @@ type App struct {
 	registry *dashboards.Registry
 	// now is the clock; tests replace it (together with store.Now).
 	now func() time.Time
+	// deviceKey signs device cookies (device.go).
+	deviceKey []byte
 	// denials holds rendered denial fragments: polling denied panels ask
 	// for the same few fragments over and over.
 	denials fragmentCache
@@ -46,17 +48,22 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	if err != nil {
 		return nil, err
 	}
+	deviceKey, err := store.Secret(ctx, deviceKeySetting, 32)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.TrustProxy {
 		cfg.TrustedProxies = append(cfg.TrustedProxies[:len(cfg.TrustedProxies):len(cfg.TrustedProxies)], loopbackProxies...)
 	}
 	a := &App{
-		cfg:      cfg,
-		store:    store,
-		sessions: ss,
-		hasher:   db.NewHasher(db.PasswordParams, cfg.HashSlots, cfg.HashWait),
-		log:      log,
-		registry: registry,
-		now:      store.Now,
+		cfg:       cfg,
+		store:     store,
+		sessions:  ss,
+		hasher:    db.NewHasher(db.PasswordParams, cfg.HashSlots, cfg.HashWait),
+		log:       log,
+		registry:  registry,
+		now:       store.Now,
+		deviceKey: deviceKey,
 	}
 	ss.ClientIP = a.clientIP
 	if cfg.SMTPURL != "" {

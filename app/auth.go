@@ -115,7 +115,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	}
 	page := components.Page{Title: "Log in", Bare: true}
 
-	if wait, err := a.throttled(r, email, ip); err != nil {
+	wait, failTarget, err := a.throttled(r, email, ip)
+	if err != nil {
 		a.serverError(w, r, err)
 		return
 	} else if wait > 0 {
@@ -130,7 +131,6 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var user db.User
-	var err error
 	if emailErr == nil && len(password) <= 1024 {
 		user, err = a.store.UserByEmail(ctx, email)
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
@@ -165,7 +165,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		case ok && !user.IsAdmin:
 			reason = "password sign-in is for admins only"
 		}
-		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: email,
+		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: failTarget,
 			Detail: map[string]string{"reason": reason}}); err != nil {
 			a.serverError(w, r, err)
 			return
@@ -177,7 +177,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if user.EmailPending {
 		// The right password, but the sign-up's address is not confirmed.
-		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: email,
+		if err := a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginFailed, Target: failTarget,
 			Detail: map[string]string{"reason": "email not confirmed"}}); err != nil {
 			a.serverError(w, r, err)
 			return
@@ -200,20 +200,34 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // throttled reports how long the caller must wait before another login
-// attempt for email from ip (0: go ahead). Failures are counted from the
-// audit log, so every instance and restart sees the same counts.
-func (a *App) throttled(r *http.Request, email, ip string) (time.Duration, error) {
+// attempt for email from ip (0: go ahead), and the audit target a failure
+// of this attempt is recorded under: the email, or, when the browser holds
+// a device cookie for that account (see device.go), the device. Failures
+// are counted from the audit log, so every instance and restart sees the
+// same counts:
+//   - per account, the failures made without a device cookie since the
+//     window began or the account's last good login, whichever is later;
+//     with a device cookie, that device's failures instead, so failures
+//     from elsewhere never lock out a browser the owner has used;
+//   - per client IP, every failure in the window.
+func (a *App) throttled(r *http.Request, email, ip string) (time.Duration, string, error) {
 	now := a.now()
 	window := a.cfg.ThrottleWindow
 	since := now.Add(-window)
 	ctx := r.Context()
-	if u, err := a.store.UserByEmail(ctx, email); err == nil && u.LastLoginAt > since.UnixMilli() {
-		// Failures before the owner's last successful login do not count.
-		since = db.FromMS(u.LastLoginAt)
+	target := email
+	if u, err := a.store.UserByEmail(ctx, email); err == nil {
+		if u.LastLoginAt > since.UnixMilli() {
+			// Failures before the owner's last successful login do not count.
+			since = db.FromMS(u.LastLoginAt)
+		}
+		if device := a.trustedDevice(r, u.ID); device != "" {
+			target = deviceTargetPrefix + device
+		}
 	}
-	n, oldest, err := a.store.CountRecent(ctx, db.ActionLoginFailed, email, false, since)
+	n, oldest, err := a.store.CountRecent(ctx, db.ActionLoginFailed, target, false, since)
 	if err != nil {
-		return 0, err
+		return 0, target, err
 	}
 	var wait time.Duration
 	if n >= a.cfg.AccountFailures {
@@ -221,7 +235,7 @@ func (a *App) throttled(r *http.Request, email, ip string) (time.Duration, error
 	}
 	n, oldest, err = a.store.CountRecent(ctx, db.ActionLoginFailed, ip, true, now.Add(-window))
 	if err != nil {
-		return 0, err
+		return 0, target, err
 	}
 	if n >= a.cfg.IPFailures {
 		if w := oldest.Add(window).Sub(now); w > wait {
@@ -231,7 +245,7 @@ func (a *App) throttled(r *http.Request, email, ip string) (time.Duration, error
 	if wait > 0 && wait < time.Second {
 		wait = time.Second
 	}
-	return wait, nil
+	return wait, target, nil
 }
 
 func humanWait(d time.Duration) string {
@@ -332,6 +346,21 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		}
 		a.renderAccount(w, r, status, pf, "")
 	}
+	// The current password is a guess like a login's (someone holding a
+	// stolen session may try it): the same throttle counts it, and a wrong
+	// one is audited as a failed login.
+	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
+	wait, failTarget, err := a.throttled(r, v.User.Email, actor.IP)
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	} else if wait > 0 {
+		_ = a.store.Audit(ctx, actor, db.Event{Action: db.ActionLoginThrottled, Target: v.User.Email,
+			Detail: map[string]string{"where": "password change"}})
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %s.", humanWait(wait)))
+		return
+	}
 	ok, _, err := a.hasher.Verify(ctx, current, v.User.PasswordHash)
 	switch {
 	case errors.Is(err, db.ErrBusy):
@@ -342,6 +371,11 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	case !ok:
+		if err := a.store.Audit(ctx, actor, db.Event{Action: db.ActionLoginFailed, Target: failTarget,
+			Detail: map[string]string{"reason": "wrong current password", "where": "password change"}}); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
 		fail(http.StatusUnprocessableEntity, "Your current password is not correct.")
 		return
 	}
@@ -357,7 +391,6 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		fail(status, msg)
 		return
 	}
-	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
 	if err := a.store.SetPassword(ctx, actor, v.User.ID, hash, false); err != nil {
 		a.serverError(w, r, err)
 		return

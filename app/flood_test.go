@@ -1,6 +1,7 @@
 package app
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -15,9 +16,20 @@ import (
 	"gatehouse/db"
 )
 
-// TestLoginTimingDoesNotRevealAccounts compares the median time of a login
-// with an unknown email and one with a known email and a wrong password,
-// with the real argon2 parameters. The ratio is logged; it must stay within 25%.
+// TestLoginTimingDoesNotRevealAccounts compares the time of a login with
+// an unknown email and one with a known email and a wrong password, with
+// the real argon2 parameters; the two must stay within 25%.
+//
+// The machine may be busy with other work (a parallel go test on two
+// cores), so the statistic is built to shrug off noise and still catch a
+// real difference: logins are measured in back-to-back pairs, in random
+// order within each pair, so a slow spell hits both sides of a pair; the
+// statistic is the median of the per-pair ratios (a few pairs hit by a
+// spike do not move it); and a round that exceeds the bound is measured
+// again, failing only when three rounds in a row do. A real leak (the
+// dummy hash skipped, say: a ratio of 10 or more) exceeds the bound in
+// every round; TestPairedRatioSeparatesSignalFromNoise checks the
+// statistic on made-up data.
 func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing measurement; skipped with -short")
@@ -39,16 +51,72 @@ func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 		return time.Since(start)
 	}
 	measure("warm@example.com")
-	var known, unknown []time.Duration
-	for i := 0; i < 30; i++ { // interleaved so machine noise hits both alike
-		known = append(known, measure("ann@example.com"))
-		unknown = append(unknown, measure("nobody@example.com"))
+	const bound = 1.25
+	var ratio float64
+	for round := 1; round <= 3; round++ {
+		var known, unknown []time.Duration
+		for i := 0; i < 40; i++ {
+			if rand.IntN(2) == 0 {
+				known = append(known, measure("ann@example.com"))
+				unknown = append(unknown, measure("nobody@example.com"))
+			} else {
+				unknown = append(unknown, measure("nobody@example.com"))
+				known = append(known, measure("ann@example.com"))
+			}
+		}
+		ratio = pairedRatio(known, unknown)
+		t.Logf("round %d: median known %v, unknown %v; median paired ratio %.3f", round, median(known), median(unknown), ratio)
+		if max(ratio, 1/ratio) <= bound {
+			return
+		}
 	}
-	mk, mu := median(known), median(unknown)
-	ratio := float64(max(mk, mu)) / float64(min(mk, mu))
-	t.Logf("median login time: known email %v, unknown email %v, ratio %.3f", mk, mu, ratio)
-	if ratio > 1.25 {
-		t.Errorf("median times differ by %.0f%% (known %v, unknown %v): an attacker can tell accounts apart", (ratio-1)*100, mk, mu)
+	t.Errorf("known and unknown emails take measurably different times (median paired ratio %.3f in three rounds, bound %.2f): an attacker can tell accounts apart", ratio, bound)
+}
+
+// pairedRatio is the median of a[i]/b[i]: how much longer a takes than b,
+// measured pair by pair.
+func pairedRatio(a, b []time.Duration) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = float64(a[i]) / float64(max(b[i], 1))
+	}
+	slices.Sort(r)
+	if len(r)%2 == 0 {
+		return (r[len(r)/2-1] + r[len(r)/2]) / 2
+	}
+	return r[len(r)/2]
+}
+
+// TestPairedRatioSeparatesSignalFromNoise: on made-up timings with heavy,
+// bursty noise the statistic stays within the bound when both sides cost
+// the same, and exceeds it when one side costs 40% more.
+func TestPairedRatioSeparatesSignalFromNoise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	gen := func(cost float64) ([]time.Duration, []time.Duration) {
+		var a, b []time.Duration
+		for i := 0; i < 40; i++ {
+			load := 1.0
+			if rng.IntN(4) == 0 { // a busy spell: both of the pair slow down
+				load = 1 + 3*rng.Float64()
+			}
+			spike := func() float64 { // one request alone caught by a spike
+				if rng.IntN(10) == 0 {
+					return 1 + 2*rng.Float64()
+				}
+				return 1 + 0.1*rng.Float64()
+			}
+			a = append(a, time.Duration(25e6*cost*load*spike()))
+			b = append(b, time.Duration(25e6*load*spike()))
+		}
+		return a, b
+	}
+	for i := 0; i < 20; i++ {
+		if r := pairedRatio(gen(1)); r > 1.25 || r < 1/1.25 {
+			t.Errorf("equal costs: ratio %.3f outside the bound", r)
+		}
+		if r := pairedRatio(gen(1.4)); r <= 1.25 {
+			t.Errorf("a 40%% difference: ratio %.3f within the bound", r)
+		}
 	}
 }
 

@@ -141,6 +141,7 @@ func (a *App) completeLogin(w http.ResponseWriter, r *http.Request, user db.User
 	if err := a.store.RecordLoginVia(r.Context(), db.Actor{ID: user.ID, Email: user.Email, IP: a.clientIP(r)}, user.ID, audited); err != nil {
 		return "", err
 	}
+	a.rememberDevice(w, r, user.ID) // this browser has now logged in to the account (device.go)
 	if user.MustChangePassword {
 		return "/account/password", nil
 	}
