@@ -55,7 +55,11 @@ func TestCommittedChangesSurviveSIGKILL(t *testing.T) {
 				res.Body.Close()
 				if res.StatusCode == http.StatusSeeOther {
 					mu.Lock()
-					cookies = append(cookies, res.Cookies()...)
+					for _, c := range res.Cookies() {
+						if c.Name != "gatehouse_device" { // the session cookie only
+							cookies = append(cookies, c)
+						}
+					}
 					mu.Unlock()
 				}
 			}
