@@ -26,10 +26,14 @@ type progressLine struct {
 // progress returns a db.Progress that draws on stderr, or nil (stay quiet)
 // when stderr is not a terminal: logs and pipes get only the final summary.
 func (c *CLI) progress(label string) (db.Progress, func()) {
-	if !c.ShowProgress && !isTerminal(c.Stderr) {
+	w := c.Stderr
+	if tw, ok := w.(termWriter); ok {
+		w = tw.w // the progress line draws with CR and ESC[K on purpose
+	}
+	if !c.ShowProgress && !isTerminal(w) {
 		return nil, func() {}
 	}
-	p := &progressLine{w: c.Stderr, label: label, now: time.Now, every: 200 * time.Millisecond}
+	p := &progressLine{w: w, label: label, now: time.Now, every: 200 * time.Millisecond}
 	p.start = p.now()
 	return p.report, p.finish
 }
