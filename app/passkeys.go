@@ -200,11 +200,18 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 }
 
 // jsonFailed answers a ceremony error: 400 with its sentence for an
-// errCeremony, a logged 500 (or 503) otherwise.
+// errCeremony, 503 while too many ceremonies are in progress, a logged 500
+// (or 503) otherwise.
 func (a *App) jsonFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var ce errCeremony
 	if errors.As(err, &ce) {
 		writeJSONError(w, http.StatusBadRequest, ce.msg)
+		return
+	}
+	if errors.Is(err, db.ErrChallengesFull) {
+		a.log.WarnContext(r.Context(), "passkey requests refused: too many in progress", "limit", db.MaxChallenges)
+		w.Header().Set("Retry-After", "60")
+		writeJSONError(w, http.StatusServiceUnavailable, "Too many passkey requests are in progress. Try again in a minute.")
 		return
 	}
 	a.log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()))

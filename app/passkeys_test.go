@@ -391,3 +391,25 @@ func TestPasskeyBadInput(t *testing.T) {
 		t.Error("refused passkey sign-in not audited")
 	}
 }
+
+// TestPasskeyBeginsAreBounded: anyone may begin a passkey sign-in, so the
+// ceremonies in progress are capped; past the cap the answer is 503 with
+// Retry-After, and expired ones make room again.
+func TestPasskeyBeginsAreBounded(t *testing.T) {
+	ta := newPasskeyApp(t)
+	defer func(n int) { db.MaxChallenges = n }(db.MaxChallenges)
+	db.MaxChallenges = 3
+	for i := range 3 {
+		if res, out := ta.postJSON(t, ta.client(), "/login/passkey/begin", []byte(`{}`)); res.StatusCode != http.StatusOK {
+			t.Fatalf("begin %d: %d %s", i+1, res.StatusCode, out)
+		}
+	}
+	res, out := ta.postJSON(t, ta.client(), "/login/passkey/begin", []byte(`{}`))
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(out, "Too many passkey requests") {
+		t.Errorf("begin past the cap: %d Retry-After %q %s", res.StatusCode, res.Header.Get("Retry-After"), out)
+	}
+	ta.Clock.Advance(challengeTTL)
+	if res, out := ta.postJSON(t, ta.client(), "/login/passkey/begin", []byte(`{}`)); res.StatusCode != http.StatusOK {
+		t.Errorf("begin once the others expired: %d %s", res.StatusCode, out)
+	}
+}

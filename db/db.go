@@ -199,7 +199,7 @@ func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) 
 // with a plain explanation, and unique violations to ErrDuplicate.
 func storageErr(err error) error {
 	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrDuplicate) ||
-		errors.Is(err, ErrLastAdmin) || errors.Is(err, ErrUnavailable) {
+		errors.Is(err, ErrLastAdmin) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrChallengesFull) {
 		return err
 	}
 	if errors.Is(err, sql.ErrNoRows) {

@@ -405,13 +405,29 @@ func (s *Store) ResetMFA(ctx context.Context, a Actor, userID int64) (Factors, e
 	return before, err
 }
 
-// PutChallenge stores a WebAuthn ceremony in progress, clearing expired ones.
+// MaxChallenges bounds the WebAuthn ceremonies in progress at once. Anyone
+// may begin a passkey sign-in, so without a bound a flood of begins would
+// fill the table for the few minutes a challenge lives.
+var MaxChallenges = 10_000
+
+// ErrChallengesFull refuses a ceremony while MaxChallenges are in progress.
+var ErrChallengesFull = errors.New("too many passkey requests in progress")
+
+// PutChallenge stores a WebAuthn ceremony in progress, clearing expired
+// ones; ErrChallengesFull when MaxChallenges are already in progress.
 func (s *Store) PutChallenge(ctx context.Context, c WebAuthnChallenge) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewDelete().Model((*WebAuthnChallenge)(nil)).Where("expires_at <= ?", s.nowMS()).Exec(ctx); err != nil {
 			return err
 		}
-		_, err := tx.NewInsert().Model(&c).Exec(ctx)
+		n, err := tx.NewSelect().Model((*WebAuthnChallenge)(nil)).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if int(n) >= MaxChallenges {
+			return ErrChallengesFull
+		}
+		_, err = tx.NewInsert().Model(&c).Exec(ctx)
 		return err
 	})
 }
