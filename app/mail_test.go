@@ -418,7 +418,12 @@ func TestMailSurvivesSMTPOutageAndRestart(t *testing.T) {
 	down := func(c *Config, _ *dashboards.Registry) {
 		c.SMTPURL, c.MailFrom, c.BaseURL = "smtp://"+addr, testMailFrom, "http://gatehouse.test"
 	}
-	ta := newTestApp(t, down, func(c *Config, _ *dashboards.Registry) { dsn = c.DataDir + "/gatehouse.db" })
+	ta := newTestApp(t, down, func(c *Config, _ *dashboards.Registry) {
+		dsn = c.DSN // PostgreSQL under GATEHOUSE_TEST_APP_DB=postgres
+		if dsn == "" {
+			dsn = c.DataDir + "/gatehouse.db"
+		}
+	})
 	ta.createUser(t, "fay@example.com", false)
 	res, body := ta.post(t, ta.client(), "/password/forgot", url.Values{"email": {"fay@example.com"}})
 	if res.StatusCode != 200 || !strings.Contains(body, "If an account uses that address") {
