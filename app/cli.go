@@ -313,6 +313,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.BoolVar(&cfg.AllowSignup, "allow-signup", false, "let people create their own accounts at /signup")
 	domains := fs.String("signup-domains", "", "comma-separated email domains allowed to sign up (empty: any)")
 	fs.StringVar(&cfg.SignupGroup, "signup-group", "", "group new sign-ups are put in")
+	fs.IntVar(&cfg.SignupsPerIP, "signup-per-ip", cfg.SignupsPerIP, "at most this many sign-ups per client IP per hour (0: no limit)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	mailFlags(fs, cfg)
 	oidcFlags := addOIDCFlags(fs, cfg)

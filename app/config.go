@@ -39,6 +39,8 @@ type Config struct {
 	AllowSignup   bool
 	SignupDomains []string
 	SignupGroup   string
+	// SignupsPerIP bounds sign-ups per client IP per hour (0: no limit).
+	SignupsPerIP int
 
 	// Login throttling: at most AccountFailures failed logins per account and
 	// IPFailures per client IP within ThrottleWindow.
@@ -111,6 +113,7 @@ func DefaultConfig() Config {
 		DBWait:          db.DefaultWait,
 		SessionIdle:     12 * time.Hour,
 		SessionMax:      7 * 24 * time.Hour,
+		SignupsPerIP:    10,
 		AccountFailures: 5,
 		IPFailures:      50,
 		ThrottleWindow:  5 * time.Minute,

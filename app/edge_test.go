@@ -1,7 +1,12 @@
 package app
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -113,5 +118,82 @@ func TestGoodLoginResetsTheFailureCount(t *testing.T) {
 	}
 	if s := fail(); s != http.StatusTooManyRequests {
 		t.Errorf("sixth failure since the good login: %d, want 429", s)
+	}
+}
+
+// TestSignupIsThrottledPerIP: with --allow-signup, one client IP creates at
+// most SignupsPerIP accounts an hour (a burst of 30 no longer all pass); the
+// refused ones create nothing.
+func TestSignupIsThrottledPerIP(t *testing.T) {
+	ta := newTestApp(t, func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true; c.SignupsPerIP = 3 })
+	for i := 0; i < 3; i++ {
+		if res, body := ta.post(t, ta.client(), "/signup", signupForm(fmt.Sprintf("s%d@example.com", i), testPassword)); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-up %d: %d\n%s", i+1, res.StatusCode, body)
+		}
+	}
+	res, body := ta.post(t, ta.client(), "/signup", signupForm("s3@example.com", testPassword))
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many accounts were created from your network") {
+		t.Errorf("fourth sign-up in an hour: %d Retry-After %q, want 429", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if _, err := ta.store.UserByEmail(context.Background(), "s3@example.com"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("the throttled sign-up created the account: %v", err)
+	}
+	ta.Clock.Advance(time.Hour + time.Second)
+	if res, _ := ta.post(t, ta.client(), "/signup", signupForm("s3@example.com", testPassword)); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-up after the hour: %d", res.StatusCode)
+	}
+}
+
+// TestGoErrorAnswersCarrySecurityHeaders: the 431 and 400 answers net/http
+// writes itself (before any handler) carry the security headers too, and
+// handler answers are unchanged.
+func TestGoErrorAnswersCarrySecurityHeaders(t *testing.T) {
+	ta := newTestApp(t)
+	srv := &http.Server{Handler: ta.Routes(), MaxHeaderBytes: 32 << 10}
+	ln := listenLocal(t)
+	go srv.Serve(ta.guardListener(ln))
+	defer srv.Close()
+	raw := func(req string) (*http.Response, string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	for _, tc := range []struct {
+		name, req string
+		status    int
+	}{
+		{"headers too large", "GET /login HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n", 431},
+		{"missing Host", "GET /login HTTP/1.1\r\n\r\n", 400},
+		{"malformed Host", "GET /login HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"bad header line", "GET /login HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, body := raw(tc.req)
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%s)", res.StatusCode, tc.status, body)
+			}
+			h := res.Header
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Security-Policy") != contentSecurityPolicy ||
+				h.Get("X-Frame-Options") != "DENY" || h.Get("Cache-Control") != "no-store" {
+				t.Errorf("Go's own %d lacks the security headers: %v", tc.status, h)
+			}
+		})
+	}
+	res, body := raw("GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if res.StatusCode != 200 || len(res.Header.Values("Content-Security-Policy")) != 1 || !strings.Contains(body, "Log in") {
+		t.Errorf("a normal request through the guarded listener: %d, CSP %v", res.StatusCode, res.Header.Values("Content-Security-Policy"))
 	}
 }

@@ -2,9 +2,13 @@ package app
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/components"
 	"gatehouse/db"
@@ -74,6 +78,18 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		f.Error = msg
 		a.render(w, r, status, page, components.SignupPage(f))
 	}
+	// Sign-up trusts the typed address until mail confirms it, so each
+	// client IP may create only so many accounts an hour; the check comes
+	// before the password is hashed.
+	if wait, err := a.signupThrottled(r); err != nil {
+		a.serverError(w, r, err)
+		return
+	} else if wait > 0 {
+		a.log.WarnContext(ctx, "sign-up throttled", "ip", a.clientIP(r))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many accounts were created from your network recently. Try again in %s.", humanWait(wait)))
+		return
+	}
 	email, err := db.NormalizeEmail(f.Email)
 	if err != nil {
 		fail(http.StatusUnprocessableEntity, userMessage(err))
@@ -130,4 +146,23 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signupWindow is the period --signup-per-ip counts over.
+const signupWindow = time.Hour
+
+// signupThrottled reports how long the client must wait before another
+// sign-up (0: go ahead): at most SignupsPerIP accounts per client IP per
+// hour, counted from the audit log (user.signup rows carry the IP), so
+// every instance shares the count.
+func (a *App) signupThrottled(r *http.Request) (time.Duration, error) {
+	if a.cfg.SignupsPerIP <= 0 {
+		return 0, nil
+	}
+	now := a.now()
+	n, oldest, err := a.store.CountRecent(r.Context(), db.ActionUserSignup, a.clientIP(r), true, now.Add(-signupWindow))
+	if err != nil || n < a.cfg.SignupsPerIP {
+		return 0, err
+	}
+	return max(oldest.Add(signupWindow).Sub(now), time.Second), nil
 }
