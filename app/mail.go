@@ -297,7 +297,11 @@ func (m *mailer) deliver(ctx context.Context, msg db.OutboxMessage) {
 		err = m.sender.Send(sendCtx, out)
 		cancel()
 		if err == nil {
-			if ok, ferr := m.a.store.FinishMail(ctx, msg.ID, m.owner, db.MailSent, ""); ferr != nil {
+			// Record the send even when the server is shutting down right
+			// now: otherwise the message would go out again.
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if ok, ferr := m.a.store.FinishMail(bctx, msg.ID, m.owner, db.MailSent, ""); ferr != nil {
 				log.Warn("recording a sent mail failed; it may be sent again", "err", ferr)
 			} else if !ok {
 				log.Warn("a mail was sent after its lease ended; another worker may send it again")
