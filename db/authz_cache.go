@@ -71,6 +71,17 @@ func (s *Store) Snapshot(ctx context.Context) (context.Context, error) {
 	return context.WithValue(ctx, snapshotKey{}, &snapshot{version: v}), nil
 }
 
+// FreshSnapshot is Snapshot for a long-lived request (an event stream)
+// that decides again after each change: it reads the version anew even
+// when ctx already carries a snapshot, and replaces it.
+func (s *Store) FreshSnapshot(ctx context.Context) (context.Context, error) {
+	v, err := s.AuthzVersion(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, snapshotKey{}, &snapshot{version: v}), nil
+}
+
 // AuthzVersion returns the current authorization version: a counter that
 // grows with every change to who may see what.
 //

@@ -85,6 +85,9 @@ type Store struct {
 	// (sqlitefiles.go); closed tells Close it has released it.
 	file   *sqliteFile
 	closed atomic.Bool
+	// feed tells open dashboard pages about changes (access_feed.go).
+	feedOnce sync.Once
+	feed     *AccessFeed
 }
 
 // Open connects to the configured database. It does not migrate; call Migrate.
@@ -169,6 +172,7 @@ func prepareFile(path string) error {
 // Close closes the database. On SQLite the store's files are released only
 // after every one of its connections has closed (see sqlitefiles.go).
 func (s *Store) Close() error {
+	s.feed.close()
 	s.wal.close()
 	err := s.DB.Close()
 	if f := s.file; f != nil && s.closed.CompareAndSwap(false, true) {

@@ -62,6 +62,9 @@ type Session struct {
 	Method string
 	// User is the session's user, active or not; the caller decides.
 	User User
+	// Ends is when the session ends unless it is used again: the earlier
+	// of its absolute expiry and its idle limit.
+	Ends time.Time
 }
 
 // NewSession is what Create stores.
@@ -145,7 +148,8 @@ func (r *Sessions) Lookup(ctx context.Context, id string) (Session, error) {
 	if !cached {
 		cachePut(ctx, r.store, sessionTable, id, e)
 	}
-	return Session{ID: e.id, UserID: e.userID, Data: e.data, Method: e.method, User: e.user}, nil
+	ends := time.UnixMilli(min(e.expiresAt, e.lastSeenAt+r.limits.Idle.Milliseconds()))
+	return Session{ID: e.id, UserID: e.userID, Data: e.data, Method: e.method, User: e.user, Ends: ends}, nil
 }
 
 // Create stores a new session for ns.UserID with a fresh random id and
