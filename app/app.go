@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -40,6 +41,10 @@ type App struct {
 	// metrics records Prometheus metrics; nil (recording nothing) unless
 	// --metrics-addr is set.
 	metrics *appMetrics
+	// streamsDone is closed when the server shuts down: open event streams
+	// (live.go) end, so shutdown does not wait for them.
+	streamsDone      chan struct{}
+	closeStreamsOnce sync.Once
 }
 
 // New builds an App over an opened and migrated store.
@@ -64,6 +69,8 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		registry:  registry,
 		now:       store.Now,
 		deviceKey: deviceKey,
+
+		streamsDone: make(chan struct{}),
 	}
 	ss.ClientIP = a.clientIP
 	if cfg.SMTPURL != "" {
@@ -94,6 +101,12 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 
 // Close stops the App's background work (identity provider discovery).
 func (a *App) Close() { a.oidc.close() }
+
+// CloseStreams ends every open event stream; the server calls it when it
+// shuts down.
+func (a *App) CloseStreams() {
+	a.closeStreamsOnce.Do(func() { close(a.streamsDone) })
+}
 
 // Store returns the app's store.
 func (a *App) Store() *db.Store { return a.store }

@@ -40,8 +40,12 @@ func (a *App) dashboardCards(r *http.Request, v *Viewer) ([]components.Dashboard
 	return cards, nil
 }
 
-// showDashboard renders GET /dashboards/{slug}: the page shell when the
-// viewer may open it (panels load themselves), else a 403 page saying why.
+// showDashboard renders GET /dashboards/{slug}: the page with its panels
+// (which load themselves) when the viewer may open it, else a 403 page with
+// one denial in their place. A panel needing a group the viewer is not in
+// shows its own denial. Either way the page follows the viewer's access
+// through its event stream (live.go) and fetches itself again, with htmx,
+// when it changes.
 func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	d := a.registry.Get(r.PathValue("slug"))
 	if d == nil {
@@ -49,38 +53,38 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := viewerFrom(r.Context())
-	viewer := dashboards.ViewerOf(v.User)
-	dec, err := dashboards.Check(r.Context(), a.store, viewer, d, nil)
+	access, err := a.dashboardAccess(r.Context(), dashboards.ViewerOf(v.User), d)
 	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	a.metrics.decision(d.Slug, dec.Allowed)
+	a.metrics.decision(d.Slug, access.dashboard.Allowed)
 	page := components.Page{Title: d.Title, Section: "home"}
-	if !dec.Allowed {
+	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state()}
+	if !access.dashboard.Allowed {
+		dec := access.dashboard
 		a.deny(w, r, d, nil, dec, func(status string) {
-			a.render(w, r, http.StatusForbidden, page, components.DeniedPage(d.Title, d.Slug, dec.Reason, canRequest(dec), status))
+			view.Denial = &components.Denial{What: "dashboard", Reason: dec.Reason, CanRequest: canRequest(dec), Request: status}
+			a.render(w, r, http.StatusForbidden, page, components.DashboardPage(view))
 		})
 		return
 	}
-	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description}
-	for _, p := range d.Panels {
-		if p.RequireGroup != "" {
-			pd, err := dashboards.Check(r.Context(), a.store, viewer, d, p)
-			if err != nil {
+	for i, p := range d.Panels {
+		pv := components.PanelView{ID: p.ID, Title: p.Title, Wide: p.Wide}
+		if dec := access.panels[i]; !dec.Allowed {
+			if err := a.store.AuditDenial(r.Context(), a.actor(r), d.Slug+"/"+p.ID, dec.Code, dec.Reason, time.Minute); err != nil {
 				a.serverError(w, r, err)
 				return
 			}
-			if !pd.Allowed {
-				continue // the panel is not for this viewer; its fragment still checks on its own
+			pv.Denial = &components.Denial{What: "dashboard panel", Reason: dec.Reason}
+		} else {
+			refresh := p.Refresh
+			if a.cfg.PanelRefresh > 0 {
+				refresh = max(a.cfg.PanelRefresh, time.Second)
 			}
+			pv.Refresh = int(refresh / time.Second)
 		}
-		refresh := p.Refresh
-		if a.cfg.PanelRefresh > 0 {
-			refresh = max(a.cfg.PanelRefresh, time.Second)
-		}
-		view.Panels = append(view.Panels, components.PanelView{ID: p.ID, Title: p.Title,
-			Refresh: int(refresh / time.Second), Wide: p.Wide})
+		view.Panels = append(view.Panels, pv)
 	}
 	a.render(w, r, http.StatusOK, page, components.DashboardPage(view))
 }
@@ -116,11 +120,18 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		a.deny(w, r, d, p, dec, func(status string) {
 			fragment := components.DeniedPanel(d.Slug, what, dec.Reason, canRequest(dec), status)
 			if isHTMX(r) {
+				if what == "dashboard" {
+					// The whole dashboard is gone: the page fetches itself
+					// again and shows one denial instead of one per panel
+					// (this matters when its event stream is down).
+					w.Header().Set("HX-Trigger", "access-changed")
+				}
 				key := strings.Join([]string{d.Slug, what, dec.Reason, status, strconv.FormatBool(canRequest(dec))}, "\x00")
 				a.writeBytes(w, http.StatusForbidden, a.denials.get(key, func() ([]byte, error) { return renderBytes(r.Context(), fragment) }))
 				return
 			}
-			a.render(w, r, http.StatusForbidden, page, fragment)
+			a.render(w, r, http.StatusForbidden, page, components.DeniedPanelPage(d.Slug, d.Title, p.Title,
+				components.Denial{What: what, Reason: dec.Reason, CanRequest: canRequest(dec), Request: status}))
 		})
 		return
 	}

@@ -70,6 +70,9 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /account/security/passkeys/{id}/remove", user(a.removePasskey))
 	mux.Handle("GET /dashboards/{slug}", user(a.showDashboard))
 	mux.Handle("GET /dashboards/{slug}/panels/{panel}", user(a.showPanel))
+	// The event stream answers an anonymous request 401 itself (EventSource
+	// cannot follow a redirect to a login form).
+	mux.HandleFunc("GET /dashboards/{slug}/events", a.dashboardEvents)
 	mux.Handle("POST /dashboards/{slug}/request", user(a.requestAccess))
 
 	// Admins.

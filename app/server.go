@@ -76,6 +76,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(a.CloseStreams)
 	// With --addr host:0 the system picks the port; links (the setup URL)
 	// must name the real one.
 	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {

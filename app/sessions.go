@@ -145,6 +145,22 @@ func (st *SessionStore) loadValue(ctx context.Context, name, value string) (*ses
 	return sess, e.User, nil
 }
 
+// Deadline returns when the live session named by a session cookie's value
+// ends unless it is used again (db.Session.Ends). A value without a live
+// session is db.ErrNotFound. Like LoadCookie it may answer from memory
+// under a snapshot.
+func (st *SessionStore) Deadline(ctx context.Context, value string) (time.Time, error) {
+	id, ok := st.decode(st.name, value)
+	if !ok {
+		return time.Time{}, db.ErrNotFound
+	}
+	e, err := st.repo.Lookup(ctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return e.Ends, nil
+}
+
 // decode returns the session id a cookie value carries, if its signature
 // (by this deployment's key) and age check out.
 func (st *SessionStore) decode(name, value string) (string, bool) {

@@ -29,12 +29,25 @@ const testPassword = "correct horse battery"
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
+	// since, once Run is called, is the real time from which the clock runs.
+	since time.Time
 }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.since.IsZero() {
+		return c.t.Add(time.Since(c.since))
+	}
 	return c.t
+}
+
+// Run makes the clock tick with real time from now on, for tests of
+// timers (expiries) that must fire by themselves.
+func (c *fakeClock) Run() {
+	c.mu.Lock()
+	c.since = time.Now()
+	c.mu.Unlock()
 }
 
 func (c *fakeClock) Advance(d time.Duration) {

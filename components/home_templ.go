@@ -529,7 +529,7 @@ func RequestAccessForm(slug string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" hx-target=\"closest .request-access\" hx-swap=\"outerHTML\" class=\"stack\"><label class=\"small\">Why do you need access? <span class=\"muted\">(optional)</span> <input type=\"text\" name=\"message\" maxlength=\"500\" placeholder=\"e.g. I joined the sales team\"></label> <button type=\"submit\" class=\"btn-small\">Request access</button></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" hx-target=\"closest .request-access\" hx-swap=\"outerHTML\" class=\"stack\"><label class=\"small\">Why do you need access? <span class=\"muted\">(optional)</span> <input type=\"text\" name=\"message\" maxlength=\"500\" placeholder=\"e.g. the report or task you need it for\"></label> <button type=\"submit\" class=\"btn-small\">Request access</button></form>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

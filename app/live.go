@@ -1,0 +1,252 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"html"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/db"
+)
+
+// access is a viewer's decisions for a dashboard and each of its panels.
+type access struct {
+	dashboard dashboards.Decision
+	panels    []dashboards.Decision // in the dashboard's panel order; empty when the dashboard is denied
+}
+
+// dashboardAccess decides the dashboard and, when it is allowed, each of
+// its panels, through the one decision function.
+func (a *App) dashboardAccess(ctx context.Context, v dashboards.Viewer, d *dashboards.Dashboard) (access, error) {
+	dec, err := dashboards.Check(ctx, a.store, v, d, nil)
+	if err != nil || !dec.Allowed {
+		return access{dashboard: dec}, err
+	}
+	acc := access{dashboard: dec, panels: make([]dashboards.Decision, len(d.Panels))}
+	for i, p := range d.Panels {
+		acc.panels[i] = dec
+		if p.RequireGroup == "" {
+			continue
+		}
+		if acc.panels[i], err = dashboards.Check(ctx, a.store, v, d, p); err != nil {
+			return acc, err
+		}
+	}
+	return acc, nil
+}
+
+// state names what a page rendered with this access shows: "x:" and the
+// denial's code when the dashboard is denied, else "a:" and one character
+// per panel, "1" shown or "0" denied. Two pages with the same state look
+// the same apart from their data.
+func (acc access) state() string {
+	if !acc.dashboard.Allowed {
+		return "x:" + acc.dashboard.Code
+	}
+	b := make([]byte, 0, 2+len(acc.panels))
+	b = append(b, "a:"...)
+	for _, p := range acc.panels {
+		if p.Allowed {
+			b = append(b, '1')
+		} else {
+			b = append(b, '0')
+		}
+	}
+	return string(b)
+}
+
+// accessNews is the one sentence a page announces when its access moves
+// from state from to state to (for dashboard d).
+func accessNews(d *dashboards.Dashboard, from, to string) string {
+	wasAllowed, isAllowed := strings.HasPrefix(from, "a:"), strings.HasPrefix(to, "a:")
+	switch {
+	case !isAllowed && wasAllowed:
+		return "Your access has changed: you can no longer view this dashboard."
+	case !isAllowed:
+		return "Your access has changed: you still cannot view this dashboard."
+	case !wasAllowed:
+		return "Your access has changed: you can now view this dashboard."
+	}
+	var lost, gained []string
+	was, is := from[2:], to[2:]
+	for i, p := range d.Panels {
+		if i >= len(is) {
+			break
+		}
+		before := i < len(was) && was[i] == '1'
+		switch now := is[i] == '1'; {
+		case before && !now:
+			lost = append(lost, strconv.Quote(p.Title))
+		case !before && now:
+			gained = append(gained, strconv.Quote(p.Title))
+		}
+	}
+	var parts []string
+	if len(lost) > 0 {
+		parts = append(parts, "you can no longer view the "+plural(len(lost), "panel")+" "+strings.Join(lost, ", "))
+	}
+	if len(gained) > 0 {
+		parts = append(parts, "you can now view the "+plural(len(gained), "panel")+" "+strings.Join(gained, ", "))
+	}
+	if len(parts) == 0 {
+		return "Your access has changed."
+	}
+	return "Your access has changed: " + strings.Join(parts, "; ") + "."
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// sessionEndedNews is announced when the stream ends with the session.
+const sessionEndedNews = "Your session has ended. Log in again to keep viewing this dashboard."
+
+// dashboardEvents serves GET /dashboards/{slug}/events: a text/event-stream
+// that tells one open dashboard page when the viewer's access to it, or to
+// one of its panels, changes, whichever process or instance changed it.
+//
+// The page passes the state it was rendered with (?state=, or the last
+// event's id on a reconnection). Whenever the store's access feed reports a
+// change, the stream decides again (from the authorization cache, so
+// thousands of streams cost a handful of queries) and, when the state
+// differs from the page's, sends one "access" event: its id is the new
+// state and its data the sentence the page announces; the page then fetches
+// itself again. While nothing changes a stream costs a parked goroutine and
+// its connection, nothing per second.
+//
+// The stream ends when the session does (logout, revocation, expiry,
+// deactivation): it sends "access" (the page's refetch then leads to the
+// login page) and "close" (the page stops reconnecting). Anonymous: 401.
+func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
+	v := viewerFrom(r.Context())
+	cookie, err := r.Cookie(a.sessions.CookieName())
+	if v == nil || err != nil {
+		a.errorPage(w, r, http.StatusUnauthorized, "Log in required", "Log in to follow this dashboard.")
+		return
+	}
+	d := a.registry.Get(r.PathValue("slug"))
+	if d == nil {
+		a.notFound(w, r)
+		return
+	}
+	if v.User.MustChangePassword {
+		a.forbidden(w, r, "Change your temporary password first.")
+		return
+	}
+	shown := r.Header.Get("Last-Event-ID")
+	if shown == "" {
+		shown = r.URL.Query().Get("state")
+	}
+
+	// The stream outlives the server's read and write timeouts, which are
+	// meant for ordinary requests; a client that goes away still cancels
+	// the request's context.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
+	w.WriteHeader(http.StatusOK)
+	// retry: how long a browser waits before reconnecting after a drop.
+	if _, err := writeString(w, "retry: 2000\n\n"); err != nil || rc.Flush() != nil {
+		return
+	}
+
+	// The stream's own context: it ends with the request or the server.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	stopOnDone := context.AfterFunc(r.Context(), cancel)
+	defer stopOnDone()
+	feed := a.store.AccessFeed()
+	ended := time.NewTimer(time.Hour)
+	defer ended.Stop()
+	for {
+		changed := feed.Changed()
+		state, deadline, live, err := a.liveState(ctx, cookie.Value, v.User.ID, d)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			// A storage fault: keep the page as it is and try again at the
+			// next change, or in a few seconds.
+			a.log.WarnContext(r.Context(), "live access check failed", "dashboard", d.Slug, "err", err)
+			deadline = a.now().Add(5 * time.Second)
+		case !live:
+			_ = writeEvent(w, "access", "", sessionEndedNews)
+			_ = writeEvent(w, "close", "", "")
+			_ = rc.Flush()
+			return
+		case state != shown:
+			if writeEvent(w, "access", state, accessNews(d, shown, state)) != nil || rc.Flush() != nil {
+				return
+			}
+			shown = state
+		}
+		ended.Reset(max(deadline.Sub(a.now()), time.Millisecond))
+		select {
+		case <-changed:
+		case <-ended.C:
+		case <-ctx.Done():
+			return
+		case <-a.streamsDone:
+			return
+		}
+	}
+}
+
+// liveState decides the state of dashboard d for the session named by a
+// cookie value, under a fresh snapshot. live is false when the session has
+// ended or belongs to someone else now; deadline is when it ends unless used.
+func (a *App) liveState(ctx context.Context, cookie string, userID int64, d *dashboards.Dashboard) (state string, deadline time.Time, live bool, err error) {
+	ctx, err = a.store.FreshSnapshot(ctx)
+	if err != nil {
+		return "", time.Time{}, false, err
+	}
+	sess, u, err := a.sessions.LoadCookie(ctx, cookie)
+	if err != nil {
+		return "", time.Time{}, false, err
+	}
+	if sess.IsNew || !u.IsActive || u.ID != userID {
+		return "", time.Time{}, false, nil
+	}
+	deadline, err = a.sessions.Deadline(ctx, cookie)
+	if errors.Is(err, db.ErrNotFound) {
+		return "", time.Time{}, false, nil
+	} else if err != nil {
+		return "", time.Time{}, false, err
+	}
+	acc, err := a.dashboardAccess(ctx, dashboards.ViewerOf(u), d)
+	if err != nil {
+		return "", time.Time{}, false, err
+	}
+	return acc.state(), deadline, true, nil
+}
+
+// writeEvent writes one server-sent event. data is text: it is escaped for
+// the HTML the page swaps it into, and has no newlines.
+func writeEvent(w http.ResponseWriter, event, id, data string) error {
+	var b strings.Builder
+	b.WriteString("event: ")
+	b.WriteString(event)
+	b.WriteByte('\n')
+	if id != "" {
+		b.WriteString("id: ")
+		b.WriteString(id)
+		b.WriteByte('\n')
+	}
+	b.WriteString("data: ")
+	b.WriteString(strings.ReplaceAll(html.EscapeString(data), "\n", " "))
+	b.WriteString("\n\n")
+	_, err := writeString(w, b.String())
+	return err
+}
+
+func writeString(w http.ResponseWriter, s string) (int, error) { return w.Write([]byte(s)) }
