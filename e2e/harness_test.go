@@ -511,19 +511,22 @@ func button(within, label string) string {
 
 // panelState is what one dashboard panel shows.
 type panelState struct {
-	ID        string `json:"id"`
-	Loading   bool   `json:"loading"`
-	Denied    bool   `json:"denied"`
-	Requested bool   `json:"requested"`
-	Chart     bool   `json:"chart"`
-	Svg       bool   `json:"svg"`
-	Empty     bool   `json:"empty"`
+	ID      string `json:"id"`
+	Loading bool   `json:"loading"`
+	Denied  bool   `json:"denied"`
+	// PanelDenied: the viewer may open the dashboard but not this panel.
+	PanelDenied bool `json:"panelDenied"`
+	Requested   bool `json:"requested"`
+	Chart       bool `json:"chart"`
+	Svg         bool `json:"svg"`
+	Empty       bool `json:"empty"`
 }
 
 const panelsJS = `[...document.querySelectorAll(".panel .panel-body")].map((b) => ({
 	id: b.closest(".panel").id,
 	loading: !!b.querySelector(".panel-loading"),
 	denied: b.textContent.includes("You cannot view this dashboard"),
+	panelDenied: b.textContent.includes("You cannot view this dashboard panel"),
 	requested: b.textContent.includes("Access requested"),
 	chart: !!b.querySelector("figure"),
 	svg: !!b.querySelector("figure svg.chart-svg"),
@@ -557,6 +560,56 @@ func (tb *tab) waitPanels(t *testing.T, what string, timeout time.Duration, ok f
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// pageView is what a dashboard page shows as a whole.
+type pageView struct {
+	Panels  int    `json:"panels"`  // panels in the grid
+	Denials int    `json:"denials"` // "You cannot view …" blocks, page or panel
+	Forms   int    `json:"forms"`   // request-access forms
+	News    string `json:"news"`    // the status line announcing access changes
+}
+
+const pageViewJS = `(() => {
+	const body = document.querySelector("#dashboard-body");
+	if (!body) return {panels: 0, denials: 0, forms: 0, news: ""};
+	return {
+		panels: body.querySelectorAll(".panel").length,
+		denials: body.querySelectorAll(".denied").length,
+		forms: body.querySelectorAll('form[action$="/request"]').length,
+		news: (document.querySelector(".access-news") || {textContent: ""}).textContent.trim(),
+	};
+})()`
+
+// view reads what the dashboard page shows.
+func (tb *tab) view(t *testing.T) pageView {
+	t.Helper()
+	var v pageView
+	tb.eval(t, pageViewJS, &v)
+	return v
+}
+
+// waitView waits until ok holds for the dashboard page, polling every 10ms,
+// and returns how long that took.
+func (tb *tab) waitView(t *testing.T, what string, timeout time.Duration, ok func(pageView) bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var v pageView
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		err := chromedp.Run(ctx, chromedp.Evaluate(pageViewJS, &v))
+		cancel()
+		if err == nil && ok(v) {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("%s tab: waited %s for %s; page: %+v (%v)\n%s", tb.name, timeout, what, v, err, tb.where())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// oneDenial: the page shows the dashboard's single denial and request form, no panels.
+func oneDenial(v pageView) bool { return v.Panels == 0 && v.Denials == 1 && v.Forms == 1 }
 
 func all(ps []panelState, f func(panelState) bool) bool {
 	for _, p := range ps {
