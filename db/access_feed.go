@@ -25,7 +25,7 @@ import (
 //     one that matters. Without a mapped header it reads the version once a
 //     second instead.
 //   - on PostgreSQL, from a NOTIFY the authz_version trigger sends on a
-//     channel named after the schema (migration 0008), received on one
+//     channel named after the schema (migration 0009), received on one
 //     LISTEN connection, with the version read every few seconds as a net
 //     for a dropped connection.
 //   - at the next membership expiry, with a timer (expiry is not a commit).

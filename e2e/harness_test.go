@@ -104,6 +104,7 @@ func (b *logBuffer) String() string {
 type server struct {
 	URL   string // http://127.0.0.1:PORT
 	Data  string
+	pid   int
 	bin   string
 	log   *logBuffer
 	setup chan string
@@ -131,6 +132,7 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.pid = cmd.Process.Pid
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
