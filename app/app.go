@@ -45,6 +45,8 @@ type App struct {
 	// (live.go) end, so shutdown does not wait for them.
 	streamsDone      chan struct{}
 	closeStreamsOnce sync.Once
+	// liveCalls shares the streams' decisions after a change (live.go).
+	liveCalls liveCalls
 }
 
 // New builds an App over an opened and migrated store.

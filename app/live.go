@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gatehouse/app/dashboards"
@@ -168,9 +169,16 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	feed := a.store.AccessFeed()
 	ended := time.NewTimer(time.Hour)
 	defer ended.Stop()
+	woke := false // by the session's deadline rather than a change
 	for {
 		changed := feed.Changed()
-		state, deadline, live, err := a.liveState(ctx, cookie.Value, v.User.ID, d)
+		var res liveResult
+		if woke {
+			res = a.liveState(ctx, cookie.Value, v.User.ID, d)
+		} else {
+			res = a.sharedLiveState(ctx, changed, cookie.Value, v.User.ID, d)
+		}
+		state, deadline, live, err := res.state, res.deadline, res.live, res.err
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -191,9 +199,11 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 			shown = state
 		}
 		ended.Reset(max(deadline.Sub(a.now()), time.Millisecond))
+		woke = false
 		select {
 		case <-changed:
 		case <-ended.C:
+			woke = true
 		case <-ctx.Done():
 			return
 		case <-a.streamsDone:
@@ -202,32 +212,95 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// liveResult is what liveState decides.
+type liveResult struct {
+	state    string
+	deadline time.Time // when the session ends unless used
+	live     bool      // false: the session has ended
+	err      error
+}
+
 // liveState decides the state of dashboard d for the session named by a
 // cookie value, under a fresh snapshot. live is false when the session has
-// ended or belongs to someone else now; deadline is when it ends unless used.
-func (a *App) liveState(ctx context.Context, cookie string, userID int64, d *dashboards.Dashboard) (state string, deadline time.Time, live bool, err error) {
-	ctx, err = a.store.FreshSnapshot(ctx)
+// ended or belongs to someone else now.
+func (a *App) liveState(ctx context.Context, cookie string, userID int64, d *dashboards.Dashboard) liveResult {
+	ctx, err := a.store.FreshSnapshot(ctx)
 	if err != nil {
-		return "", time.Time{}, false, err
+		return liveResult{err: err}
 	}
 	sess, u, err := a.sessions.LoadCookie(ctx, cookie)
 	if err != nil {
-		return "", time.Time{}, false, err
+		return liveResult{err: err}
 	}
 	if sess.IsNew || !u.IsActive || u.ID != userID {
-		return "", time.Time{}, false, nil
+		return liveResult{}
 	}
-	deadline, err = a.sessions.Deadline(ctx, cookie)
+	deadline, err := a.sessions.Deadline(ctx, cookie)
 	if errors.Is(err, db.ErrNotFound) {
-		return "", time.Time{}, false, nil
+		return liveResult{}
 	} else if err != nil {
-		return "", time.Time{}, false, err
+		return liveResult{err: err}
 	}
 	acc, err := a.dashboardAccess(ctx, dashboards.ViewerOf(u), d)
 	if err != nil {
-		return "", time.Time{}, false, err
+		return liveResult{err: err}
 	}
-	return acc.state(), deadline, true, nil
+	return liveResult{state: acc.state(), deadline: deadline, live: true}
+}
+
+// liveCalls lets the streams of one session on one dashboard (a user's
+// open tabs) decide once per change. A change wakes every stream at the
+// same instant; without this, each of a user's streams would miss the
+// authorization cache at once and run the same queries side by side.
+type liveCalls struct {
+	mu      sync.Mutex
+	m       map[liveKey]*liveCall
+	sweepAt int // sweep stale calls when the map grows past this
+}
+
+type liveKey struct{ cookie, slug string }
+
+// liveCall is one decision, shared by the streams that woke for the same
+// change (the feed's Changed channel identifies it).
+type liveCall struct {
+	after <-chan struct{}
+	done  chan struct{}
+	res   liveResult
+}
+
+// sharedLiveState is liveState, computed once for all the streams of a
+// session and dashboard that woke for the change changed stands for.
+func (a *App) sharedLiveState(ctx context.Context, changed <-chan struct{}, cookie string, userID int64, d *dashboards.Dashboard) liveResult {
+	key := liveKey{cookie, d.Slug}
+	lc := &a.liveCalls
+	lc.mu.Lock()
+	if c := lc.m[key]; c != nil && c.after == changed {
+		lc.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.res
+		case <-ctx.Done():
+			return liveResult{err: ctx.Err()}
+		}
+	}
+	if lc.m == nil {
+		lc.m = map[liveKey]*liveCall{}
+	}
+	if len(lc.m) > lc.sweepAt {
+		for k, c := range lc.m {
+			if c.after != changed {
+				delete(lc.m, k) // decided before the latest change: no stream waits for it
+			}
+		}
+		lc.sweepAt = 2*len(lc.m) + 1024
+	}
+	c := &liveCall{after: changed, done: make(chan struct{})}
+	lc.m[key] = c
+	lc.mu.Unlock()
+	// Finish even if this stream's client leaves: others may be waiting.
+	c.res = a.liveState(context.WithoutCancel(ctx), cookie, userID, d)
+	close(c.done)
+	return c.res
 }
 
 // writeEvent writes one server-sent event. data is text: it is escaped for
