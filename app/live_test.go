@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -496,5 +498,22 @@ func TestEventsAcrossInstancesOnPostgres(t *testing.T) {
 	t.Logf("instance B's stream heard of A's change after %s", time.Since(start).Round(time.Millisecond))
 	if ev.id != "x:not-member" {
 		t.Fatalf("got %+v", ev)
+	}
+	// And back, and again: every change is heard.
+	for i := range 3 {
+		res, body = a.post(t, admin, fmt.Sprintf("/admin/groups/%d/members", g.ID), url.Values{"user_id": {strconv.FormatInt(u.ID, 10)}})
+		if res.StatusCode >= 400 {
+			t.Fatalf("add through A: %d %s", res.StatusCode, body)
+		}
+		if ev := s.next(t, "re-added through instance A"); !strings.HasPrefix(ev.id, "a:") {
+			t.Fatalf("round %d: got %+v", i, ev)
+		}
+		res, body = a.post(t, admin, fmt.Sprintf("/admin/groups/%d/members/%d/remove", g.ID, u.ID), nil)
+		if res.StatusCode >= 400 {
+			t.Fatalf("remove through A: %d %s", res.StatusCode, body)
+		}
+		if ev := s.next(t, "removed through instance A"); ev.id != "x:not-member" {
+			t.Fatalf("round %d: got %+v", i, ev)
+		}
 	}
 }

@@ -25,7 +25,7 @@ import (
 //     one that matters. Without a mapped header it reads the version once a
 //     second instead.
 //   - on PostgreSQL, from a NOTIFY the authz_version trigger sends on a
-//     channel named after the schema (migration 0009), received on one
+//     channel named after the schema (migration 0010), received on one
 //     LISTEN connection, with the version read every few seconds as a net
 //     for a dropped connection.
 //   - at the next membership expiry, with a timer (expiry is not a commit).
@@ -182,7 +182,7 @@ func (f *AccessFeed) run() {
 func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 	var channel string
 	for channel == "" {
-		if err := f.store.DB.NewRaw("SELECT ?", AuthzChannelExpr).Scan(ctx, &channel); err != nil {
+		if err := f.store.DB.NewRaw("SELECT " + AuthzChannelExpr).Scan(ctx, &channel); err != nil {
 			f.log.Warn("live access: cannot name the notification channel; retrying", "err", err)
 			select {
 			case <-ctx.Done():
