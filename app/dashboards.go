@@ -124,7 +124,7 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 					// The whole dashboard is gone: the page fetches itself
 					// again and shows one denial instead of one per panel
 					// (this matters when its event stream is down).
-					w.Header().Set("HX-Trigger", "access-changed")
+					w.Header()["Hx-Trigger"] = accessChangedTrigger
 				}
 				key := strings.Join([]string{d.Slug, what, dec.Reason, status, strconv.FormatBool(canRequest(dec))}, "\x00")
 				a.writeBytes(w, http.StatusForbidden, a.denials.get(key, func() ([]byte, error) { return renderBytes(r.Context(), fragment) }))
@@ -148,6 +148,10 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 	}
 	a.render(w, r, http.StatusOK, page, components.PanelPage(d.Slug, d.Title, p.Title, body))
 }
+
+// accessChangedTrigger is the HX-Trigger value that makes an open dashboard
+// page fetch itself again (shared: a denied poll should not allocate it).
+var accessChangedTrigger = []string{"access-changed"}
 
 func canRequest(dec dashboards.Decision) bool {
 	return dec.Code == dashboards.CodeNotMember || dec.Code == dashboards.CodeExpired || dec.Code == dashboards.CodeNoGrant

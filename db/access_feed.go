@@ -182,7 +182,7 @@ func (f *AccessFeed) run() {
 func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 	var channel string
 	for channel == "" {
-		if err := f.store.DB.NewRaw("SELECT " + AuthzChannelExpr).Scan(ctx, &channel); err != nil {
+		if err := f.store.DB.NewRaw("SELECT "+AuthzChannelExpr).Scan(ctx, &channel); err != nil {
 			f.log.Warn("live access: cannot name the notification channel; retrying", "err", err)
 			select {
 			case <-ctx.Done():
