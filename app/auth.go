@@ -78,8 +78,9 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request) {
 		f.Notice = "Your password has been changed and you have been logged out everywhere. Log in with the new one."
 	}
 	// A fresh install: nobody can log in yet, and the way in is the link
-	// serve printed.
-	if n, err := a.store.CountActiveAdmins(r.Context()); err == nil && n == 0 {
+	// serve printed (unless the page has news of its own, such as a reset
+	// password by someone who signed up).
+	if n, err := a.store.CountActiveAdmins(r.Context()); err == nil && n == 0 && f.Notice == "" {
 		f.Notice = "Gatehouse has no admin yet. Finish setup with the link printed in the server log."
 	}
 	a.render(w, r, http.StatusOK, components.Page{Title: "Log in", Bare: true}, components.LoginPage(f))
