@@ -45,7 +45,7 @@ func TestPasswordResetByMail(t *testing.T) {
 	tb.typeInto(t, "#confirm", fresh)
 	tb.click(t, button("", "Set new password"))
 	tb.waitPath(t, "/login")
-	if got := tb.text(t, ".alert-success"); !strings.Contains(got, "Your password has been changed") {
+	if got := tb.text(t, ".alert"); !strings.Contains(got, "Your password has been changed") {
 		t.Errorf("after the reset the login page says %q", got)
 	}
 	logIn(t, tb, s.URL, "ann@example.com", fresh)
