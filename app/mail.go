@@ -287,6 +287,7 @@ func (m *mailer) deliver(ctx context.Context, msg db.OutboxMessage) {
 	log := m.a.log.With("mail_id", msg.ID, "kind", msg.Kind, "attempt", msg.Attempts)
 	out, skip, err := m.a.composeMail(ctx, msg)
 	if err == nil && skip != "" {
+		m.a.metrics.mailHandled(msg.Kind, db.MailSkipped)
 		if _, err := m.a.store.FinishMail(ctx, msg.ID, m.owner, db.MailSkipped, skip); err != nil {
 			log.Warn("recording a skipped mail failed", "err", err)
 		}
@@ -299,6 +300,7 @@ func (m *mailer) deliver(ctx context.Context, msg db.OutboxMessage) {
 		if err == nil {
 			// Record the send even when the server is shutting down right
 			// now: otherwise the message would go out again.
+			m.a.metrics.mailHandled(msg.Kind, db.MailSent)
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if ok, ferr := m.a.store.FinishMail(bctx, msg.ID, m.owner, db.MailSent, ""); ferr != nil {
@@ -316,6 +318,7 @@ func (m *mailer) deliver(ctx context.Context, msg db.OutboxMessage) {
 	var perm permanentMailError
 	if errors.As(err, &perm) || msg.Attempts >= mailMaxAttempts {
 		log.Error("giving up on a mail", "to", msg.To, "err", err)
+		m.a.metrics.mailHandled(msg.Kind, db.MailFailed)
 		if _, ferr := m.a.store.FinishMail(ctx, msg.ID, m.owner, db.MailFailed, err.Error()); ferr != nil {
 			log.Warn("recording a failed mail failed", "err", ferr)
 		}
@@ -323,6 +326,7 @@ func (m *mailer) deliver(ctx context.Context, msg db.OutboxMessage) {
 			Detail: map[string]any{"kind": msg.Kind, "attempts": msg.Attempts, "error": err.Error()}})
 		return
 	}
+	m.a.metrics.mailHandled(msg.Kind, "retry")
 	next := m.a.now().Add(retryDelay(msg.Attempts))
 	log.Warn("sending a mail failed; it will be retried", "err", err, "retry_at", next.Format(time.RFC3339))
 	if rerr := m.a.store.RetryMail(ctx, msg.ID, m.owner, next, err.Error()); rerr != nil {

@@ -830,3 +830,31 @@ func TestConfirmingWithRequiredMFAGoesToEnrolment(t *testing.T) {
 		t.Errorf("the start page before enrolling: %d", res.StatusCode)
 	}
 }
+
+// TestMailMetrics: the worker's outcomes and the reset throttle show in
+// /metrics, with fixed labels only.
+func TestMailMetrics(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) {
+		c.MetricsAddr, c.ResetPerAccount = "127.0.0.1:0", 1
+	})
+	ta.createUser(t, "jo@example.com", false)
+	c := ta.client()
+	for _, email := range []string{"jo@example.com", "nobody@example.com", "jo@example.com"} {
+		ta.post(t, c, "/password/forgot", url.Values{"email": {email}})
+	}
+	ta.deliver(t)
+	body := scrape(t, ta.App)
+	for _, want := range []string{
+		`gatehouse_mail_messages_total{kind="password.reset",result="sent"} 1`,
+		`gatehouse_mail_messages_total{kind="password.reset",result="skipped"} 1`,
+		`gatehouse_throttled_requests_total{what="password_reset"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(body, "jo@example.com") || strings.Contains(body, "nobody@") {
+		t.Error("metrics carry an address")
+	}
+}

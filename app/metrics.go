@@ -36,6 +36,7 @@ type appMetrics struct {
 	hashWait  prometheus.Histogram
 	hashBusy  prometheus.Counter
 	streams   prometheus.Gauge
+	mail      *prometheus.CounterVec
 
 	// The hot path looks its counters up here instead of hashing label
 	// values on every request.
@@ -95,8 +96,12 @@ func newMetrics(store *db.Store) *appMetrics {
 			Name: "gatehouse_event_streams_open",
 			Help: "Open dashboard event streams (server-sent events).",
 		}),
+		mail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_mail_messages_total",
+			Help: "Outbox messages handled by this server's worker, by kind and result (sent, skipped, retry, failed).",
+		}, []string{"kind", "result"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.throttles, m.hashWait, m.hashBusy, m.streams)
+	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.throttles, m.hashWait, m.hashBusy, m.streams, m.mail)
 	for _, r := range []string{loginSuccess, loginFailed, loginThrottled, loginBusy} {
 		m.logins.WithLabelValues(r) // exported at 0 from the start
 	}
@@ -234,6 +239,20 @@ func (m *appMetrics) login(result string) {
 	if m != nil {
 		m.logins.WithLabelValues(result).Inc()
 	}
+}
+
+// mailHandled counts one outbox message by its kind (one of the fixed
+// db.Mail* kinds) and what became of it.
+func (m *appMetrics) mailHandled(kind, result string) {
+	if m == nil {
+		return
+	}
+	switch kind {
+	case db.MailPasswordReset, db.MailSignupVerify, db.MailRequestCreated, db.MailRequestDecided:
+	default:
+		kind = "other" // a row written by another build: keep the label set fixed
+	}
+	m.mail.WithLabelValues(kind, result).Inc()
 }
 
 // throttled counts one request refused by the throttle named what.

@@ -48,6 +48,7 @@ func (a *App) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait > 0 {
+		a.metrics.throttled("password_reset")
 		_ = a.store.Audit(ctx, db.Actor{IP: ip}, db.Event{Action: db.ActionPasswordForgotThrottled, Target: email})
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		a.render(w, r, http.StatusTooManyRequests, page, components.ForgotPage(components.ForgotForm{
