@@ -123,7 +123,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	} else if wait > 0 {
 		a.metrics.login(loginThrottled)
 		a.metrics.throttled("login")
-		_ = a.store.Audit(ctx, db.Actor{Email: email, IP: ip}, db.Event{Action: db.ActionLoginThrottled, Target: email})
+		// One row per email and IP per window, counting the attempts: a
+		// flood of 429s must not fill the disk (issue 12).
+		_ = a.store.AuditThrottled(ctx, db.Actor{Email: email, IP: ip}, email, a.cfg.ThrottleWindow)
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		form.Error = fmt.Sprintf("Too many failed attempts. Try again in %s.", humanWait(wait))

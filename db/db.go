@@ -88,6 +88,14 @@ type Store struct {
 	// feed tells open dashboard pages about changes (access_feed.go).
 	feedOnce sync.Once
 	feed     *AccessFeed
+	// stopCheckpoints ends the checkpointer (checkpoint.go), which closes
+	// checkpointsDone; both nil on PostgreSQL.
+	stopCheckpoints chan struct{}
+	checkpointsDone chan struct{}
+
+	// throttle aggregates throttled-login audit rows (throttle_audit.go).
+	throttleOnce sync.Once
+	throttle     *throttleLog
 }
 
 // Open connects to the configured database. It does not migrate; call Migrate.
@@ -134,7 +142,8 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 	// _txlock=immediate makes every transaction take the write lock up front,
 	// so writers queue on busy_timeout instead of failing with SQLITE_BUSY.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+		"&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")" // see checkpoint.go
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		file.release()
@@ -150,6 +159,8 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("cannot use database %s: %w", path, err)
 	}
 	s.wal = openWALWatch(ctx, dsn, path, file)
+	s.stopCheckpoints, s.checkpointsDone = make(chan struct{}), make(chan struct{})
+	go s.checkpointer(walPathOf(path), walCheckEvery, s.stopCheckpoints, s.checkpointsDone)
 	return s, nil
 }
 
@@ -173,10 +184,18 @@ func prepareFile(path string) error {
 // after every one of its connections has closed (see sqlitefiles.go).
 func (s *Store) Close() error {
 	s.feed.close()
+	first := s.closed.CompareAndSwap(false, true)
+	if first && s.stopCheckpoints != nil {
+		close(s.stopCheckpoints)
+		<-s.checkpointsDone
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = s.FlushThrottled(ctx)
+	cancel()
 	s.wal.close()
 	err := s.DB.Close()
-	if f := s.file; f != nil && s.closed.CompareAndSwap(false, true) {
-		f.release()
+	if first {
+		s.file.release()
 	}
 	return err
 }
