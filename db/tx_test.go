@@ -49,6 +49,7 @@ func TestTransactionsFailingAtALaterStepLeaveNothing(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		fillForCopy(t, s)
+		testUser(t, s, "dan@example.com") // in no group
 		a := Actor{Email: "admin@example.com"}
 		id := func(id int64, err error) int64 {
 			t.Helper()
@@ -74,10 +75,10 @@ func TestTransactionsFailingAtALaterStepLeaveNothing(t *testing.T) {
 			{"change a password (revokes sessions)", ActionPasswordChange, func() error {
 				return s.SetPassword(ctx, a, user("ann@example.com"), "new-hash", false)
 			}},
-			{"add a member", ActionMemberAdd, func() error { return s.AddMember(ctx, a, group("Ops"), user("ann@example.com"), 0) }},
+			{"add a member", ActionMemberAdd, func() error { return s.AddMember(ctx, a, group("Ops"), user("dan@example.com"), 0) }},
 			{"delete a group with members and grants", ActionGroupDelete, func() error { return s.DeleteGroup(ctx, a, group("Sales")) }},
 			{"create a user", ActionUserCreate, func() error {
-				_, err := s.CreateUser(ctx, a, NewUser{Email: "dan@example.com", PasswordHash: "h"})
+				_, err := s.CreateUser(ctx, a, NewUser{Email: "eve@example.com", PasswordHash: "h"})
 				return err
 			}},
 			{"approve a request (adds a membership)", ActionRequestApprove, func() error {
