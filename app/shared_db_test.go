@@ -102,6 +102,7 @@ func TestCLIDuringWriteLoadKeepsTheServerWriting(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	e := &cliEnv{t: t, data: data}
 	e.ok("", "migrate") // only serve and migrate create a database
+	e.ok("", "migrate") // only serve and migrate create a database
 	e.ok(testPassword+"\n", "users", "create", "root@example.com", "--admin", "--password-stdin")
 	e.ok(testPassword+"\n", "users", "create", "victim@example.com", "--password-stdin")
 	srv := startServes(t, bin, serveSpec{name: "server", args: []string{"--data", data}})[0]

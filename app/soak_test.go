@@ -102,6 +102,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &cliEnv{t: t, data: data}
+	e.ok("", "migrate") // only serve and migrate create a database
 	e.ok(testPassword+"\n", "users", "create", "root@example.com", "--admin", "--password-stdin")
 	e.ok(testPassword+"\n", "users", "create", "ann@example.com", "--password-stdin")
 	e.ok(testPassword+"\n", "users", "create", "victim@example.com", "--password-stdin")
