@@ -270,6 +270,22 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+	// Arguments reach the database and the terminal: refuse control
+	// characters and invalid UTF-8 up front, as the web does.
+	for _, p := range pos {
+		if !cleanText(p, true) {
+			return nil, usageError{fmt.Sprintf("argument %q contains a control character or invalid UTF-8", p)}
+		}
+	}
+	var badFlag error
+	fs.Visit(func(f *flag.Flag) {
+		if badFlag == nil && !cleanText(f.Value.String(), true) {
+			badFlag = usageError{fmt.Sprintf("--%s %q contains a control character or invalid UTF-8", f.Name, f.Value.String())}
+		}
+	})
+	if badFlag != nil {
+		return nil, badFlag
+	}
 	if v := fs.Lookup("verbose"); v != nil && v.Value.String() == "true" {
 		if where := flagDatabase(fs); where != "" {
 			fmt.Fprintf(c.Stderr, "gatehouse: using the database %s\n", where)

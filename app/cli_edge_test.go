@@ -43,7 +43,7 @@ func TestCLIEscapesControlCharacters(t *testing.T) {
 	}
 	// Errors too.
 	_, errOut, code := e.run("", "users", "deactivate", "a\x1b[31m@example.com")
-	if code != 1 || strings.Contains(errOut, "\x1b") {
+	if code != 2 || strings.Contains(errOut, "\x1b") {
 		t.Errorf("error for an ESC email: exit %d, %q", code, errOut)
 	}
 }
@@ -207,5 +207,22 @@ func TestLoginPageTellsAFreshInstallHowToFinishSetup(t *testing.T) {
 	ta.createUser(t, "admin@example.com", true)
 	if _, body := ta.get(t, ta.client(), "/login", false); strings.Contains(body, hint) {
 		t.Error("the setup hint stays after an admin exists")
+	}
+}
+
+// TestCLIRefusesControlCharactersInArguments: what the web refuses with
+// 400, the command line refuses with a usage error, before any database.
+func TestCLIRefusesControlCharactersInArguments(t *testing.T) {
+	e := newCLIEnv(t)
+	for _, args := range [][]string{
+		{"users", "create", "a\x1b[31m@example.com"},
+		{"groups", "create", "bad\xffname"},
+		{"audit", "list", "--actor", "x\x1by"},
+		{"users", "list", "--search", "\xfe"},
+	} {
+		_, errOut, code := e.run("", args...)
+		if code != 2 || !strings.Contains(errOut, "contains a control character or invalid UTF-8") || strings.ContainsAny(errOut, "\x1b") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errOut)
+		}
 	}
 }
