@@ -396,6 +396,26 @@ func (a *App) composeMail(ctx context.Context, msg db.OutboxMessage) (out outgoi
 			return out, "the account is deactivated", nil
 		}
 		return a.composeVerify(ctx, m, u)
+	case db.MailSignupExists:
+		u, err := a.store.UserByEmail(ctx, msg.To)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			return out, "no account has this address", nil
+		case err != nil:
+			return out, "", err
+		case !u.IsActive:
+			return out, "the account is deactivated", nil
+		}
+		m.Subject = "You already have a " + productName + " account"
+		m.Paragraphs = []string{
+			"Hello " + u.DisplayName() + ",",
+			"someone, hopefully you, tried to create a " + productName + " account with " + u.Email + ", which already has one. No new account was created.",
+		}
+		m.ActionLabel, m.ActionURL = "Log in", base+"/login"
+		m.After = []string{
+			"Forgot your password? Ask for a new one at " + base + "/password/forgot",
+			"If this was not you, ignore this message: nothing changed.",
+		}
 	case db.MailRequestCreated:
 		req, err := a.store.AccessRequestByID(ctx, msg.RefID)
 		switch {

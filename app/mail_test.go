@@ -858,3 +858,36 @@ func TestMailMetrics(t *testing.T) {
 		t.Error("metrics carry an address")
 	}
 }
+
+// TestSignupWithAnExistingAddressLooksLikeANewOne: with mail on, sign-up
+// cannot tell which addresses have accounts; the owner is told by mail (at
+// most once an hour) instead.
+func TestSignupWithAnExistingAddressLooksLikeANewOne(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true })
+	ta.createUser(t, "taken@example.com", false)
+	signup := func(email string) (*http.Response, string) {
+		return ta.post(t, ta.client(), "/signup", url.Values{"email": {email}, "password": {testPassword}, "confirm": {testPassword}})
+	}
+	resTaken, bodyTaken := signup("taken@example.com")
+	resFresh, bodyFresh := signup("fresh@example.com")
+	if resTaken.StatusCode != 200 || resTaken.StatusCode != resFresh.StatusCode ||
+		strings.ReplaceAll(bodyTaken, "taken@", "fresh@") != bodyFresh {
+		t.Fatalf("answers differ: %d vs %d\n%s\n%s", resTaken.StatusCode, resFresh.StatusCode, bodyTaken, bodyFresh)
+	}
+	signup("taken@example.com") // a second try within the hour: no second mail
+	ta.deliver(t)
+	got := smtp.To("taken@example.com")
+	if len(got) != 1 || got[0].Subject != "You already have a Gatehouse account" || got[0].Link("/password/forgot") == "" {
+		t.Fatalf("owner's mail: %+v", got)
+	}
+	if len(smtp.To("fresh@example.com")) != 1 {
+		t.Error("the new address got no confirmation")
+	}
+	if ta.countAudit(t, db.ActionSignupExisting, "taken@example.com") != 2 {
+		t.Error("attempts not audited")
+	}
+	if u, _ := ta.store.UserByEmail(context.Background(), "taken@example.com"); u.EmailPending {
+		t.Error("the existing account was touched")
+	}
+}

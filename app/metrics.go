@@ -248,7 +248,7 @@ func (m *appMetrics) mailHandled(kind, result string) {
 		return
 	}
 	switch kind {
-	case db.MailPasswordReset, db.MailSignupVerify, db.MailRequestCreated, db.MailRequestDecided:
+	case db.MailPasswordReset, db.MailSignupVerify, db.MailSignupExists, db.MailRequestCreated, db.MailRequestDecided:
 	default:
 		kind = "other" // a row written by another build: keep the label set fixed
 	}

@@ -213,3 +213,21 @@ func (a *App) resendConfirmation(r *http.Request, u db.User) bool {
 	a.kickMail()
 	return true
 }
+
+// signupExisting answers a sign-up with an address that has an account,
+// when mail is on, exactly as a new sign-up is answered, and mails the
+// owner (at most once an hour) that someone tried.
+func (a *App) signupExisting(w http.ResponseWriter, r *http.Request, email string) {
+	ctx := r.Context()
+	n, err := a.store.CountRecentMail(ctx, db.MailSignupExists, email, a.now().Add(-time.Hour))
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if err := a.store.SignupExisting(ctx, db.Actor{IP: a.clientIP(r)}, email, n == 0); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.kickMail()
+	a.render(w, r, http.StatusOK, components.Page{Title: "Create an account", Bare: true}, components.SignupSentPage(email))
+}

@@ -125,6 +125,10 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		u, err = a.store.SignupUser(ctx, db.Actor{IP: a.clientIP(r)}, nu, a.cfg.SignupGroup)
 	}
 	switch {
+	case errors.Is(err, db.ErrDuplicate) && a.mail != nil:
+		// The same answer as for a new address; the owner hears of it.
+		a.signupExisting(w, r, email)
+		return
 	case errors.Is(err, db.ErrDuplicate):
 		fail(http.StatusUnprocessableEntity, signupFailedMessage)
 		return

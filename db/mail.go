@@ -28,6 +28,7 @@ const (
 	MailSignupVerify   = "signup.verify"   // ref_id: the new user
 	MailRequestCreated = "request.created" // ref_id: the request; to_addr: an admin or manager
 	MailRequestDecided = "request.decided" // ref_id: the request; to_addr: the requester
+	MailSignupExists   = "signup.exists"   // to_addr: an address that has an account and was used to sign up
 )
 
 // Email token purposes.
@@ -43,6 +44,7 @@ const (
 	ActionPasswordReset           = "password.reset"
 	ActionEmailConfirm            = "user.confirm_email"
 	ActionMailFailed              = "mail.failed"
+	ActionSignupExisting          = "user.signup_existing"
 )
 
 // OutboxMessage is one mail to one address, waiting in or sent from the outbox.
@@ -342,6 +344,22 @@ func (s *Store) SignupPendingUser(ctx context.Context, a Actor, nu NewUser) (Use
 			Detail: map[string]any{"after": map[string]any{"name": u.Name, "email_confirmed": false}}})
 	})
 	return u, err
+}
+
+// SignupExisting records a sign-up attempt with an address that already
+// has an account and, when notify, queues a mail telling its owner, in one
+// transaction. The sign-up form answers as for a new address, so it cannot
+// be used to find out which addresses have accounts.
+func (s *Store) SignupExisting(ctx context.Context, a Actor, email string, notify bool) error {
+	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if notify {
+			if err := s.enqueueMail(ctx, tx, MailSignupExists, email, 0); err != nil {
+				return err
+			}
+		}
+		return s.insertAudit(ctx, tx, a, Event{Action: ActionSignupExisting, Target: email,
+			Detail: map[string]any{"owner_notified": notify}})
+	})
 }
 
 // ConfirmEmail uses a confirmation token: the pending sign-up may log in
