@@ -156,6 +156,8 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
 	w.WriteHeader(http.StatusOK)
+	a.metrics.streamOpened()
+	defer a.metrics.streamClosed()
 	// retry: how long a browser waits before reconnecting after a drop.
 	if _, err := writeString(w, "retry: 2000\n\n"); err != nil || rc.Flush() != nil {
 		return

@@ -395,6 +395,42 @@ func TestEventsAtMembershipExpiry(t *testing.T) {
 	}
 }
 
+// TestOpenStreamsAreCounted: gatehouse_event_streams_open follows the
+// streams (with --metrics-addr).
+func TestOpenStreamsAreCounted(t *testing.T) {
+	calls := &dataCalls{}
+	ta := newTestApp(t, withTestDashboard(calls), func(c *Config, _ *dashboards.Registry) { c.MetricsAddr = "127.0.0.1:0" })
+	ctx := context.Background()
+	g, err := ta.store.CreateGroup(ctx, db.Actor{Email: "test"}, "team", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := ta.createUser(t, "member@example.com", false)
+	if err := ta.store.AddMember(ctx, db.Actor{Email: "test"}, g.ID, u.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.store.AddGrant(ctx, db.Actor{Email: "test"}, "test", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := ta.login(t, "member@example.com")
+	open := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(scrape(t, ta.App), "\ngatehouse_event_streams_open "+want+"\n") {
+			if time.Now().After(deadline) {
+				t.Fatalf("gatehouse_event_streams_open is not %s", want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	a := openEvents(t, ta, c, "test", "a:10")
+	b := openEvents(t, ta, c, "test", "a:10")
+	open("2")
+	a.close()
+	b.close()
+	open("0")
+}
+
 // TestManyStreamsLeaveNothingBehind opens many streams, wakes them all,
 // closes them, and checks that goroutines come back to where they were,
 // that the heap gives back what the streams took, and that it does not
