@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -39,6 +40,41 @@ func (a *App) enrolling(next http.Handler) http.Handler {
 		}
 		a.requireLogin(next).ServeHTTP(w, r)
 	})
+}
+
+// recentSignIn is how old a session may be to add a second factor or make
+// new recovery codes: someone holding a stolen, older session cookie must
+// not turn it into a lasting way in (a passkey signs in without a password).
+const recentSignIn = 15 * time.Minute
+
+// recentlySignedIn reports whether the viewer's session began less than
+// recentSignIn ago; a half-authenticated one (enrolling) always has.
+func (a *App) recentlySignedIn(r *http.Request) (bool, error) {
+	v, enrolling := securityViewer(r)
+	if enrolling {
+		return true, nil
+	}
+	created, err := a.store.SessionCreatedAt(r.Context(), db.HashToken(v.Session.ID))
+	if err != nil {
+		return false, err
+	}
+	return a.now().Sub(created) < recentSignIn, nil
+}
+
+// signInAgainMessage is the answer when the session is too old.
+const signInAgainMessage = "For your security, sign in again to change your second factors: log out, sign in, and come back to this page."
+
+// requireRecentSignIn answers 403 (a page) unless the session is recent.
+func (a *App) requireRecentSignIn(w http.ResponseWriter, r *http.Request) bool {
+	ok, err := a.recentlySignedIn(r)
+	if err != nil {
+		a.serverError(w, r, err)
+		return false
+	}
+	if !ok {
+		a.renderSecurity(w, r, http.StatusForbidden, "", signInAgainMessage)
+	}
+	return ok
 }
 
 // securityViewer returns the user managing their factors and whether they
@@ -82,6 +118,9 @@ func (a *App) renderSecurity(w http.ResponseWriter, r *http.Request, status int,
 // startTOTP handles POST /account/security/totp: a new secret, shown as a
 // QR code (a PNG the server draws) and as text, waiting for one code.
 func (a *App) startTOTP(w http.ResponseWriter, r *http.Request) {
+	if !a.requireRecentSignIn(w, r) {
+		return
+	}
 	v, enrolling := securityViewer(r)
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: "Gatehouse", AccountName: v.User.Email,
 		Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
@@ -187,6 +226,9 @@ func (a *App) removeTOTP(w http.ResponseWriter, r *http.Request) {
 // newRecovery handles POST /account/security/recovery: ten new recovery
 // codes replace the old ones, shown once.
 func (a *App) newRecovery(w http.ResponseWriter, r *http.Request) {
+	if !a.requireRecentSignIn(w, r) {
+		return
+	}
 	v := viewerFrom(r.Context())
 	f, err := a.store.Factors(r.Context(), v.User.ID)
 	if err != nil {

@@ -242,6 +242,13 @@ func (a *App) beginRegister(w http.ResponseWriter, r *http.Request) {
 	if a.passkeysOff(w) {
 		return
 	}
+	if ok, err := a.recentlySignedIn(r); err != nil {
+		a.jsonFailed(w, r, err)
+		return
+	} else if !ok {
+		writeJSONError(w, http.StatusForbidden, signInAgainMessage)
+		return
+	}
 	v, _ := securityViewer(r)
 	var in struct {
 		Name string `json:"name"`

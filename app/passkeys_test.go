@@ -413,3 +413,27 @@ func TestPasskeyBeginsAreBounded(t *testing.T) {
 		t.Errorf("begin once the others expired: %d %s", res.StatusCode, out)
 	}
 }
+
+// TestAddingAFactorNeedsARecentSignIn: a session older than 15 minutes
+// (perhaps a stolen cookie) cannot add a passkey or an authenticator app,
+// or make recovery codes, which would outlive a password change.
+func TestAddingAFactorNeedsARecentSignIn(t *testing.T) {
+	ta := newPasskeyApp(t)
+	u := ta.createUser(t, "old@example.com", false)
+	c := ta.login(t, u.Email)
+	ta.Clock.Advance(recentSignIn + time.Minute)
+	if res, body := ta.post(t, c, "/account/security/totp", nil); res.StatusCode != http.StatusForbidden || !strings.Contains(body, "sign in again") {
+		t.Errorf("authenticator app from an old session: %d\n%s", res.StatusCode, body)
+	}
+	if res, out := ta.postJSON(t, c, "/account/security/passkeys/begin", []byte(`{"name":"x"}`)); res.StatusCode != http.StatusForbidden || !strings.Contains(out, "sign in again") {
+		t.Errorf("passkey from an old session: %d %s", res.StatusCode, out)
+	}
+	if res, _ := ta.post(t, c, "/account/security/recovery", nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("recovery codes from an old session: %d, want 403", res.StatusCode)
+	}
+	if f, _ := ta.store.Factors(context.Background(), u.ID); f.Any() || f.RecoveryLeft != 0 {
+		t.Errorf("an old session changed the factors: %+v", f)
+	}
+	// Signing in again makes it possible.
+	ta.registerPasskey(t, ta.login(t, u.Email), "Fresh")
+}

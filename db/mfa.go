@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -445,6 +446,17 @@ func (s *Store) TakeChallenge(ctx context.Context, idHash string) (WebAuthnChall
 		return err
 	})
 	return c, err
+}
+
+// SessionCreatedAt returns when the session with id hash idHash began
+// (ErrNotFound when it does not exist).
+func (s *Store) SessionCreatedAt(ctx context.Context, idHash string) (time.Time, error) {
+	var row SessionRow
+	err := s.DB.NewSelect().Model(&row).Column("created_at").Where("id_hash = ?", idHash).Limit(1).Scan(ctx)
+	if err != nil {
+		return time.Time{}, storageErr(err)
+	}
+	return FromMS(row.CreatedAt), nil
 }
 
 // CleanPasskeyName trims a passkey's name and checks its length.
