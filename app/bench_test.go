@@ -54,10 +54,10 @@ type benchFixture struct {
 	memberID, leadID, outID int64
 }
 
-func newBenchFixture(b *testing.B) *benchFixture {
+func newBenchFixture(b *testing.B, configure ...func(*Config, *dashboards.Registry)) *benchFixture {
 	b.Helper()
 	ctx := context.Background()
-	ta := newTestApp(b, withBenchDashboard)
+	ta := newTestApp(b, append([]func(*Config, *dashboards.Registry){withBenchDashboard}, configure...)...)
 	// Log at the server's default level, to a discarding handler, so the
 	// request log line costs what it costs in production minus the write.
 	ta.log = discardLogger()
@@ -157,6 +157,13 @@ func BenchmarkPanelAllowed(b *testing.B) {
 	b.Run("static-full-page", func(b *testing.B) {
 		f.run(b, "/dashboards/bench/panels/static", false, f.member, http.StatusOK, "Breaching SLA")
 	})
+}
+
+// BenchmarkPanelAllowedMetrics is BenchmarkPanelAllowed/static with
+// --metrics-addr set: what counting and timing every request costs.
+func BenchmarkPanelAllowedMetrics(b *testing.B) {
+	f := newBenchFixture(b, func(c *Config, _ *dashboards.Registry) { c.MetricsAddr = "127.0.0.1:0" })
+	f.run(b, "/dashboards/bench/panels/static", true, f.member, http.StatusOK, "Breaching SLA")
 }
 
 // BenchmarkPanelAllowedParallel is BenchmarkPanelAllowed/static from
