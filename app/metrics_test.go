@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -215,4 +216,51 @@ func TestGrafanaDashboardQueriesExistingMetrics(t *testing.T) {
 	if checked < 10 {
 		t.Fatalf("only %d metric references found in the dashboard", checked)
 	}
+}
+
+func TestMetricsCountOpenEventStreams(t *testing.T) {
+	ctx := context.Background()
+	ta := newTestApp(t, withTestDashboard(&dataCalls{}), func(c *Config, _ *dashboards.Registry) { c.MetricsAddr = "127.0.0.1:0" })
+	team, err := ta.store.CreateGroup(ctx, db.Actor{Email: "test"}, "team", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := ta.createUser(t, "member@example.com", false)
+	if err := ta.store.AddMember(ctx, db.Actor{Email: "test"}, team.ID, member.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.store.AddGrant(ctx, db.Actor{Email: "test"}, "test", team.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := ta.login(t, "member@example.com")
+	s := openEventsUntracked(t, ta, c, "test", pageState(t, ta, c, "test", http.StatusOK))
+	if out := scrape(t, ta.App); !strings.Contains(out, "gatehouse_event_streams_open 1\n") {
+		t.Fatalf("one stream open, metrics say:\n%s", grepLines(out, "gatehouse_event_streams_open"))
+	}
+	s.close()
+	// The server notices the client left when its next write or its
+	// context says so; wait for it (bounded, not timed).
+	for i := 0; ; i++ {
+		out := scrape(t, ta.App)
+		if strings.Contains(out, "gatehouse_event_streams_open 0\n") {
+			if !strings.Contains(out, `gatehouse_http_requests_total{code="200",route="GET /dashboards/{slug}/events"} 1`) {
+				t.Errorf("the closed stream is not counted by its route:\n%s", grepLines(out, "gatehouse_http_requests_total"))
+			}
+			return
+		}
+		if i == 200 {
+			t.Fatalf("stream still counted open after the client left:\n%s", grepLines(out, "gatehouse_event_streams_open"))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
