@@ -34,7 +34,7 @@ func TestAdminAuditLog(t *testing.T) {
 	if !strings.Contains(body, "1–50 events") || !strings.Contains(body, `href="/admin/audit?page=2"`) {
 		t.Error("no pagination")
 	}
-	if !strings.Contains(body, `name: &#34;&lt;Newest&gt;&#34;`) {
+	if !strings.Contains(body, `name: “&lt;Newest&gt;”`) {
 		t.Error("detail not rendered readably")
 	}
 	for _, tc := range []struct {
@@ -80,11 +80,14 @@ func TestAuditDetailReadsLikeAChange(t *testing.T) {
 	for in, want := range map[string]string{
 		``: ``,
 		`{"before":{"admin":true},"after":{"admin":false}}`:                                `admin: true → false`,
-		`{"before":{"name":"a","description":"x"},"after":{"name":"b","description":"x"}}`: `name: "a" → "b"`,
-		`{"after":{"group":"g","user":"u@x"},"request":7}`:                                 `group: "g"; user: "u@x"; request: 7`,
-		`{"before":{"members":2,"grants":["a","b"]}}`:                                      `was grants: ["a", "b"]; was members: 2`,
-		`{"reason":"unknown email"}`:                                                       `reason: "unknown email"`,
+		`{"before":{"name":"a","description":"x"},"after":{"name":"b","description":"x"}}`: "name: “a” → “b”",
+		`{"after":{"group":"g","user":"u@x"},"request":7}`:                                 "group: “g”\nuser: “u@x”\nrequest: 7",
+		`{"before":{"members":2,"grants":["a","b"]}}`:                                      "was grants: “a”, “b”\nwas members: 2",
+		`{"reason":"unknown email"}`:                                                       "reason: “unknown email”",
 		`not json`:                                                                         `not json`,
+		// JSON held in a string reads decoded, not escaped.
+		`{"after":{"grants":"[\"sales\"]"}}`: "grants: “sales”",
+		`{"after":{"x":{"a":"<b>"}}}`:        "x: {\n  \"a\": \"<b>\"\n}",
 	} {
 		if got := components.AuditDetail(in); got != want {
 			t.Errorf("%s: got %q, want %q", in, got, want)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"gatehouse/components"
 	"gatehouse/db"
@@ -137,6 +138,13 @@ func (a *App) groupPage(r *http.Request, g db.Group) (components.GroupPageData, 
 	slugs, err := a.store.GrantsOfGroup(ctx, g.ID)
 	if err != nil {
 		return d, err
+	}
+	for _, dash := range a.registry.All() {
+		for _, p := range dash.Panels {
+			if p.RequireGroup != "" && strings.EqualFold(p.RequireGroup, g.Name) {
+				d.Panels = append(d.Panels, components.UnlockedPanel{DashboardSlug: dash.Slug, DashboardTitle: dash.Title, PanelTitle: p.Title})
+			}
+		}
 	}
 	for _, s := range slugs {
 		gv := components.GrantView{Slug: s, Title: s}

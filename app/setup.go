@@ -29,8 +29,7 @@ func (a *App) SetupURL(ctx context.Context) (string, error) {
 }
 
 func (a *App) setupGone(w http.ResponseWriter, r *http.Request) {
-	a.errorPage(w, r, http.StatusNotFound, "Setup link not valid",
-		"This setup link is unknown, expired or already used. If no admin exists yet, restart Gatehouse for a new link, or create one with `gatehouse users create EMAIL --admin`.")
+	a.render(w, r, http.StatusNotFound, components.Page{Title: "Setup link not valid", Bare: true}, components.SetupGone())
 }
 
 // showSetup renders GET /setup?token=T: the first-admin form while the token is valid.
@@ -94,7 +93,7 @@ func (a *App) setup(w http.ResponseWriter, r *http.Request) {
 		a.setupGone(w, r)
 		return
 	case errors.Is(err, db.ErrDuplicate):
-		fail("A user with this email already exists. Promote them with `gatehouse users promote EMAIL` instead.")
+		fail("A user with this email already exists. Promote them on the server with “gatehouse users promote EMAIL” instead.")
 		return
 	case err != nil:
 		a.serverError(w, r, err)

@@ -25,7 +25,7 @@ import (
 	"strings"
 )
 
-//go:embed htmx.min.js htmx-ext-sse.min.js idiomorph-ext.min.js favicon.svg css js
+//go:embed htmx.min.js htmx-ext-sse.min.js idiomorph-ext.min.js gatehouse.js favicon.svg css js
 var files embed.FS
 
 // urlPrefix is where Handler is mounted; every URL from Path starts with it.

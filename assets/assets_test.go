@@ -55,7 +55,7 @@ func gunzip(t testing.TB, b []byte) []byte {
 
 func TestNames(t *testing.T) {
 	names := Names()
-	for _, want := range []string{"htmx.min.js", "htmx-ext-sse.min.js", "idiomorph-ext.min.js", "favicon.svg", "css/pico.min.css", "css/app.css"} {
+	for _, want := range []string{"htmx.min.js", "htmx-ext-sse.min.js", "idiomorph-ext.min.js", "gatehouse.js", "favicon.svg", "css/pico.min.css", "css/app.css"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Names() = %q, missing %q", names, want)
 		}

@@ -782,3 +782,19 @@ func TestDataTable(t *testing.T) {
 		t.Errorf("colspan = %q, want 2", span)
 	}
 }
+
+func TestWholeTicks(t *testing.T) {
+	for _, c := range []struct {
+		in, want []float64
+	}{
+		{[]float64{0, 0.5, 1}, []float64{0, 1}},
+		{[]float64{0, 0.5, 1, 1.5, 2, 2.5, 3}, []float64{0, 1, 2, 3}},
+		{[]float64{0, 2.5, 5, 7.5, 10}, []float64{0, 2, 4, 6, 8, 10}},
+		{[]float64{0, 0.2, 0.4, 0.6, 0.8}, []float64{0, 1}},
+		{[]float64{0, 5, 10, 15}, []float64{0, 5, 10, 15}},
+	} {
+		if got := wholeTicks(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("wholeTicks(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}

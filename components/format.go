@@ -242,3 +242,29 @@ func absInt(n int) int {
 	}
 	return n
 }
+
+// wholeTicks turns an axis with fractional steps into one with whole
+// steps over the same (rounded out) range, for values that are counts:
+// 0, 1, 2, 3 instead of 0, 0.5, 1, 1.5 … 3. Whole steps are kept as they are.
+func wholeTicks(ticks []float64) []float64 {
+	if len(ticks) < 2 {
+		return []float64{0, 1}
+	}
+	if step := ticks[1] - ticks[0]; step >= 1 && step == math.Trunc(step) {
+		return ticks
+	}
+	lo, hi := math.Floor(ticks[0]), math.Ceil(ticks[len(ticks)-1])
+	if hi == lo {
+		hi = lo + 1
+	}
+	step := 1.0
+	for (hi-lo)/step > 5 {
+		step *= 2
+	}
+	lo, hi = math.Floor(lo/step)*step, math.Ceil(hi/step)*step
+	out := make([]float64, 0, int((hi-lo)/step)+1)
+	for v := lo; v <= hi+1e-9; v += step {
+		out = append(out, v)
+	}
+	return out
+}

@@ -60,7 +60,7 @@ func accessOverview(ctx context.Context, q Query) (templ.Component, error) {
 	return components.Stats(
 		components.StatTile("Active sessions", components.FormatNumber(float64(sessions)), "logged in now", ""),
 		components.StatTile("Active users", components.FormatNumber(float64(t.ActiveUsers)), strconv.Itoa(t.Users-t.ActiveUsers)+" deactivated", ""),
-		components.StatTile("Groups", components.FormatNumber(float64(t.Groups)), strconv.Itoa(t.Admins)+" admins", ""),
+		components.StatTile("Groups", components.FormatNumber(float64(t.Groups)), plural(t.Admins, "admin", "admins"), ""),
 		components.StatTile("Failed logins today", components.FormatNumber(float64(failed[0].Count)), "UTC day", failTone),
 		components.StatTile("Pending requests", components.FormatNumber(float64(pending)), "waiting for an admin", pendingTone),
 	), nil
@@ -122,4 +122,12 @@ func namePoints(xs []db.NameCount) []components.ChartPoint {
 		out[i] = components.ChartPoint{Label: x.Name, Value: float64(x.Count)}
 	}
 	return out
+}
+
+// plural says "1 admin" or "3 admins".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return components.FormatNumber(float64(n)) + " " + many
 }
