@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,15 +13,9 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-)
 
-// axeSource is axe-core, vendored from npm into the test tree only (see
-// testdata/axe-core/README.md); it is never embedded in the binary. It is
-// evaluated through the DevTools protocol, which the page's
-// Content-Security-Policy does not govern.
-//
-//go:embed testdata/axe-core/axe.min.js
-var axeSource string
+	"gatehouse/e2e/axe"
+)
 
 // axeTags are the rule sets every page must pass: WCAG 2.1 A and AA, and
 // axe's best practices.
@@ -55,7 +48,9 @@ func (tb *tab) axeViolations(t *testing.T) []string {
 	var loaded bool
 	tb.eval(t, `typeof window.axe === "object"`, &loaded)
 	if !loaded {
-		tb.run(t, "load axe-core", chromedp.Evaluate(axeSource, nil))
+		// Evaluated through the DevTools protocol, which the page's
+		// Content-Security-Policy does not govern.
+		tb.run(t, "load axe-core", chromedp.Evaluate(axe.Source, nil))
 	}
 	var out []string
 	tb.run(t, "run axe-core", chromedp.Evaluate(axeRunJS, &out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
