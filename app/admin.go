@@ -24,6 +24,8 @@ var adminNotices = map[string]string{
 	"group-created":    "Group created. Add its members below.",
 	"group-saved":      "Group saved.",
 	"group-deleted":    "Group deleted with its memberships and grants.",
+	"idp-mapped":       "Identity provider group mapped. Memberships follow it from each member's next SSO sign-in.",
+	"idp-unmapped":     "Identity provider group unmapped. The members it added stay until removed here.",
 	"member-added":     "Member added.",
 	"member-removed":   "Member removed. Their access through this group ended.",
 	"expiry-saved":     "Membership expiry saved.",

@@ -135,6 +135,9 @@ func (a *App) groupPage(r *http.Request, g db.Group) (components.GroupPageData, 
 	if d.Managers.Managers, err = a.store.ListManagers(ctx, g.ID); err != nil {
 		return d, err
 	}
+	if d.IdP, err = a.idpGroupsData(r, g); err != nil {
+		return d, err
+	}
 	slugs, err := a.store.GrantsOfGroup(ctx, g.ID)
 	if err != nil {
 		return d, err

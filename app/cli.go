@@ -93,7 +93,7 @@ func commands() []command {
 		{"serve", "[--addr 127.0.0.1:8080] [--data ./data] [--db DSN] [--base-url URL] [--demo]", "run the web server", cmdServe},
 		{"migrate", "", "apply database migrations and exit", cmdMigrate},
 		{"users", "create EMAIL [--name N] [--admin] [--password-stdin] | list | set-password EMAIL --password-stdin | deactivate EMAIL | activate EMAIL | promote EMAIL | demote EMAIL | reset-mfa EMAIL", "manage users", cmdUsers},
-		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL", "manage groups, their members and managers", cmdGroups},
+		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL | map GROUP IDP_GROUP | unmap GROUP IDP_GROUP", "manage groups, their members, managers and identity provider mappings", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},

@@ -28,7 +28,7 @@ func subcommand(c *CLI, name, list string, args []string) (string, []string, err
 var errHelpShown = fmt.Errorf("help shown: %w", flag.ErrHelp)
 
 func cmdGroups(ctx context.Context, c *CLI, args []string) error {
-	sub, args, err := subcommand(c, "groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL", args)
+	sub, args, err := subcommand(c, "groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL | map GROUP IDP_GROUP | unmap GROUP IDP_GROUP", args)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 				return err
 			}
 			now := s.Now().UnixMilli()
-			c.table("EMAIL\tNAME\tEXPIRES", func(w io.Writer) {
+			c.table("EMAIL\tNAME\tEXPIRES\tSOURCE", func(w io.Writer) {
 				for offset := 0; ; offset += 500 {
 					members, total, err := s.ListMembers(ctx, g.ID, 500, offset)
 					if err != nil {
@@ -123,7 +123,11 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 								exp += " (expired)"
 							}
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s\n", termEscape(m.Email), termEscape(m.Name), exp)
+						src := m.Source
+						if src == db.SourceIdP {
+							src += ":" + m.IdPGroup
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", termEscape(m.Email), termEscape(m.Name), exp, termEscape(src))
 					}
 					if offset+500 >= total {
 						return
@@ -160,6 +164,42 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 				return err
 			}
 			fmt.Fprintf(c.Stdout, "added %s to %s\n", u.Email, g.Name)
+			return nil
+		})
+	case "map", "unmap":
+		fs := c.flags("groups "+sub, "GROUP IDP_GROUP", map[string]string{
+			"map":   "Make an identity provider group feed a group: at every SSO sign-in, people in IDP_GROUP become members (source idp) and people who left it are removed. Members added by hand are never touched.",
+			"unmap": "Stop an identity provider group feeding a group. Members it added stay until removed by hand or, while another IdP group feeds the group, until their next sign-in.",
+		}[sub])
+		cfg := dbFlags(fs)
+		pos, err := c.parse(fs, args, 2, 2)
+		if err != nil {
+			return err
+		}
+		idpGroup, err := db.CleanIdPGroup(pos[1])
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, cfg, func(s *db.Store) error {
+			g, err := groupByName(ctx, s, pos[0])
+			if err != nil {
+				return err
+			}
+			if sub == "map" {
+				if err := s.MapIdPGroup(ctx, cliActor(), g.ID, idpGroup); errors.Is(err, db.ErrDuplicate) {
+					return fmt.Errorf("%q already feeds %s", idpGroup, g.Name)
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.Stdout, "mapped IdP group %q to %s; memberships follow it from each member's next SSO sign-in\n", idpGroup, g.Name)
+				return nil
+			}
+			if err := s.UnmapIdPGroup(ctx, cliActor(), g.ID, idpGroup); errors.Is(err, db.ErrNotFound) {
+				return fmt.Errorf("%q does not feed %s", idpGroup, g.Name)
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "unmapped IdP group %q from %s\n", idpGroup, g.Name)
 			return nil
 		})
 	case "remove-member":

@@ -405,6 +405,11 @@ func (a *App) verifiedClaims(ctx context.Context, p *oidc.Provider, verifier *oi
 	case string: // some IdPs send "true"
 		id.EmailVerified = v == "true"
 	}
+	// Entra ID sends no email_verified; its optional claim xms_edov says the
+	// tenant owns (has verified) the email's domain.
+	if edov, ok := claims["xms_edov"].(bool); ok && edov {
+		id.EmailVerified = true
+	}
 	id.Name, _ = claims["name"].(string)
 	id.Name = truncateRunes(id.Name, 100)
 	if groupsClaim != "" {

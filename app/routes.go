@@ -87,6 +87,8 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("GET /admin/groups/{id}/candidates", manager(a.groupCandidates))
 	mux.Handle("POST /admin/groups/{id}/members", manager(a.addMember))
 	mux.Handle("POST /admin/groups/{id}/members/{user}/remove", manager(a.removeMember))
+	mux.Handle("POST /admin/groups/{id}/idp-groups", admin(a.mapIdPGroup))
+	mux.Handle("POST /admin/groups/{id}/idp-groups/remove", admin(a.unmapIdPGroup))
 	mux.Handle("POST /admin/groups/{id}/members/{user}/expiry", manager(a.setMemberExpiry))
 	mux.Handle("POST /admin/groups/{id}/managers", admin(a.addManager))
 	mux.Handle("POST /admin/groups/{id}/managers/{user}/remove", admin(a.removeManager))

@@ -136,6 +136,8 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /admin/groups/{id}/members":                  {"POST", "/admin/groups/" + missing + "/members", see, no, no, nf, no},
 		"POST /admin/groups/{id}/members/{user}/remove":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/remove", see, no, no, nf, no},
 		"POST /admin/groups/{id}/members/{user}/expiry":    {"POST", "/admin/groups/" + missing + "/members/" + id(member) + "/expiry", see, no, no, nf, no},
+		"POST /admin/groups/{id}/idp-groups":               {"POST", "/admin/groups/" + missing + "/idp-groups", see, no, no, nf, no},
+		"POST /admin/groups/{id}/idp-groups/remove":        {"POST", "/admin/groups/" + missing + "/idp-groups/remove", see, no, no, nf, no},
 		"GET /admin/users":                                 {"GET", "/admin/users?q=ex", see, no, no, ok, no},
 		"POST /admin/users":                                {"POST", "/admin/users", see, no, no, bad, no},
 		"POST /admin/users/{id}":                           {"POST", "/admin/users/" + missing, see, no, no, nf, no},

@@ -171,7 +171,7 @@ func (s *Store) MemberOf(ctx context.Context, groupID, userID int64) (Member, er
 	var m Member
 	err := s.DB.NewSelect().Model(&m).ModelTableExpr("memberships AS m").
 		Join("JOIN users AS u ON u.id = m.user_id").ColumnExpr("u.*").
-		ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
+		ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at, m.source AS source, m.idp_group AS idp_group").
 		Where("m.group_id = ? AND m.user_id = ?", groupID, userID).Limit(1).Scan(ctx)
 	return m, storageErr(err)
 }
@@ -215,7 +215,7 @@ func (s *Store) groupMembersPage(ctx context.Context, groupID int64, total, limi
 	} else {
 		q = q.ModelTableExpr("memberships AS m").Join("JOIN users AS u ON u.id = m.user_id").Where("m.group_id = ?", groupID)
 	}
-	err := q.ColumnExpr("u.*").ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at").
+	err := q.ColumnExpr("u.*").ColumnExpr("m.expires_at AS expires_at, m.created_at AS added_at, m.source AS source, m.idp_group AS idp_group").
 		OrderExpr("u.email").Limit(int64(limit)).Offset(int64(offset)).Scan(ctx)
 	return members, storageErr(err)
 }

@@ -41,6 +41,9 @@ type Decision struct {
 	Reason string
 	// Via is the group whose grant allowed access (CodeGrant).
 	Via string
+	// ViaIdP is the identity provider group that put the viewer in Via
+	// (group sync), "" for a membership added by hand.
+	ViaIdP string
 	// Candidates are the groups that would grant access when denied.
 	Candidates []string
 }
@@ -65,7 +68,7 @@ func Decide(v Viewer, d *Dashboard, p *Panel, f Facts) Decision {
 	if v.IsAdmin {
 		return Decision{Allowed: true, Code: CodeAdmin, Reason: "admins can open every dashboard"}
 	}
-	var via string
+	var via, viaIdP string
 	var expired, candidates []string
 	for _, g := range f.Granting {
 		candidates = append(candidates, g.GroupName)
@@ -74,7 +77,7 @@ func Decide(v Viewer, d *Dashboard, p *Panel, f Facts) Decision {
 		case g.ExpiresAt != 0 && g.ExpiresAt <= f.NowMS:
 			expired = append(expired, g.GroupName)
 		case via == "":
-			via = g.GroupName
+			via, viaIdP = g.GroupName, g.IdPGroup
 		}
 	}
 	switch {
@@ -93,6 +96,10 @@ func Decide(v Viewer, d *Dashboard, p *Panel, f Facts) Decision {
 			return Decision{Code: CodePanelGroup, Candidates: []string{p.RequireGroup},
 				Reason: "this panel is only for members of " + strconv.Quote(p.RequireGroup)}
 		}
+	}
+	if viaIdP != "" {
+		return Decision{Allowed: true, Code: CodeGrant, Via: via, ViaIdP: viaIdP,
+			Reason: "you are a member of " + strconv.Quote(via) + " through the identity provider group " + strconv.Quote(viaIdP) + ", which is granted this dashboard"}
 	}
 	return Decision{Allowed: true, Code: CodeGrant, Via: via,
 		Reason: "you are a member of " + strconv.Quote(via) + ", which is granted this dashboard"}

@@ -88,6 +88,7 @@ func Start(t testing.TB) *Provider {
 
 func (p *Provider) serve(ln net.Listener) {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.Handle("/login", op.NewIssuerInterceptor(p.op.IssuerFromRequest).Handler(p.login))
 	mux.Handle("/", p.rewriteTokens(p.op))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
