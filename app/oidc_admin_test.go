@@ -89,10 +89,14 @@ func TestAdminGroupPageShowsIdPGroupsAndSources(t *testing.T) {
 		t.Error("the explainer does not name the IdP group behind Ann's access")
 	}
 	cli := &cliEnv{t: t, data: e.cfg.DataDir}
-	if out := cli.ok("", "access", "check", "ann@example.com", "access"); !strings.Contains(out, `identity provider group "fin-team"`) {
+	var onDB []string // the app's database when it is PostgreSQL
+	if e.cfg.DSN != "" {
+		onDB = []string{"--db", e.cfg.DSN}
+	}
+	if out := cli.ok("", append([]string{"access", "check", "ann@example.com", "access"}, onDB...)...); !strings.Contains(out, `identity provider group "fin-team"`) {
 		t.Errorf("access check does not name the IdP group: %q", out)
 	}
-	if out := cli.ok("", "groups", "members", "Finance"); !strings.Contains(out, "idp:fin-team") || !strings.Contains(out, "manual") {
+	if out := cli.ok("", append([]string{"groups", "members", "Finance"}, onDB...)...); !strings.Contains(out, "idp:fin-team") || !strings.Contains(out, "manual") {
 		t.Errorf("groups members does not show the sources:\n%s", out)
 	}
 
