@@ -33,6 +33,9 @@ func addOIDCFlags(fs *flag.FlagSet, cfg *Config) func() error {
 
 // checkOIDC checks the sign-in settings and says in one sentence what is wrong.
 func (c *Config) checkOIDC() error {
+	if !c.PasswordLogin && c.AllowSignup {
+		return usageError{"--allow-signup creates password accounts, which --password-login=false does not let sign in"}
+	}
 	if c.OIDCIssuer == "" {
 		if !c.PasswordLogin {
 			return usageError{"--password-login=false needs --oidc-issuer: otherwise only admins could sign in"}

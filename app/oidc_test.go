@@ -540,6 +540,7 @@ func TestOIDCFlagsAreChecked(t *testing.T) {
 		want string
 	}{
 		{[]string{"--password-login=false"}, "needs --oidc-issuer"},
+		{[]string{"--password-login=false", "--allow-signup"}, "--allow-signup creates password accounts"},
 		{[]string{"--oidc-issuer", "idp.example.com"}, "issuer URL"},
 		{[]string{"--oidc-issuer", "https://idp.example.com"}, "needs --oidc-client-id"},
 		{[]string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x", "--oidc-scopes", "email"}, "must include openid"},
