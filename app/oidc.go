@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -288,16 +289,19 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	// Every SSO session gets its IdP side; it is re-checked only with a
+	// refresh token.
+	next, refresh := int64(math.MaxInt64), ""
 	if tok.RefreshToken != "" && a.cfg.OIDCRecheck > 0 {
-		next := a.now().Add(a.cfg.OIDCRecheck).UnixMilli()
-		hash := db.HashToken(sess.ID)
-		if err := a.store.SaveOIDCSession(ctx, db.OIDCSession{SessionHash: hash, UserID: u.ID, Issuer: claims.Issuer,
-			Subject: claims.Subject, RefreshToken: tok.RefreshToken, NextCheckAt: next}); err != nil {
-			a.serverError(w, r, err)
-			return
-		}
-		a.oidc.rechecks.Store(hash, next)
+		next, refresh = a.now().Add(a.cfg.OIDCRecheck).UnixMilli(), tok.RefreshToken
 	}
+	hash := db.HashToken(sess.ID)
+	if err := a.store.SaveOIDCSession(ctx, db.OIDCSession{SessionHash: hash, UserID: u.ID, Issuer: claims.Issuer,
+		Subject: claims.Subject, RefreshToken: refresh, NextCheckAt: next}); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.oidc.rememberRecheck(hash, next, a.now())
 	if err := a.store.RecordLoginVia(ctx, db.Actor{ID: u.ID, Email: u.Email, IP: ip}, u.ID, authMethodSSO); err != nil {
 		a.serverError(w, r, err)
 		return
@@ -311,7 +315,7 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 // asks for a Gatehouse second factor after SSO too, this is where it is
 // asked for: write the response (e.g. a redirect to the second-factor
 // page carrying next) and return true; the session then must not start
-// here. The session value authMethodKey tells an SSO session apart.
+// here. The session's method (authMethodKey) tells an SSO session apart.
 func (a *App) ssoSecondFactor(w http.ResponseWriter, r *http.Request, u db.User, next string) bool {
 	return false
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
@@ -27,7 +28,7 @@ func (a *App) recheckSSO(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v := viewerFrom(r.Context()); v != nil && v.Session.Values[authMethodKey] == authMethodSSO && !a.recheck(r, v) {
+		if v := viewerFrom(r.Context()); v != nil && sessionMethod(v.Session) == authMethodSSO && !a.recheck(r, v) {
 			r = r.WithContext(context.WithValue(r.Context(), viewerKey, (*Viewer)(nil)))
 		}
 		next.ServeHTTP(w, r)
@@ -47,25 +48,29 @@ func (a *App) recheck(r *http.Request, v *Viewer) bool {
 	if due, ok := a.oidc.rechecks.Load(hash); ok && now.UnixMilli() < due.(int64) {
 		return true
 	}
+	// First sight of the session in this process, or due: ask the
+	// database (a read), then take the re-check (a write) only when due.
+	due, found, err := a.store.OIDCNextCheck(ctx, hash)
+	switch {
+	case err != nil:
+		a.log.WarnContext(ctx, "SSO re-check: reading the session failed", "err", err)
+		return true
+	case !found: // an SSO session from before its IdP side was kept
+		a.oidc.rememberRecheck(hash, math.MaxInt64, now)
+		return true
+	case due > now.UnixMilli():
+		a.oidc.rememberRecheck(hash, due, now)
+		return true
+	}
 	next := now.Add(a.cfg.OIDCRecheck).UnixMilli()
 	o, claimed, err := a.store.ClaimOIDCRecheck(ctx, hash, next)
 	if err != nil {
-		a.log.WarnContext(ctx, "SSO re-check: reading the session failed", "err", err)
+		a.log.WarnContext(ctx, "SSO re-check: taking the re-check failed", "err", err)
 		return true
 	}
 	if !claimed {
-		// Not due, taken by another request or instance, or a session
-		// without a refresh token: remember when to look again.
-		due, found, err := a.store.OIDCNextCheck(ctx, hash)
-		switch {
-		case err != nil:
-			return true
-		case !found:
-			due = now.Add(24 * time.Hour).UnixMilli()
-		case due <= now.UnixMilli():
-			due = now.Add(5 * time.Second).UnixMilli()
-		}
-		a.oidc.rechecks.Store(hash, due)
+		// Another request or instance is re-checking it right now.
+		a.oidc.rememberRecheck(hash, now.Add(5*time.Second).UnixMilli(), now)
 		return true
 	}
 	a.oidc.rechecks.Store(hash, next)
@@ -117,6 +122,12 @@ func (a *App) endSSOSession(r *http.Request, v *Viewer, hash, reason string) boo
 		Target: v.User.Email, Detail: map[string]string{"reason": reason}})
 	a.log.InfoContext(ctx, "SSO session ended by the re-check", "user", v.User.Email, "reason", reason)
 	return false
+}
+
+// rememberRecheck remembers when this process next looks at a session:
+// at due, but at least once a day (so entries of ended sessions are pruned).
+func (c *oidcClient) rememberRecheck(hash string, due int64, now time.Time) {
+	c.rechecks.Store(hash, min(due, now.Add(24*time.Hour).UnixMilli()))
 }
 
 // pruneRechecks forgets remembered re-check times that are past (their

@@ -27,7 +27,7 @@ type ssoEnv struct {
 // newSSOApp starts an OpenID Provider and a Gatehouse using it (creating
 // users of example.com at their first sign-in, re-checking sessions every
 // 15 minutes), and waits until Gatehouse has read the discovery document.
-func newSSOApp(t *testing.T, configure ...func(*Config, *dashboards.Registry)) *ssoEnv {
+func newSSOApp(t testing.TB, configure ...func(*Config, *dashboards.Registry)) *ssoEnv {
 	t.Helper()
 	idp := testidp.Start(t)
 	idp.AllowRedirect(ssoBase + "/auth/oidc/callback")
@@ -44,7 +44,7 @@ func newSSOApp(t *testing.T, configure ...func(*Config, *dashboards.Registry)) *
 	return e
 }
 
-func (e *ssoEnv) waitDiscovered(t *testing.T) {
+func (e *ssoEnv) waitDiscovered(t testing.TB) {
 	t.Helper()
 	for range 500 {
 		if p, _ := e.oidc.ready(); p != nil {
@@ -62,7 +62,7 @@ func (e *ssoEnv) addIdPUser(id, email string, groups ...string) {
 }
 
 // toIdP starts a sign-in for c and returns the IdP's authorization URL.
-func (e *ssoEnv) toIdP(t *testing.T, c *http.Client, next string) string {
+func (e *ssoEnv) toIdP(t testing.TB, c *http.Client, next string) string {
 	t.Helper()
 	res, body := e.get(t, c, "/auth/oidc/start?next="+url.QueryEscape(next), false)
 	loc := res.Header.Get("Location")
@@ -74,7 +74,7 @@ func (e *ssoEnv) toIdP(t *testing.T, c *http.Client, next string) string {
 
 // atIdP logs in as username on the IdP's login page and returns the
 // callback request (path and query) the IdP sends the browser back with.
-func (e *ssoEnv) atIdP(t *testing.T, c *http.Client, authURL, username string) string {
+func (e *ssoEnv) atIdP(t testing.TB, c *http.Client, authURL, username string) string {
 	t.Helper()
 	cb, err := e.idp.Login(c, authURL, username, username)
 	if err != nil {
@@ -88,7 +88,7 @@ func (e *ssoEnv) atIdP(t *testing.T, c *http.Client, authURL, username string) s
 
 // signIn runs the whole sign-in for a new browser and returns it with the
 // callback's answer.
-func (e *ssoEnv) signIn(t *testing.T, username, next string) (*http.Client, *http.Response, string) {
+func (e *ssoEnv) signIn(t testing.TB, username, next string) (*http.Client, *http.Response, string) {
 	t.Helper()
 	c := e.client()
 	cb := e.atIdP(t, c, e.toIdP(t, c, next), username)
@@ -96,7 +96,7 @@ func (e *ssoEnv) signIn(t *testing.T, username, next string) (*http.Client, *htt
 	return c, res, body
 }
 
-func (e *ssoEnv) mustSignIn(t *testing.T, username string) *http.Client {
+func (e *ssoEnv) mustSignIn(t testing.TB, username string) *http.Client {
 	t.Helper()
 	c, res, body := e.signIn(t, username, "/")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
@@ -106,7 +106,7 @@ func (e *ssoEnv) mustSignIn(t *testing.T, username string) *http.Client {
 }
 
 // groupsOf lists the user's groups as "name:source".
-func (e *ssoEnv) groupsOf(t *testing.T, email string) []string {
+func (e *ssoEnv) groupsOf(t testing.TB, email string) []string {
 	t.Helper()
 	var out []string
 	err := e.store.DB.NewSelect().TableExpr("memberships AS m").Join("JOIN groups AS g ON g.id = m.group_id").
@@ -118,7 +118,7 @@ func (e *ssoEnv) groupsOf(t *testing.T, email string) []string {
 	return out
 }
 
-func (e *ssoEnv) group(t *testing.T, name string, idpGroups ...string) db.Group {
+func (e *ssoEnv) group(t testing.TB, name string, idpGroups ...string) db.Group {
 	t.Helper()
 	ctx := context.Background()
 	g, err := e.store.CreateGroup(ctx, db.Actor{Email: "test"}, name, "")
@@ -133,7 +133,7 @@ func (e *ssoEnv) group(t *testing.T, name string, idpGroups ...string) db.Group 
 	return g
 }
 
-func (e *ssoEnv) countUsers(t *testing.T) int {
+func (e *ssoEnv) countUsers(t testing.TB) int {
 	t.Helper()
 	n, err := e.store.DB.NewSelect().Model((*db.User)(nil)).Count(context.Background())
 	if err != nil {

@@ -67,8 +67,9 @@ type IdPGroupMapping struct {
 	CreatedAt int64  `bun:"created_at,notnull"`
 }
 
-// OIDCSession is the IdP side of a session signed in with SSO when the IdP
-// returned a refresh token: what the periodic re-check needs.
+// OIDCSession is the IdP side of a session signed in with SSO: what the
+// periodic re-check needs when the IdP returned a refresh token (without
+// one, RefreshToken is empty and the session is never due).
 type OIDCSession struct {
 	bun.BaseModel `bun:"table:oidc_sessions"`
 
@@ -382,7 +383,7 @@ func (s *Store) ClaimOIDCRecheck(ctx context.Context, sessionHash string, next i
 	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		now := s.nowMS()
 		res, err := tx.NewUpdate().Model((*OIDCSession)(nil)).Set("next_check_at = ?", next).
-			Where("session_hash = ? AND next_check_at <= ?", sessionHash, now).Exec(ctx)
+			Where("session_hash = ? AND next_check_at <= ? AND refresh_token <> ''", sessionHash, now).Exec(ctx)
 		if err != nil {
 			return err
 		}

@@ -33,9 +33,10 @@ CREATE INDEX idp_group_mappings_idp ON idp_group_mappings (idp_group);
 ALTER TABLE memberships ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'manual';
 ALTER TABLE memberships ADD COLUMN idp_group TEXT COLLATE "C" NOT NULL DEFAULT '';
 
--- oidc_sessions: the IdP side of a session signed in with SSO when the IdP
--- returned a refresh token, for the periodic re-check. It goes with its
--- session.
+-- oidc_sessions: the IdP side of every session signed in with SSO (that is
+-- how an SSO session is told apart), with the refresh token for the periodic
+-- re-check when the IdP returned one (else '' and never due). It goes with
+-- its session.
 CREATE TABLE oidc_sessions (
     session_hash  TEXT   COLLATE "C" PRIMARY KEY REFERENCES sessions (id_hash) ON DELETE CASCADE,
     user_id       BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
