@@ -330,11 +330,15 @@ func (a *App) oidcContext(ctx context.Context) context.Context {
 func idpFailure(err error) (reason, msg string) {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
 		code := re.ErrorCode
 		if code == "" {
-			code = fmt.Sprintf("status %d", re.Response.StatusCode)
+			code = fmt.Sprintf("status %d", status)
 		}
-		if re.Response != nil && re.Response.StatusCode >= 500 {
+		if status >= 500 {
 			return "identity provider failed: " + truncateRunes(code, 64), ssoMsgDown
 		}
 		return "refused: " + truncateRunes(code, 64), ssoMsgRefused
