@@ -40,6 +40,13 @@ func TestAdminActionsKeepTheScreenTrue(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// settled waits until htmx has bound what it last swapped in: htmx
+	// binds new content when it settles, so a click on a button swapped in
+	// a moment ago could otherwise submit its form without htmx.
+	settled := func(t *testing.T) {
+		t.Helper()
+		admin.waitFor(t, "htmx to settle", `!document.querySelector(".htmx-added, .htmx-settling, .htmx-swapping, .htmx-request")`, actionTimeout)
+	}
 	footer := func(t *testing.T, sel string) string {
 		t.Helper()
 		return admin.text(t, sel+" nav.pagination > span")
@@ -79,6 +86,7 @@ func TestAdminActionsKeepTheScreenTrue(t *testing.T) {
 		// not an earlier one a later one would replace.
 		admin.run(t, "let the search settle", chromedp.Sleep(500*time.Millisecond))
 		admin.waitFor(t, "the candidate", `!!document.querySelector("#candidates li form") && !document.querySelector(".htmx-request")`, actionTimeout)
+		settled(t)
 		admin.click(t, `#candidates li form button`)
 		admin.waitFor(t, "the new member's row", `[...document.querySelectorAll("#members tbody tr")].some((tr) => tr.textContent.includes("newcomer@demo.example"))`, actionTimeout)
 		after := before + 1
@@ -94,11 +102,13 @@ func TestAdminActionsKeepTheScreenTrue(t *testing.T) {
 		// Set expiry keeps the focus on its button, which is swapped with its row.
 		var uid string
 		admin.eval(t, `[...document.querySelectorAll("#members tbody tr")].find((tr) => tr.textContent.includes("newcomer@demo.example")).id.replace("member-", "")`, &uid)
+		settled(t)
 		admin.run(t, "type a date", setDate(`#member-`+uid+` input[type=date]`, "2099-12-31"))
 		admin.click(t, "#expiry-"+uid)
 		admin.waitFor(t, "the expiry badge", fmt.Sprintf(`document.querySelector("#member-%s").textContent.includes("until 31 Dec 2099")`, uid), actionTimeout)
 		wantFocus(t, "Set expiry", "expiry-"+uid)
 
+		settled(t)
 		admin.click(t, "#remove-"+uid)
 		admin.waitFor(t, "the row gone", `![...document.querySelectorAll("#members tbody tr")].some((tr) => tr.textContent.includes("newcomer@demo.example"))`, actionTimeout)
 		if got := admin.text(t, "#member-count"); got != strconv.Itoa(before) {
