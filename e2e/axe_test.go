@@ -134,3 +134,15 @@ func (tb *tab) forgetErrorStatus(status int) {
 	}
 	tb.problems = kept
 }
+
+// scheme makes the tab's system colour scheme "light" or "dark", with
+// reduced motion so no colour is caught mid-transition.
+func (tb *tab) scheme(t *testing.T, scheme string) {
+	t.Helper()
+	tb.run(t, "prefers-color-scheme: "+scheme, chromedp.ActionFunc(func(ctx context.Context) error {
+		return emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{
+			{Name: "prefers-color-scheme", Value: scheme},
+			{Name: "prefers-reduced-motion", Value: "reduce"},
+		}).Do(ctx)
+	}))
+}

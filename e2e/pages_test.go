@@ -189,7 +189,36 @@ func TestScreenshots(t *testing.T) {
 	admin.open(t, srv.URL+"/admin/audit")
 	admin.screenshot(t, "audit-log", false)
 
-	for _, tb := range []*tab{admin, alice, phone} {
+	// The same product in the dark theme (the system's preference), and
+	// the admin panel on a phone.
+	lee := b.newTab(t, "lee")
+	lee.run(t, "desktop viewport", desktop)
+	logIn(t, lee, srv.URL, "lee@demo.example", demoPassword)
+	lee.scheme(t, "dark")
+	lee.open(t, srv.URL+"/dashboards/sales")
+	waitDashboard(t, lee)
+	lee.screenshot(t, "dashboard-sales-dark", false)
+	admin.scheme(t, "dark")
+	admin.open(t, srv.URL+"/admin/access")
+	admin.screenshot(t, "grants-matrix-dark", false)
+	admin.click(t, `//table[contains(@class,"matrix")]//thead//a[normalize-space(.)="sales"]`)
+	admin.waitFor(t, "the sales group's page", `/^\/admin\/groups\/\d+$/.test(location.pathname) && document.readyState === "complete"`, actionTimeout)
+	admin.screenshot(t, "group-members-dark", true)
+	phone.scheme(t, "dark")
+	phone.run(t, "scroll to the top", chromedp.Evaluate(`window.scrollTo(0, 0)`, nil))
+	phone.screenshot(t, "dashboard-sales-phone-dark", false)
+
+	adminPhone := b.newTab(t, "admin-phone")
+	adminPhone.run(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	logIn(t, adminPhone, srv.URL, "admin@demo.example", demoPassword)
+	adminPhone.open(t, srv.URL+"/admin/users")
+	adminPhone.run(t, "scroll to the list", chromedp.Evaluate(`document.querySelector("#users-table").scrollIntoView()`, nil))
+	adminPhone.screenshot(t, "admin-users-phone", false)
+	adminPhone.scheme(t, "dark")
+	adminPhone.open(t, srv.URL+"/admin/audit")
+	adminPhone.screenshot(t, "audit-log-phone-dark", false)
+
+	for _, tb := range []*tab{admin, alice, phone, lee, adminPhone} {
 		tb.assertClean(t)
 	}
 }

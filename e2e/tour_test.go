@@ -45,6 +45,9 @@ func TestAxeEveryPage(t *testing.T) {
 	olivia.click(t, `//article[@id="dash-sales"]//button[normalize-space(.)="Request access"]`)
 	olivia.waitFor(t, "the request badge", `document.querySelector("#dash-sales").textContent.includes("requested") || document.querySelector("#dash-sales").textContent.includes("waiting")`, actionTimeout)
 	olivia.checkLooks(t, "home after a request")
+	olivia.open(t, srv.URL+"/dashboards/finance")
+	olivia.checkLooks(t, "denied dashboard")
+	olivia.forgetErrorStatus(403)
 	olivia.open(t, srv.URL+"/admin")
 	olivia.checkLooks(t, "admin forbidden")
 	olivia.forgetErrorStatus(403)
@@ -57,10 +60,18 @@ func TestAxeEveryPage(t *testing.T) {
 	alice := b.newTab(t, "alice")
 	logIn(t, alice, srv.URL, "alice@demo.example", demoPassword)
 	alice.checkLooks(t, "home")
+	alice.open(t, srv.URL+"/dashboards/sales")
+	waitDashboard(t, alice)
+	alice.checkLooks(t, "sales dashboard")
 	alice.assertClean(t)
 
 	admin := b.newTab(t, "admin")
 	logIn(t, admin, srv.URL, "admin@demo.example", demoPassword)
+	for _, d := range []string{"sales", "support", "finance", "access"} {
+		admin.open(t, srv.URL+"/dashboards/"+d)
+		waitDashboard(t, admin)
+		admin.checkLooks(t, d+" dashboard (admin)")
+	}
 	for _, p := range []struct{ name, path string }{
 		{"admin overview", "/admin"},
 		{"groups", "/admin/groups"},
