@@ -33,6 +33,10 @@
 #                   a demo panel that reads no database, so the run measures
 #                   the gate; /dashboards/access/panels/groups adds a query)
 #   BENCH_PORT      first of three free ports (default 18080)
+#   BENCH_DB        a postgres:// DSN of an empty database: measure on
+#                   PostgreSQL instead of a temporary SQLite file
+#   BENCH_SERVE_FLAGS  extra flags for the load server, e.g.
+#                   "--metrics-addr 127.0.0.1:19090" to measure what metrics cost
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,7 +82,9 @@ go build -o "$work/benchtool" ./internal/benchtool
 go build -o "$work/vegeta" github.com/tsenart/vegeta/v12 # a tool in go.mod
 size_mb=$(awk -v b="$(stat -c %s "$work/gatehouse")" 'BEGIN{printf "%.1f", b/1048576}')
 
-ghcli() { "$work/gatehouse" "$@" --data "$work/data" >/dev/null; }
+# dbflag: where every command and the server keep their data.
+if [ -n "${BENCH_DB:-}" ]; then dbflag=(--db "$BENCH_DB"); else dbflag=(--data "$work/data"); fi
+ghcli() { "$work/gatehouse" "$@" "${dbflag[@]}" >/dev/null; }
 
 # start_server [FLAG...]: start `gatehouse serve`, set server_pid and
 # started_ms (the milliseconds until /healthz answered 200).
@@ -88,7 +94,7 @@ start_server() {
     exit 1
   fi
   "$work/benchtool" coldstart "$app/healthz" "$work/gatehouse" serve --addr "127.0.0.1:$port" \
-    --data "$work/data" "$@" >"$work/coldstart.out" 2>>"$work/server.log"
+    "${dbflag[@]}" "$@" >"$work/coldstart.out" 2>>"$work/server.log"
   read -r started_ms server_pid <"$work/coldstart.out"
 }
 
@@ -117,7 +123,8 @@ for i in 1 2 3; do
   stop_pid "$server_pid"
 done
 echo "--- starting the server for the load runs (with --demo, for its panels)"
-start_server --demo
+# shellcheck disable=SC2086 # BENCH_SERVE_FLAGS is a list of flags
+start_server --demo ${BENCH_SERVE_FLAGS:-}
 sleep 1
 idle_rss_demo=$("$work/benchtool" mem "$server_pid" | cut -d' ' -f1)
 
@@ -252,5 +259,6 @@ idle RSS after start:          $idle_rss MiB   (target < 40); $idle_rss_demo MiB
 idle RSS after the load:       $after_rss MiB
 cold start to /healthz:        ${cold[*]} ms on restart; $first_ms ms first run (target < 150)
 static binary:                 $size_mb MiB   (target < 30)
+server: $(if [ -n "${BENCH_DB:-}" ]; then echo PostgreSQL; else echo SQLite; fi)${BENCH_SERVE_FLAGS:+, with $BENCH_SERVE_FLAGS}
 machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)
 EOF
