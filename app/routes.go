@@ -108,7 +108,9 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /admin/requests/{id}", decider(a.decideRequest))
 	mux.Handle("GET /admin/explain", admin(a.showExplain))
 	mux.Handle("GET /admin/audit", admin(a.showAudit))
-	mux.Handle("/admin/", admin(a.notFound)) // unknown admin pages: who you are first, then 404
+	// Unknown admin pages, and admin routes asked with another method: who
+	// you are first, then 404, or 405 with Allow.
+	mux.Handle("/admin/", admin(a.unrouted(mux).ServeHTTP))
 
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
@@ -134,12 +136,13 @@ func (a *App) unrouted(mux *http.ServeMux) http.Handler {
 
 // allowedMethods lists the methods with a route (other than the catch-all)
 // for r's path, as an Allow header value; "" when there are none.
+// The catch-alls ("/" and "/admin/") do not count.
 func allowedMethods(mux *http.ServeMux, r *http.Request) string {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := *r
 		probe.Method = m
-		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" && pattern != "/admin/" {
 			allow = append(allow, m)
 		}
 	}

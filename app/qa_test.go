@@ -1,0 +1,55 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// Defects found where features meet (notes/qa.md). Each test failed before
+// its fix.
+
+// A wrong method on an existing admin route is a 405 with Allow for an
+// admin, like everywhere else; the /admin/ catch-all answered 404 ("Not
+// found") for a route that exists. Who you are still comes first: others
+// get 303 (anonymous) or 403, and unknown admin pages stay 404.
+func TestWrongMethodOnAdminRoutesIs405(t *testing.T) {
+	ta := newTestApp(t)
+	ta.createUser(t, "root@example.com", true)
+	ta.createUser(t, "ann@example.com", false)
+	admin := ta.login(t, "root@example.com")
+	ann := ta.login(t, "ann@example.com")
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"GET", "/admin/groups/1/managers", "POST"},
+		{"GET", "/admin/users/1/mfa/reset", "POST"},
+		{"GET", "/admin/requests/1", "POST"},
+		{"GET", "/admin/groups/1/members/1/remove", "POST"},
+		{"PUT", "/admin/users", "GET, HEAD, POST"},
+		{"DELETE", "/admin/groups/1", "GET, HEAD, POST"},
+	} {
+		req, _ := http.NewRequest(tc.method, ta.Server.URL+tc.path, nil)
+		res, body := ta.do(t, admin, req)
+		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != tc.allow {
+			t.Errorf("admin %s %s: %d Allow %q, want 405 Allow %q", tc.method, tc.path, res.StatusCode, res.Header.Get("Allow"), tc.allow)
+		}
+		if res.StatusCode == http.StatusMethodNotAllowed && !strings.Contains(body, "does not accept "+tc.method) {
+			t.Errorf("admin %s %s: the page does not say the method is not accepted", tc.method, tc.path)
+		}
+		req, _ = http.NewRequest(tc.method, ta.Server.URL+tc.path, nil)
+		if res, _ := ta.do(t, ann, req); res.StatusCode != http.StatusForbidden {
+			t.Errorf("non-admin %s %s: %d, want 403", tc.method, tc.path, res.StatusCode)
+		}
+		req, _ = http.NewRequest(tc.method, ta.Server.URL+tc.path, nil)
+		if res, _ := ta.do(t, ta.client(), req); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("anonymous %s %s: %d, want 303 to login", tc.method, tc.path, res.StatusCode)
+		}
+	}
+	if res, _ := ta.get(t, admin, "/admin/nope", false); res.StatusCode != http.StatusNotFound || res.Header.Get("Allow") != "" {
+		t.Errorf("unknown admin page: %d Allow %q, want 404", res.StatusCode, res.Header.Get("Allow"))
+	}
+	if res, _ := ta.get(t, ann, "/admin/nope", false); res.StatusCode != http.StatusForbidden {
+		t.Errorf("unknown admin page for a non-admin: %d, want 403", res.StatusCode)
+	}
+}
