@@ -65,11 +65,15 @@ func pendingFrom(ctx context.Context) *Viewer {
 // which way: "" for a session that may act. A password-only session of
 // someone who must have a second factor (one from before --require-mfa was
 // set, or the first admin's from setup) is half-authenticated too.
+//
+// A session made to enrol asks for the factor once the user has one (set up
+// in another browser): otherwise it could add a factor of its own and sign
+// in with the password alone.
 func (a *App) pendingMethod(ctx context.Context, v *Viewer) (string, error) {
-	if db.PendingMethod(v.Method) {
+	if db.PendingMethod(v.Method) && v.Method != db.MethodEnrolPending {
 		return v.Method, nil
 	}
-	if v.Method != db.MethodPassword || !a.mfaRequired(v.User) {
+	if v.Method != db.MethodEnrolPending && (v.Method != db.MethodPassword || !a.mfaRequired(v.User)) {
 		return "", nil
 	}
 	f, err := a.store.Factors(ctx, v.User.ID)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"gatehouse/app/dashboards"
 	"net/http"
 	"strings"
 	"testing"
@@ -51,5 +52,34 @@ func TestWrongMethodOnAdminRoutesIs405(t *testing.T) {
 	}
 	if res, _ := ta.get(t, ann, "/admin/nope", false); res.StatusCode != http.StatusForbidden {
 		t.Errorf("unknown admin page for a non-admin: %d, want 403", res.StatusCode)
+	}
+}
+
+// A session made to set up a second factor (--require-mfa) stops being one
+// once the user has a factor: set up in another browser, it must be asked
+// for. Before, the stale session could still add a passkey of its own and
+// sign in fully with the password alone.
+func TestEnrolmentSessionAsksForTheFactorSetUpElsewhere(t *testing.T) {
+	ta := newPasskeyApp(t, func(c *Config, _ *dashboards.Registry) { c.RequireMFA = "admins" })
+	admin := ta.createUser(t, "root@example.com", true)
+	stale := ta.passwordStep(t, admin.Email, "/account/security")
+	other := ta.passwordStep(t, admin.Email, "/account/security")
+	ta.enrolTOTP(t, other)
+
+	for _, path := range []string{"/admin", "/account/security"} {
+		if res, _ := ta.get(t, stale, path, false); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login/mfa" {
+			t.Errorf("GET %s from the enrolment session: %d to %q, want 303 to /login/mfa", path, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	res, body := ta.postJSON(t, stale, "/account/security/passkeys/begin", []byte(`{"name":"mine"}`))
+	if res.StatusCode == http.StatusOK {
+		body, _ := soft.create(t, []byte(body))
+		ta.postJSON(t, stale, "/account/security/passkeys/finish", body)
+	}
+	if n := ta.countPasskeys(t, admin.ID); n != 0 {
+		t.Errorf("the enrolment session added %d passkeys after the user had a factor", n)
+	}
+	if res, _ := ta.get(t, stale, "/admin", false); res.StatusCode == http.StatusOK {
+		t.Error("the enrolment session reached /admin without the user's second factor")
 	}
 }
