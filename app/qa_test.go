@@ -1,10 +1,11 @@
 package app
 
 import (
-	"gatehouse/app/dashboards"
 	"net/http"
 	"strings"
 	"testing"
+
+	"gatehouse/app/dashboards"
 )
 
 // Defects found where features meet (notes/qa.md). Each test failed before
