@@ -238,12 +238,18 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 }
 
 // requireLogin lets only logged-in users through. Anonymous htmx requests
-// get 401 with HX-Redirect to the login page; plain ones a 303 there. A user
+// get 401 with HX-Redirect to the login page, JSON ones (the passkeys script)
+// 401 with a JSON error, plain ones a 303 there. A user
 // with a temporary password is sent to the change-password page first.
 func (a *App) requireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := viewerFrom(r.Context())
 		if v == nil {
+			if r.Header.Get("Content-Type") == "application/json" {
+				// The passkeys script: a redirect would be followed to HTML.
+				writeJSONError(w, http.StatusUnauthorized, "Your session has ended. Log in again.")
+				return
+			}
 			to := loginURL(r)
 			if p := pendingFrom(r.Context()); p != nil {
 				to = pendingURL(p)

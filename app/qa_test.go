@@ -84,3 +84,26 @@ func TestEnrolmentSessionAsksForTheFactorSetUpElsewhere(t *testing.T) {
 		t.Error("the enrolment session reached /admin without the user's second factor")
 	}
 }
+
+// The passkey script posts JSON and reads JSON. When the session has ended
+// (or never was), adding a passkey answered 303 to the login page, which
+// fetch follows: the script got HTML, and the user "Something went wrong"
+// or nothing at all. It gets 401 and a sentence to show instead.
+func TestJSONRequestsWithoutASessionGet401JSON(t *testing.T) {
+	ta := newPasskeyApp(t)
+	ta.createUser(t, "pia@example.com", false)
+	c := ta.login(t, "pia@example.com")
+	ta.post(t, c, "/logout", nil)
+	for _, who := range []struct {
+		name string
+		c    *http.Client
+	}{{"anonymous", ta.client()}, {"logged out", c}} {
+		for _, path := range []string{"/account/security/passkeys/begin", "/account/security/passkeys/finish"} {
+			res, body := ta.postJSON(t, who.c, path, []byte(`{"name":"x"}`))
+			if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") ||
+				!strings.Contains(jsonField(t, body, "error"), "Log in again") {
+				t.Errorf("%s POST %s: %d %q %s, want 401 with a JSON error", who.name, path, res.StatusCode, res.Header.Get("Content-Type"), body)
+			}
+		}
+	}
+}
