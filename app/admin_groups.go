@@ -354,6 +354,14 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if v := viewerFrom(r.Context()); !v.User.IsAdmin {
+		// A manager, who finds users by exact email only: the id alone
+		// (counted up) must not add anyone, nor show their email.
+		if email, err := db.NormalizeEmail(r.PostForm.Get("email")); err != nil || !strings.EqualFold(email, u.Email) {
+			a.notFound(w, r)
+			return
+		}
+	}
 	nowMS := a.now().UnixMilli()
 	fail := func(msg string) {
 		if isHTMX(r) {

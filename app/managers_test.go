@@ -69,7 +69,7 @@ func TestGroupManager(t *testing.T) {
 	}
 
 	// Members: add (with expiry), change the expiry, remove; all audited as the manager.
-	res, body = ta.post(t, mc, team+"/members", url.Values{"user_id": {idStr(f.outsider.ID)}, "expires": {"2027-01-31"}})
+	res, body = ta.post(t, mc, team+"/members", url.Values{"user_id": {idStr(f.outsider.ID)}, "email": {f.outsider.Email}, "expires": {"2027-01-31"}})
 	wantStatus(t, res, body, http.StatusSeeOther)
 	if res, _ := ta.get(t, f.outsiderC, "/dashboards/test/panels/open", true); res.StatusCode != http.StatusOK {
 		t.Errorf("member added by a manager: panel %d", res.StatusCode)

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"gatehouse/app/dashboards"
+	"gatehouse/db"
 )
 
 // Defects found where features meet (notes/qa.md). Each test failed before
@@ -105,5 +108,57 @@ func TestJSONRequestsWithoutASessionGet401JSON(t *testing.T) {
 				t.Errorf("%s POST %s: %d %q %s, want 401 with a JSON error", who.name, path, res.StatusCode, res.Header.Get("Content-Type"), body)
 			}
 		}
+	}
+}
+
+// A group manager may not browse users: they find one by exact email. The
+// add form posted only the user's id, so a manager could add anyone by
+// counting ids and read their emails off the member list. The form now
+// carries the email the manager searched for, and a manager's add needs it.
+func TestManagerAddsMembersByEmailNotById(t *testing.T) {
+	ta := newTestApp(t)
+	ctx := context.Background()
+	g, err := ta.store.CreateGroup(ctx, db.Actor{Email: "test"}, "team", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ta.createUser(t, "mia@example.com", false)
+	if err := ta.store.AddManager(ctx, db.Actor{Email: "test"}, g.ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	secret := ta.createUser(t, "hidden.person@example.com", false)
+	mc := ta.login(t, m.Email)
+	path := "/admin/groups/" + itoa(g.ID) + "/members"
+
+	for _, form := range []url.Values{
+		{"user_id": {itoa(secret.ID)}},
+		{"user_id": {itoa(secret.ID)}, "email": {"mia@example.com"}},
+	} {
+		res, body := ta.post(t, mc, path, form)
+		if res.StatusCode != http.StatusNotFound || strings.Contains(body, secret.Email) {
+			t.Errorf("manager adds by id with %v: %d, want 404 without the email", form, res.StatusCode)
+		}
+	}
+	if _, err := ta.store.MemberOf(ctx, g.ID, secret.ID); err == nil {
+		t.Fatal("a manager added a user they only knew the id of")
+	}
+
+	// Found by exact email, the candidate's form adds them.
+	_, page := ta.get(t, mc, "/admin/groups/"+itoa(g.ID)+"/candidates?q=HIDDEN.person@example.com", true)
+	if !strings.Contains(page, `name="email" value="hidden.person@example.com"`) {
+		t.Fatalf("the candidate's form does not carry the email:\n%s", page)
+	}
+	if res, _ := ta.post(t, mc, path, url.Values{"user_id": {itoa(secret.ID)}, "email": {"Hidden.Person@example.com"}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("manager adds the user found by email: %d, want 303", res.StatusCode)
+	}
+	if _, err := ta.store.MemberOf(ctx, g.ID, secret.ID); err != nil {
+		t.Errorf("not a member after the manager's add: %v", err)
+	}
+
+	// Admins browse users and add by id, as before.
+	other := ta.createUser(t, "other@example.com", false)
+	ta.createUser(t, "root@example.com", true)
+	if res, _ := ta.post(t, ta.login(t, "root@example.com"), path, url.Values{"user_id": {itoa(other.ID)}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("admin adds by id: %d, want 303", res.StatusCode)
 	}
 }
