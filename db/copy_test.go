@@ -78,6 +78,34 @@ func fillForCopy(t *testing.T, s *Store) (sessionUser int64, sessionID string) {
 		RefreshToken: "refresh", NextCheckAt: now.UnixMilli()}); err != nil {
 		t.Fatal(err)
 	}
+
+	// Mail: a queued message and a reset link. Second factors: a passkey
+	// (binary credential id), an authenticator app with recovery codes (one
+	// used), a ceremony in progress.
+	if err := s.RequestPasswordReset(ctx, Actor{IP: "192.0.2.1"}, bob.Email); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NewMailToken(ctx, bob.ID, TokenReset, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddPasskey(ctx, Actor{ID: ann.ID, Email: ann.Email}, Passkey{UserID: ann.ID,
+		CredentialID: []byte{0, 1, 0xfe, 0xff, 'k'}, Name: "Ann's key ü", Credential: `{"id":"AAH-_2s"}`}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartTOTP(ctx, bob.ID, "JBSWY3DPEHPK3PXP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmTOTP(ctx, Actor{ID: bob.ID, Email: bob.Email}, bob.ID, "JBSWY3DPEHPK3PXP", 59000000,
+		[]string{"hash-one", "hash-two"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseRecoveryCode(ctx, Actor{ID: bob.ID, Email: bob.Email}, bob.ID, "hash-two"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutChallenge(ctx, WebAuthnChallenge{IDHash: "challenge", Purpose: "register", UserID: ann.ID,
+		SessionHash: hash, Data: `{"challenge":"x"}`, ExpiresAt: now.Add(time.Minute).UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
 	return ann.ID, id
 }
 
@@ -111,6 +139,12 @@ func dumpAll(t *testing.T, s *Store) map[string]any {
 	read("setup_tokens", &[]SetupToken{})
 	read("audit_events", &[]AuditEvent{})
 	read("access_requests", &[]AccessRequest{})
+	read("mail_outbox", &[]OutboxMessage{})
+	read("mail_tokens", &[]MailToken{})
+	read("webauthn_credentials", &[]Passkey{})
+	read("totp_secrets", &[]TOTPSecret{})
+	read("recovery_codes", &[]RecoveryCode{})
+	read("webauthn_challenges", &[]WebAuthnChallenge{})
 	return out
 }
 
@@ -153,6 +187,10 @@ func TestCopyBetweenStores(t *testing.T) {
 			u, err := dst.CreateUser(ctx, Actor{}, NewUser{Email: "new@example.com", PasswordHash: "h"})
 			if err != nil || u.ID != 4 {
 				t.Errorf("first user created on the target: id %d (%v), want 4", u.ID, err)
+			}
+			k, err := dst.AddPasskey(ctx, Actor{}, Passkey{UserID: u.ID, CredentialID: []byte("new"), Name: "n", Credential: "{}"})
+			if err != nil || k.ID != 2 {
+				t.Errorf("first passkey added on the target: id %d (%v), want 2", k.ID, err)
 			}
 
 			// A browser's cookie keeps working: the signing key and the session came along.
