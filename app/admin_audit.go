@@ -14,7 +14,7 @@ import (
 // the families ("user." matches every user.* action).
 func auditActionChoices() []string {
 	out := append([]string(nil), db.Actions...)
-	return append(out, "login.", "user.", "group.", "member.", "grant.", "request.")
+	return append(out, "login.", "user.", "group.", "member.", "grant.", "request.", "mfa.", "password.")
 }
 
 // showAudit renders GET /admin/audit: the audit log newest first, filtered

@@ -29,6 +29,10 @@ var Actions = []string{
 	ActionGrantAdd, ActionGrantRemove, ActionManagerAdd, ActionManagerRemove, ActionAccessApply,
 	ActionRequestCreate, ActionRequestApprove, ActionRequestDeny, ActionAccessDenied,
 	ActionSSOFailed, ActionUserLink, ActionGroupMap, ActionGroupUnmap, ActionSessionEnded,
+	ActionMFAFailed, ActionMFAThrottled, ActionPasskeyRejected,
+	ActionPasskeyAdd, ActionPasskeyRemove, ActionTOTPEnable, ActionTOTPRemove,
+	ActionRecoveryNew, ActionRecoveryUsed, ActionMFAReset,
+	ActionPasswordForgot, ActionPasswordForgotThrottled, ActionPasswordReset, ActionEmailConfirm, ActionSignupExisting, ActionMailFailed,
 }
 
 // GroupOption is a group's id and name, for selects.
