@@ -237,6 +237,13 @@ func (a *App) liveState(ctx context.Context, cookie string, userID int64, d *das
 	if sess.IsNew || !u.IsActive || u.ID != userID {
 		return liveResult{}
 	}
+	// A session that must now give or set up a second factor (promoted
+	// under --require-mfa) may do nothing until it has: its stream ends.
+	if pending, err := a.pendingMethod(ctx, &Viewer{User: u, Session: sess, Method: sessionMethod(sess)}); err != nil {
+		return liveResult{err: err}
+	} else if pending != "" {
+		return liveResult{}
+	}
 	deadline, err := a.sessions.Deadline(ctx, cookie)
 	if errors.Is(err, db.ErrNotFound) {
 		return liveResult{}

@@ -214,3 +214,23 @@ func TestAuditFilterOffersEveryAction(t *testing.T) {
 		}
 	}
 }
+
+// An open dashboard's event stream ends when its session stops being a
+// full session: here, promoted to admin under --require-mfa admins, it must
+// first set up a second factor. Before, the stream went on announcing the
+// admin's access (every panel by name) to a session that may do nothing.
+func TestEventsEndWhenTheSessionNeedsASecondFactor(t *testing.T) {
+	f := newAccessFixture(t)
+	f.ta.cfg.RequireMFA = "admins"
+	s := openEvents(t, f.ta, f.memberC, "test", "a:10")
+	if err := otherProcess(t, f.ta).SetAdmin(context.Background(), db.Actor{Email: "cli"}, f.member.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.next(t, "session ended"); ev.name != "access" || ev.data != sessionEndedNews {
+		t.Fatalf("got %+v, want the session-ended news", ev)
+	}
+	if ev := s.next(t, "close"); ev.name != "close" {
+		t.Fatalf("got %+v, want close", ev)
+	}
+	s.ended(t)
+}
