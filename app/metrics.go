@@ -173,6 +173,10 @@ func (m *appMetrics) instrument(next http.Handler) http.Handler {
 	})
 }
 
+// eventsRoute is the event stream's pattern (routes.go): counted, but kept
+// out of the latency histogram.
+const eventsRoute = "GET /dashboards/{slug}/events"
+
 func (m *appMetrics) observe(route string, code int, d time.Duration) {
 	key := routeCode{route, code}
 	c, ok := m.byRoute.Load(key)
@@ -180,6 +184,9 @@ func (m *appMetrics) observe(route string, code int, d time.Duration) {
 		c, _ = m.byRoute.LoadOrStore(key, m.requests.WithLabelValues(route, strconv.Itoa(code)))
 	}
 	c.(prometheus.Counter).Inc()
+	if route == eventsRoute {
+		return // a stream's "duration" is how long its page stayed open, not a latency
+	}
 	o, ok := m.byRoute.Load(route)
 	if !ok {
 		o, _ = m.byRoute.LoadOrStore(route, m.duration.WithLabelValues(route))

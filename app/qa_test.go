@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
@@ -233,4 +234,47 @@ func TestEventsEndWhenTheSessionNeedsASecondFactor(t *testing.T) {
 		t.Fatalf("got %+v, want close", ev)
 	}
 	s.ended(t)
+}
+
+// An event stream is not a request answered in some time: its "duration"
+// is how long a page stayed open. It is counted in
+// gatehouse_http_requests_total but kept out of the latency histogram,
+// where it pinned the route's p99 (the Grafana panel) to the top bucket.
+func TestEventStreamsStayOutOfTheLatencyHistogram(t *testing.T) {
+	ctx := context.Background()
+	ta := newTestApp(t, withTestDashboard(&dataCalls{}), func(c *Config, _ *dashboards.Registry) { c.MetricsAddr = "127.0.0.1:0" })
+	g, err := ta.store.CreateGroup(ctx, db.Actor{Email: "test"}, "team", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := ta.createUser(t, "ann@example.com", false)
+	if err := ta.store.AddMember(ctx, db.Actor{Email: "test"}, g.ID, u.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.store.AddGrant(ctx, db.Actor{Email: "test"}, "test", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := openEvents(t, ta, ta.login(t, u.Email), "test", "a:10")
+	s.close()
+	out := ""
+	for i := 0; i < 200 && !strings.Contains(out, `route="GET /dashboards/{slug}/events"`); i++ {
+		time.Sleep(10 * time.Millisecond) // the handler returns after the client left
+		out = scrape(t, ta.App)
+	}
+	if !strings.Contains(out, `gatehouse_http_requests_total{code="200",route="GET /dashboards/{slug}/events"} 1`) {
+		t.Errorf("the stream is not counted:\n%s", grepLines(out, "events"))
+	}
+	if strings.Contains(out, `gatehouse_http_request_duration_seconds_count{route="GET /dashboards/{slug}/events"}`) {
+		t.Errorf("the stream's lifetime is in the latency histogram:\n%s", grepLines(out, "events"))
+	}
+}
+
+func grepLines(s, part string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, part) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
