@@ -33,6 +33,7 @@ type appMetrics struct {
 	decisions *prometheus.CounterVec
 	logins    *prometheus.CounterVec
 	throttles *prometheus.CounterVec
+	signIns   *prometheus.CounterVec
 	hashWait  prometheus.Histogram
 	hashBusy  prometheus.Counter
 	streams   prometheus.Gauge
@@ -79,6 +80,10 @@ func newMetrics(store *db.Store) *appMetrics {
 			Name: "gatehouse_logins_total",
 			Help: "Password logins, by result (success, failed, throttled, busy).",
 		}, []string{"result"}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_sign_ins_total",
+			Help: "Sessions started, by how the person signed in (password, password+totp, password+passkey, passkey, sso, ...).",
+		}, []string{"method"}),
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_throttled_requests_total",
 			Help: "Requests refused by a throttle (429), by what was throttled.",
@@ -101,7 +106,7 @@ func newMetrics(store *db.Store) *appMetrics {
 			Help: "Outbox messages handled by this server's worker, by kind and result (sent, skipped, retry, failed).",
 		}, []string{"kind", "result"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.throttles, m.hashWait, m.hashBusy, m.streams, m.mail)
+	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.signIns, m.throttles, m.hashWait, m.hashBusy, m.streams, m.mail)
 	for _, r := range []string{loginSuccess, loginFailed, loginThrottled, loginBusy} {
 		m.logins.WithLabelValues(r) // exported at 0 from the start
 	}
@@ -260,6 +265,14 @@ func (m *appMetrics) mailHandled(kind, result string) {
 		kind = "other" // a row written by another build: keep the label set fixed
 	}
 	m.mail.WithLabelValues(kind, result).Inc()
+}
+
+// signedIn counts one session started by a completed sign-in; method is
+// one of the db.Method* constants, never user input.
+func (m *appMetrics) signedIn(method string) {
+	if m != nil {
+		m.signIns.WithLabelValues(method).Inc()
+	}
 }
 
 // throttled counts one request refused by the throttle named what.

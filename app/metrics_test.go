@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -73,6 +74,7 @@ func TestMetricsCountWhatUsersDid(t *testing.T) {
 		`gatehouse_access_decisions_total{dashboard="test",result="allowed"} 1`,
 		`gatehouse_access_decisions_total{dashboard="test",result="denied"} 1`,
 		`gatehouse_logins_total{result="success"} 2`,
+		`gatehouse_sign_ins_total{method="password"} 2`,
 		`gatehouse_logins_total{result="failed"} 1`,
 		`gatehouse_logins_total{result="throttled"} 0`,
 		`gatehouse_password_hash_wait_seconds_count 3`,
@@ -263,4 +265,21 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestServeRefusesABadMetricsAddrBeforeListening(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e := newCLIEnv(t)
+	e.ok("", "migrate")
+	_, errOut, code := e.run("", "serve", "--addr", "127.0.0.1:0", "--metrics-addr", ln.Addr().String())
+	if code != 1 || !strings.Contains(errOut, "cannot listen for metrics on "+ln.Addr().String()) {
+		t.Fatalf("serve with a taken --metrics-addr: exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(errOut, "gatehouse listening") {
+		t.Errorf("serve said it was listening before failing: %q", errOut)
+	}
 }

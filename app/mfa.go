@@ -146,6 +146,7 @@ func (a *App) completeLogin(w http.ResponseWriter, r *http.Request, user db.User
 		return "", err
 	}
 	a.rememberDevice(w, r, user.ID) // this browser has now logged in to the account (device.go)
+	a.metrics.signedIn(method)
 	if user.MustChangePassword {
 		return "/account/password", nil
 	}

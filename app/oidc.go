@@ -302,6 +302,7 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.oidc.rememberRecheck(hash, next, a.now())
+	a.metrics.signedIn(authMethodSSO)
 	if err := a.store.RecordLoginVia(ctx, db.Actor{ID: u.ID, Email: u.Email, IP: ip}, u.ID, authMethodSSO); err != nil {
 		a.serverError(w, r, err)
 		return

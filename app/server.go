@@ -82,6 +82,16 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
 		a.cfg.Addr = ln.Addr().String()
 	}
+	// The metrics listener opens before the server says it listens, so a
+	// bad --metrics-addr fails the start without a misleading log line.
+	if a.metrics != nil {
+		stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, a.metrics, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	// Seed after listening (connections wait in the backlog) so the demo
 	// banner names the real address.
 	if cfg.Demo {
@@ -110,14 +120,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		}
 	}
 
-	if a.metrics != nil {
-		stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddr, a.metrics, log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer stopMetrics()
-	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.guardListener(ln)) }()
