@@ -120,7 +120,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		}
 	}
 
-
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.guardListener(ln)) }()
 	if ready != nil {
