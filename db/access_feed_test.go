@@ -9,16 +9,39 @@ import (
 	"gatehouse/db/postgrestest"
 )
 
-// heard waits for the feed to announce a change after do runs; the bound
-// only keeps a broken build from hanging.
-func heard(t *testing.T, f *AccessFeed, what string, do func()) {
+// heard waits for the feed to announce the change do makes, and to have
+// seen its version: an announcement for an earlier change (the feed may
+// first hear the writes that set the test up) does not count, and the feed
+// may fold two quick changes into one announcement. The bound only keeps a
+// broken build from hanging.
+func heard(t *testing.T, f *AccessFeed, w *Store, what string, do func()) {
 	t.Helper()
 	ch := f.Changed()
 	do()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: the feed announced nothing", what)
+	var target int64
+	if err := w.DB.QueryRowContext(context.Background(), authzVersionQuery).Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%s: the feed announced nothing for version %d", what, target)
+		}
+		f.mu.Lock()
+		seen := f.version
+		f.mu.Unlock()
+		if seen >= target {
+			return
+		}
+		ch = f.Changed()
+		f.mu.Lock()
+		seen = f.version
+		f.mu.Unlock()
+		if seen >= target { // announced between the two reads
+			return
+		}
 	}
 }
 
@@ -42,12 +65,12 @@ func testFeedHearsEveryChange(t *testing.T, open func() *Store) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		heard(t, f, "add member", func() {
+		heard(t, f, w, "add member", func() {
 			if err := w.AddMember(ctx, Actor{}, g.ID, u.ID, 0); err != nil {
 				t.Fatal(i, err)
 			}
 		})
-		heard(t, f, "remove member", func() {
+		heard(t, f, w, "remove member", func() {
 			if err := w.RemoveMember(ctx, Actor{}, g.ID, u.ID); err != nil {
 				t.Fatal(i, err)
 			}
@@ -57,7 +80,7 @@ func testFeedHearsEveryChange(t *testing.T, open func() *Store) {
 	if err := w.AddMember(ctx, Actor{}, g.ID, u.ID, 0); err != nil {
 		t.Fatal(err)
 	}
-	heard(t, f, "a membership expiring", func() {
+	heard(t, f, w, "a membership expiring", func() {
 		if err := w.SetMemberExpiry(ctx, Actor{}, g.ID, u.ID, time.Now().Add(300*time.Millisecond).UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
