@@ -164,7 +164,7 @@ func (m *appMetrics) instrument(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		mw := &metricsWriter{ResponseWriter: w}
+		mw := &metricsWriter{statusWriter: statusWriter{ResponseWriter: w}}
 		next.ServeHTTP(mw, r)
 		code := mw.status
 		if code == 0 {
@@ -223,28 +223,12 @@ func (m *appMetrics) notePattern(mux http.Handler) http.Handler {
 	})
 }
 
-// metricsWriter records a response's status and, from notePattern, its route.
+// metricsWriter records a response's status (through the statusWriter the
+// request log uses too) and, from notePattern, its route.
 type metricsWriter struct {
-	http.ResponseWriter
-	status int
-	route  string
+	statusWriter
+	route string
 }
-
-func (w *metricsWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *metricsWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *metricsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // login counts one password login by its result.
 func (m *appMetrics) login(result string) {

@@ -110,9 +110,5 @@ func addrString(ip netip.Addr, r *http.Request) string {
 	if ip.IsValid() {
 		return ip.String()
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return remoteIP(r) // not an IP address: as the connection gave it
 }
