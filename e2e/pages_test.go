@@ -98,6 +98,56 @@ func TestPhoneWidth(t *testing.T) {
 	tb.assertClean(t)
 }
 
+// emptyBandsJS finds loaded dashboard panels with empty room under their
+// content. Panels side by side share their row's height, so a row passes
+// when its tallest content fills it; a wide panel is a row of its own.
+const emptyBandsJS = `(() => {
+	const rows = new Map();
+	for (const p of document.querySelectorAll(".panels > .panel")) {
+		const body = p.querySelector(".panel-body");
+		let last = body.lastElementChild;
+		while (last && last.classList.contains("stack") && last.lastElementChild) last = last.lastElementChild;
+		const gap = last ? body.getBoundingClientRect().bottom - last.getBoundingClientRect().bottom : 0;
+		const top = Math.round(p.getBoundingClientRect().top);
+		if (!rows.has(top)) rows.set(top, []);
+		rows.get(top).push({id: p.id, gap: Math.round(gap)});
+	}
+	const out = [];
+	for (const ps of rows.values()) {
+		if (Math.min(...ps.map((p) => p.gap)) > 1) {
+			out.push(ps.map((p) => p.id + " has " + p.gap + "px empty under its content").join(", "));
+		}
+	}
+	return out;
+})()`
+
+// TestDashboardPanelsSitFlush: a loaded panel is as tall as what it shows
+// (or as the taller panel beside it), on every demo dashboard, at 1280 and
+// 375 CSS pixels: no empty band under the Access overview's tiles or a
+// one-line "nothing waiting", nor under a table stacked below tiles.
+func TestDashboardPanelsSitFlush(t *testing.T) {
+	b := newBrowser(t)
+	srv := startServer(t, nil, "--demo")
+	admin := b.newTab(t, "admin")
+	logIn(t, admin, srv.URL, "admin@demo.example", demoPassword)
+	for _, l := range []look{looks[0], looks[2]} {
+		l.apply(t, admin)
+		for _, d := range []string{"access", "sales", "support", "finance"} {
+			admin.open(t, srv.URL+"/dashboards/"+d)
+			admin.waitPanels(t, "every panel loaded", actionTimeout, func(ps []panelState) bool {
+				return all(ps, func(p panelState) bool { return !p.Loading && !p.Empty })
+			})
+			var bands []string
+			admin.eval(t, emptyBandsJS, &bands)
+			for _, band := range bands {
+				t.Errorf("%s dashboard at %s: %s", d, l.name, band)
+			}
+		}
+	}
+	looks[0].apply(t, admin)
+	admin.assertClean(t)
+}
+
 // TestBrowserChecksSeeErrors proves the journey's error checks can fail:
 // a console error, an uncaught exception and an inline script blocked by
 // the Content-Security-Policy are each caught.
