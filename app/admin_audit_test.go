@@ -74,6 +74,16 @@ func TestAdminAuditLog(t *testing.T) {
 	if !strings.Contains(body, "“From” is not a date like 2026-12-31.") {
 		t.Error("bad date not explained")
 	}
+	for _, htmx := range []bool{false, true} {
+		res, body = ta.get(t, c, "/admin/audit?from=2026-13-40&to=tomorrow", htmx)
+		wantStatus(t, res, body, 422)
+		if !strings.Contains(body, "“From” is not a date like 2026-12-31; “To” is not a date like 2026-12-31.") {
+			t.Errorf("htmx=%v: month 13 and a word not explained:\n%s", htmx, body)
+		}
+		if strings.Contains(body, "No events.") || strings.Contains(body, "<tbody>") {
+			t.Errorf("htmx=%v: a table beside the refusal, as if the dates had been searched", htmx)
+		}
+	}
 }
 
 func TestAuditDetailReadsLikeAChange(t *testing.T) {

@@ -305,6 +305,9 @@ func TestAdminGroupMembers(t *testing.T) {
 			{"past expiry", url.Values{"user_id": {idStr(f.member.ID)}, "expires": {"2020-01-01"}}, base, 422, "Expiry 2020-01-01 is not in the future."},
 			{"today", url.Values{"user_id": {idStr(f.member.ID)}, "expires": {"2026-11-23"}}, base, 422, "not in the future"},
 			{"not a date", url.Values{"user_id": {idStr(f.member.ID)}, "expires": {"soon"}}, base, 422, "is not a date like"},
+			{"month 13", url.Values{"user_id": {idStr(f.member.ID)}, "expires": {"2026-13-40"}}, base, 422, "Expiry &#34;2026-13-40&#34; is not a date like 2026-12-31."},
+			{"a word", url.Values{"user_id": {idStr(f.member.ID)}, "expires": {"tomorrow"}}, base, 422, "Expiry &#34;tomorrow&#34; is not a date like 2026-12-31."},
+			{"as printed", url.Values{"user_id": {idStr(f.member.ID)}, "expires": {"11 Jul 2027"}}, base, 422, "Expiry &#34;11 Jul 2027&#34; is not a date like 2026-12-31."},
 			{"unknown user", url.Values{"user_id": {"99999"}}, base, 404, ""},
 			{"bad user id", url.Values{"user_id": {"x"}}, base, 404, ""},
 			{"unknown group", url.Values{"user_id": {idStr(f.member.ID)}}, "/admin/groups/99999", 404, ""},
@@ -345,6 +348,22 @@ func TestAdminGroupMembers(t *testing.T) {
 		}
 		if m, _ := ta.store.MemberOf(ctx, g.ID, f.lead.ID); dayOf(m.ExpiresAt) != "2026-12-24" {
 			t.Error("refused expiry changed it")
+		}
+		for _, bad := range []string{"2026-13-40", "tomorrow", "12/24/2026"} {
+			for _, htmx := range []bool{false, true} {
+				audits := ta.totalAudit(t)
+				res, body = ta.send(t, c, http.MethodPost, p, url.Values{"expires": {bad}}, htmx)
+				wantStatus(t, res, body, 422)
+				if !strings.Contains(body, "Expiry &#34;"+bad+"&#34; is not a date like 2026-12-31.") {
+					t.Errorf("expiry %q (htmx=%v) not explained:\n%s", bad, htmx, body)
+				}
+				if m, _ := ta.store.MemberOf(ctx, g.ID, f.lead.ID); dayOf(m.ExpiresAt) != "2026-12-24" {
+					t.Errorf("refused expiry %q changed it", bad)
+				}
+				if ta.totalAudit(t) != audits {
+					t.Errorf("refused expiry %q was audited", bad)
+				}
+			}
 		}
 		res, body = ta.post(t, c, p, url.Values{"expires": {"2026-12-24"}, "clear": {"1"}})
 		wantStatus(t, res, body, http.StatusSeeOther)

@@ -631,10 +631,6 @@ func ungrantedText(n int) string {
 	return strconv.Itoa(n) + " dashboards are not granted to any group, so only admins can open them. "
 }
 
-// tomorrow is the earliest expiry date a membership may get (the date
-// input's min).
-func tomorrow(nowMS int64) string { return ISODay(nowMS + 24*60*60*1000) }
-
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 func plural(n int, one, many string) string {
