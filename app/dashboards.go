@@ -111,7 +111,8 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.metrics.decision(d.Slug, dec.Allowed)
-	page := components.Page{Title: p.Title + " · " + d.Title, Section: "home"}
+	// The full page's title; an htmx request (every poll) never uses it.
+	page := func() components.Page { return components.Page{Title: p.Title + " · " + d.Title, Section: "home"} }
 	if !dec.Allowed {
 		what := "dashboard"
 		if dec.Code == dashboards.CodePanelGroup {
@@ -130,7 +131,7 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 				a.writeBytes(w, http.StatusForbidden, a.denials.get(key, func() ([]byte, error) { return renderBytes(r.Context(), fragment) }))
 				return
 			}
-			a.render(w, r, http.StatusForbidden, page, components.DeniedPanelPage(d.Slug, d.Title, p.Title,
+			a.render(w, r, http.StatusForbidden, page(), components.DeniedPanelPage(d.Slug, d.Title, p.Title,
 				components.Denial{What: what, Reason: dec.Reason, CanRequest: canRequest(dec), Request: status}))
 		})
 		return
@@ -139,14 +140,14 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "panel data failed", "dashboard", d.Slug, "panel", p.ID, "err", err)
 		status, _ := storageStatus(err)
-		a.render(w, r, status, page, components.PanelError("This panel's data could not be loaded. Try again shortly."))
+		a.render(w, r, status, page(), components.PanelError("This panel's data could not be loaded. Try again shortly."))
 		return
 	}
 	if isHTMX(r) {
 		a.renderFragment(w, r, http.StatusOK, body)
 		return
 	}
-	a.render(w, r, http.StatusOK, page, components.PanelPage(d.Slug, d.Title, p.Title, body))
+	a.render(w, r, http.StatusOK, page(), components.PanelPage(d.Slug, d.Title, p.Title, body))
 }
 
 // accessChangedTrigger is the HX-Trigger value that makes an open dashboard

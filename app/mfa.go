@@ -57,8 +57,10 @@ func (a *App) mfaRequired(u db.User) bool {
 
 // pendingFrom returns the request's half-authenticated session, if any.
 func pendingFrom(ctx context.Context) *Viewer {
-	v, _ := ctx.Value(pendingKey).(*Viewer)
-	return v
+	if st := stateFrom(ctx); st != nil {
+		return st.pending
+	}
+	return nil
 }
 
 // pendingMethod says whether a loaded session is half-authenticated, and

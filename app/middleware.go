@@ -2,10 +2,11 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -16,13 +17,25 @@ import (
 	"gatehouse/db"
 )
 
-type ctxKey int
+// requestState is what the middleware learns about a request: its id and,
+// once loadViewer has run, who is asking. logRequests puts it in the
+// request's context once, and later middleware fill it in, rather than
+// wrapping the context (and copying the request) once per fact. It is
+// written only by middleware, before the route's handler runs.
+type requestState struct {
+	statusWriter
+	id       string
+	idHeader [1]string // X-Request-Id's value
+	viewer   *Viewer   // a logged-in user who may act
+	pending  *Viewer   // a half-authenticated session (second factor due)
+}
 
-const (
-	viewerKey ctxKey = iota
-	requestIDKey
-	pendingKey
-)
+type requestStateKey struct{}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(requestStateKey{}).(*requestState)
+	return st
+}
 
 // Viewer is the logged-in user of a request and their session.
 type Viewer struct {
@@ -33,13 +46,17 @@ type Viewer struct {
 }
 
 func viewerFrom(ctx context.Context) *Viewer {
-	v, _ := ctx.Value(viewerKey).(*Viewer)
-	return v
+	if st := stateFrom(ctx); st != nil {
+		return st.viewer
+	}
+	return nil
 }
 
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if st := stateFrom(ctx); st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // middleware wraps a handler.
@@ -83,12 +100,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (a *App) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
-		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-		sw := &statusWriter{ResponseWriter: w}
+		id := newRequestID()
+		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, id: id}
+		st.idHeader[0] = id
+		w.Header()["X-Request-Id"] = st.idHeader[:]
+		r = r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st))
+		sw := &st.statusWriter
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
@@ -112,6 +129,17 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 			slog.Int("status", line.status), slog.Int("bytes", line.bytes),
 			slog.Duration("duration", line.duration), slog.String("ip", line.ip))
 	})
+}
+
+// newRequestID returns 16 random hex digits naming one request in the log
+// and on error pages. It only has to be unique enough to find a line, not
+// secret, so it comes from the runtime's fast generator, not crypto/rand.
+func newRequestID() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	var out [16]byte
+	hex.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 // recoverPanics turns a panic into a logged error and a plain 500 page;
@@ -144,21 +172,37 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 func (a *App) securityHeaders(next http.Handler) http.Handler {
 	secure := a.cfg.Secure()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The values are shared, read-only slices under their canonical
+		// keys: every response carries them, and Header.Set would
+		// canonicalise each key and allocate each value again.
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h["Content-Security-Policy"] = cspHeader
+		h["X-Content-Type-Options"] = nosniffHeader
+		h["X-Frame-Options"] = denyHeader
+		h["Referrer-Policy"] = sameOriginHeader
+		h["Cross-Origin-Opener-Policy"] = sameOriginHeader
 		if secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			h["Strict-Transport-Security"] = hstsHeader
 		}
 		if !strings.HasPrefix(r.URL.Path, "/assets/") {
-			h.Set("Cache-Control", "no-store")
+			h["Cache-Control"] = noStoreHeader
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Header values every response shares (see securityHeaders). Header.Set
+// and Header.Add replace or copy a slice, never write into it, so sharing
+// is safe; nothing may assign to an element of one.
+var (
+	cspHeader        = []string{contentSecurityPolicy}
+	nosniffHeader    = []string{"nosniff"}
+	denyHeader       = []string{"DENY"}
+	sameOriginHeader = []string{"same-origin"}
+	hstsHeader       = []string{"max-age=63072000; includeSubDomains"}
+	noStoreHeader    = []string{"no-store"}
+	htmlHeader       = []string{"text/html; charset=utf-8"}
+)
 
 // limitBodies caps request bodies at MaxBodyBytes; handlers that parse a
 // form answer 413 when it is exceeded.
@@ -168,7 +212,9 @@ func (a *App) limitBodies(next http.Handler) http.Handler {
 			a.errorPage(w, r, http.StatusRequestEntityTooLarge, "Request too large", "The form sent more data than Gatehouse accepts.")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		if r.Body != http.NoBody { // a GET has nothing to limit
+			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -204,6 +250,11 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		st := stateFrom(r.Context())
+		if st == nil { // a handler tested without logRequests
+			st = &requestState{}
+			r = r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st))
+		}
 		ctx, err := a.store.Snapshot(r.Context())
 		if err != nil {
 			a.serverError(w, r, err)
@@ -228,10 +279,10 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 				// Half-authenticated: not a viewer anywhere; only the
 				// sign-in and enrolment handlers look at it.
 				v.Method = pending
-				ctx = context.WithValue(ctx, pendingKey, v)
+				st.pending = v
 				break
 			}
-			ctx = context.WithValue(ctx, viewerKey, v)
+			st.viewer = v
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -29,7 +28,7 @@ func (a *App) recheckSSO(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := viewerFrom(r.Context()); v != nil && sessionMethod(v.Session) == authMethodSSO && !a.recheck(r, v) {
-			r = r.WithContext(context.WithValue(r.Context(), viewerKey, (*Viewer)(nil)))
+			stateFrom(r.Context()).viewer = nil // the session ended: anonymous from here on
 		}
 		next.ServeHTTP(w, r)
 	})

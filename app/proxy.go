@@ -55,6 +55,15 @@ func (c Config) trusted(ip netip.Addr) bool {
 // a trusted proxy (or one cannot be parsed), the leftmost trusted address
 // reached is the answer.
 func (a *App) clientIP(r *http.Request) string {
+	if len(a.cfg.TrustedProxies) == 0 {
+		// An IPv4 connection's "ip:port", as net/http wrote it, is already
+		// canonical: its host part needs no parsing (nor a new string).
+		if host := remoteIP(r); strings.IndexByte(host, ':') < 0 && strings.IndexByte(host, '%') < 0 {
+			if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+				return host
+			}
+		}
+	}
 	remote := remoteAddr(r)
 	if len(a.cfg.TrustedProxies) == 0 || !remote.IsValid() || !a.cfg.trusted(remote) {
 		return addrString(remote, r)

@@ -81,7 +81,7 @@ func (a *App) write(w http.ResponseWriter, r *http.Request, status int, c templ.
 // fragment and error goes out through it.
 func writeHTML(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Content-Type"] = htmlHeader
 	// net/http adds Content-Length itself to a body that fits its 2 KiB
 	// buffer, without touching the header map; a larger body written in one
 	// piece would go out chunked, so say its length.

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/sessions"
 
@@ -173,4 +174,58 @@ func FuzzSessionCookie(f *testing.F) {
 			t.Fatalf("forged cookie %q loaded user %d", value, id)
 		}
 	})
+}
+
+// A cookie value that checked out once is answered from memory after that
+// (verifiedCookies), so the memory must never accept what the full check
+// refuses: a changed value, or a value older than the session's absolute
+// lifetime.
+func TestVerifiedCookieMemoryKeepsTheChecks(t *testing.T) {
+	ta := newTestApp(t)
+	u := ta.createUser(t, "ann@example.com", false)
+	st := ta.sessions
+	c := loginCookie(t, st, u.ID)
+
+	if cookieUser(t, st, c) != u.ID || cookieUser(t, st, c) != u.ID {
+		t.Fatal("a good cookie does not load its session twice in a row")
+	}
+	known, ok := st.verified.get(c.Value)
+	if !ok {
+		t.Fatal("a verified cookie value was not remembered")
+	}
+	issued, ok := cookieIssued(c.Value)
+	if !ok || known.issued != issued || issued > time.Now().Unix() || issued < time.Now().Unix()-60 {
+		t.Fatalf("remembered issue time %d, parsed %d (%v)", known.issued, issued, ok)
+	}
+
+	// One character changed: refused, and not remembered.
+	b := []byte(c.Value)
+	b[len(b)/2] ^= 1
+	forged := &http.Cookie{Name: c.Name, Value: string(b)}
+	if got := cookieUser(t, st, forged); got != 0 {
+		t.Fatalf("a changed cookie loaded user %d", got)
+	}
+	if _, ok := st.verified.get(forged.Value); ok {
+		t.Fatal("a refused cookie value was remembered")
+	}
+
+	// Past the absolute lifetime the remembered value is refused too, as
+	// securecookie refuses it.
+	maxAge := int64(st.Config().Absolute / time.Second)
+	st.verified.put(c.Value, verifiedCookie{id: known.id, issued: time.Now().Unix() - maxAge - 5})
+	if got := cookieUser(t, st, c); got != 0 {
+		t.Fatalf("a cookie older than the session lifetime loaded user %d from memory", got)
+	}
+
+	// A revoked session stays anonymous although its value is remembered.
+	st.verified.put(c.Value, known)
+	if cookieUser(t, st, c) != u.ID {
+		t.Fatal("the restored memory does not load the session")
+	}
+	if err := st.Revoke(context.Background(), known.id); err != nil {
+		t.Fatal(err)
+	}
+	if got := cookieUser(t, st, c); got != 0 {
+		t.Fatalf("a revoked session loaded user %d", got)
+	}
 }

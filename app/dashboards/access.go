@@ -69,9 +69,8 @@ func Decide(v Viewer, d *Dashboard, p *Panel, f Facts) Decision {
 		return Decision{Allowed: true, Code: CodeAdmin, Reason: "admins can open every dashboard"}
 	}
 	var via, viaIdP string
-	var expired, candidates []string
+	var expired []string
 	for _, g := range f.Granting {
-		candidates = append(candidates, g.GroupName)
 		switch {
 		case !g.Member:
 		case g.ExpiresAt != 0 && g.ExpiresAt <= f.NowMS:
@@ -80,13 +79,20 @@ func Decide(v Viewer, d *Dashboard, p *Panel, f Facts) Decision {
 			via, viaIdP = g.GroupName, g.IdPGroup
 		}
 	}
-	switch {
-	case len(f.Granting) == 0:
-		return Decision{Code: CodeNoGrant, Reason: "no group has been granted this dashboard yet, so only admins can open it"}
-	case via == "" && len(expired) > 0:
-		return Decision{Code: CodeExpired, Candidates: candidates,
-			Reason: "your membership in " + quoteList(expired) + " has expired"}
-	case via == "":
+	if via == "" {
+		if len(f.Granting) == 0 {
+			return Decision{Code: CodeNoGrant, Reason: "no group has been granted this dashboard yet, so only admins can open it"}
+		}
+		// Only a denial names the candidates, so an allowed request (every
+		// polled panel) builds no list.
+		candidates := make([]string, len(f.Granting))
+		for i, g := range f.Granting {
+			candidates[i] = g.GroupName
+		}
+		if len(expired) > 0 {
+			return Decision{Code: CodeExpired, Candidates: candidates,
+				Reason: "your membership in " + quoteList(expired) + " has expired"}
+		}
 		return Decision{Code: CodeNotMember, Candidates: candidates,
 			Reason: "you are not in a group that has access (" + quoteList(candidates) + " would grant it)"}
 	}
