@@ -6,12 +6,16 @@
 #   1. an allowed htmx panel request (a member of a granted group),
 #   2. the same panel for a logged-in outsider (403 fragment),
 #   3. a bare net/http handler writing the allowed panel's bytes, with no
-#      session, check or render (internal/benchtool),
+#      session, check or render (internal/benchtool), and the same handler
+#      with Gatehouse's response headers and server timeouts (what net/http
+#      itself spends on those, apart from Gatehouse's own work),
 #   4. the allowed panel again while 64 connections flood POST /login with
 #      the real argon2id parameters: once with wrk as fast as it goes, once
 #      at a steady rate with vegeta (latency without the saturation),
 # and prints rps, p50 and p99 for each with the ratios to the bare handler,
-# plus cold start to /healthz, idle RSS, peak RSS and the binary's size.
+# plus cold start to /healthz, idle RSS, peak RSS and the binary's size,
+# and the server's own CPU time per request (steady when the machine is
+# shared, where rps is not).
 #
 # Needs wrk (Debian: apt-get install -y wrk); vegeta is a Go tool in go.mod.
 # Knobs (environment):
@@ -53,6 +57,7 @@ panel=${BENCH_PANEL:-/dashboards/finance/panels/burn-and-runway}
 port=${BENCH_PORT:-18080}
 app="http://127.0.0.1:$port"
 bare="http://127.0.0.1:$((port + 1))"
+hdrs="http://127.0.0.1:$((port + 2))"
 password="bench load password 7"
 
 if ! command -v wrk >/dev/null; then
@@ -63,6 +68,7 @@ fi
 work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 server_pid=""
 bare_pid=""
+hdrs_pid=""
 stop_pid() { # stop_pid PID: SIGTERM, then wait until it is gone
   [ -n "$1" ] || return 0
   kill -TERM "$1" 2>/dev/null || return 0
@@ -72,6 +78,7 @@ stop_pid() { # stop_pid PID: SIGTERM, then wait until it is gone
 cleanup() {
   stop_pid "$server_pid"
   stop_pid "$bare_pid"
+  stop_pid "$hdrs_pid"
   if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -152,10 +159,23 @@ grep -q "You cannot view this dashboard" "$work/denied.html"
 # run NAME URL [wrk args...]: one wrk run of $slice (RUN_FOR overrides), its
 # output added to $work/NAME.*.txt.
 run() {
-  local name=$1 url=$2 n=1
+  local name=$1 url=$2 n=1 pid=$server_pid t0
   shift 2
   while [ -e "$work/$name.$n.txt" ]; do n=$((n + 1)); done
+  [ "$name" != bare ] || pid=$bare_pid
+  [ "$name" != bare+headers ] || pid=$hdrs_pid
+  t0=$(cputicks "$pid")
   wrk -t"$threads" -c"$conns" -d"${RUN_FOR:-$slice}" --latency "$@" "$url" >"$work/$name.$n.txt"
+  echo "$(( $(cputicks "$pid") - t0 ))" >"$work/$name.$n.cpu"
+}
+# cputicks PID: the CPU time (user + system, in clock ticks) PID has used.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu NAME: the server's CPU microseconds per request over NAME's runs:
+# unlike rps, this hardly moves when other work shares the machine.
+cpu() {
+  local ticks
+  ticks=$(cat "$work/$1".*.cpu | awk '{s += $1} END {print s}')
+  awk -v t="$ticks" -v n="$(wrkstat "$1" requests)" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t * 1e6 / hz / n}'
 }
 # wrkstat NAME rps|p50|p99|worst99|non2xx|requests: one number over NAME's
 # runs: rps over all of them, p50/p99 of the median run, worst99 the highest
@@ -185,15 +205,20 @@ wrkstat() {
 echo "--- bare net/http handler writing the allowed panel's $(stat -c %s "$work/allowed.html") bytes, started"
 "$work/benchtool" bare "127.0.0.1:$((port + 1))" "$work/allowed.html" 2>>"$work/bare.log" &
 bare_pid=$!
-for _ in $(seq 200); do curl -sf -o /dev/null "$bare/" && break; sleep 0.02; done
-echo "--- $slices x ($slice allowed panel $panel, $slice denied panel as a logged-in outsider, $slice bare handler): $conns connections"
+"$work/benchtool" headers "127.0.0.1:$((port + 2))" "$work/allowed.html" 2>>"$work/bare.log" &
+hdrs_pid=$!
+for _ in $(seq 200); do curl -sf -o /dev/null "$bare/" && curl -sf -o /dev/null "$hdrs/" && break; sleep 0.02; done
+echo "--- $slices x ($slice allowed panel $panel, $slice denied panel as a logged-in outsider, $slice bare handler, $slice bare handler with Gatehouse's headers and timeouts): $conns connections"
 for _ in $(seq "$slices"); do
   run allowed "$app$panel" -H 'HX-Request: true' -H "Cookie: $member"
   run denied "$app$panel" -H 'HX-Request: true' -H "Cookie: $outsider"
   run bare "$bare$panel" -H 'HX-Request: true'
+  run bare+headers "$hdrs$panel" -H 'HX-Request: true'
 done
 stop_pid "$bare_pid"
+stop_pid "$hdrs_pid"
 bare_pid=""
+hdrs_pid=""
 
 echo "--- allowed panel during a flood of 64 concurrent logins (real argon2id): wrk, as fast as it goes"
 cat >"$work/login.lua" <<EOF
@@ -227,7 +252,7 @@ read -r _ peak_rss < <("$work/benchtool" mem "$server_pid")
 sleep 2
 after_rss=$("$work/benchtool" mem "$server_pid" | cut -d' ' -f1)
 
-for name in allowed denied bare during-flood; do
+for name in allowed denied bare bare+headers during-flood; do
   if [ "$name" != denied ] && [ "$(wrkstat $name non2xx)" != 0 ]; then
     echo "bench-load: the $name run had $(wrkstat $name non2xx) non-2xx answers" >&2
     exit 1
@@ -244,12 +269,14 @@ fi
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", 100 * a / b}'; }
 logins=$(wrkstat flood requests)
 busy=$(wrkstat flood non2xx)
-printf '\n%-26s %9s %9s %9s %9s %11s\n' "run ($conns conns, ${threads}t)" rps p50_ms p99_ms "vs bare" "worst p99"
-for name in allowed denied bare during-flood; do
-  printf '%-26s %9s %9s %9s %9s %11s\n' "$name" "$(wrkstat $name rps)" "$(wrkstat $name p50)" "$(wrkstat $name p99)" \
-    "$(ratio "$(wrkstat $name rps)" "$(wrkstat bare rps)")" "$(wrkstat $name worst99)"
+printf '\n%-26s %9s %9s %9s %9s %11s %12s\n' "run ($conns conns, ${threads}t)" rps p50_ms p99_ms "vs bare" "worst p99" "cpu_us/req"
+for name in allowed denied bare bare+headers during-flood; do
+  printf '%-26s %9s %9s %9s %9s %11s %12s\n' "$name" "$(wrkstat $name rps)" "$(wrkstat $name p50)" "$(wrkstat $name p99)" \
+    "$(ratio "$(wrkstat $name rps)" "$(wrkstat bare rps)")" "$(wrkstat $name worst99)" "$(cpu $name)"
 done
-echo "(allowed, denied, bare: $slices interleaved slices of $slice; p50/p99 of the median slice)"
+echo "(allowed, denied, bare, bare+headers: $slices interleaved slices of $slice; p50/p99 of the median slice;"
+echo " bare+headers: the bare handler plus Gatehouse's response headers and server timeouts;"
+echo " cpu_us/req: the server's own CPU time per answered request, during-flood including the logins)"
 cat <<EOF
 
 steady $rate/s during flood  p50 $(steady p50) ms, p99 $(steady p99) ms, $(steady ok) of $(( rate * ${duration%s} )) answered 200   (target p99 < 50)

@@ -5,6 +5,11 @@
 //	    serve FILE's bytes (as text/html) at every path on ADDR: the bare
 //	    net/http handler the allowed panel is compared with, doing no
 //	    session, check or render.
+//	benchtool headers ADDR FILE
+//	    the same, plus what every Gatehouse response carries but a bare
+//	    handler does not: the same security headers and request id, and
+//	    the server's read, write and idle timeouts. The difference between
+//	    the two is net/http's cost of those, not Gatehouse's.
 //	benchtool coldstart URL CMD [ARG...]
 //	    start CMD and print the milliseconds until URL answers 200, then
 //	    the process id, and leave CMD running (its output goes to our
@@ -30,11 +35,11 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
-	case "bare":
+	case "bare", "headers":
 		if len(os.Args) != 4 {
 			usage()
 		}
-		err = bare(os.Args[2], os.Args[3])
+		err = bare(os.Args[2], os.Args[3], os.Args[1] == "headers")
 	case "coldstart":
 		if len(os.Args) < 4 {
 			usage()
@@ -55,22 +60,39 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool bare ADDR FILE | coldstart URL CMD [ARG...] | mem PID")
+	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | coldstart URL CMD [ARG...] | mem PID")
 	os.Exit(2)
 }
 
-func bare(addr, file string) error {
+func bare(addr, file string, headers bool) error {
 	body, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headers { // as app/middleware.go's securityHeaders and logRequests set them
+			h := w.Header()
+			h["Content-Security-Policy"] = csp
+			h["X-Content-Type-Options"] = []string{"nosniff"}
+			h["X-Frame-Options"] = []string{"DENY"}
+			h["Referrer-Policy"] = []string{"same-origin"}
+			h["Cross-Origin-Opener-Policy"] = []string{"same-origin"}
+			h["Cache-Control"] = []string{"no-store"}
+			h["X-Request-Id"] = []string{"0123456789abcdef"}
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(body)
 	})
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	if headers { // as app/server.go sets them
+		srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout = 15*time.Second, 30*time.Second, 120*time.Second
+	}
 	return srv.ListenAndServe()
 }
+
+// csp is Gatehouse's Content-Security-Policy (app/middleware.go).
+var csp = []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"}
 
 func coldstart(url string, argv []string) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
