@@ -116,7 +116,7 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("/", a.unrouted(mux))
 
 	return a.metrics.instrument(chain(a.metrics.notePattern(mux),
-		a.recoverPanics, a.logRequests, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
+		a.logRequests, a.recoverPanics, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

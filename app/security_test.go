@@ -313,6 +313,19 @@ func TestPanicsBecomePlain500(t *testing.T) {
 	if !strings.Contains(ta.Logs.String(), "secret internal detail") {
 		t.Error("the panic was not logged")
 	}
+	// The log line names the request the way the response does, so an
+	// operator can find it from what the person reports.
+	id := res.Header.Get("X-Request-Id")
+	if len(id) != 16 || !strings.Contains(ta.Logs.String(), "request_id="+id) {
+		t.Errorf("X-Request-Id %q is not the panic's request_id in the log:\n%s", id, ta.Logs.String())
+	}
+	if !strings.Contains(ta.Logs.String(), "msg=request id="+id+" method=GET path=/dashboards/boom/panels/p status=500") {
+		t.Errorf("the request line of the panicking request is missing:\n%s", ta.Logs.String())
+	}
+	res2, _ := ta.get(t, c, "/dashboards/boom/panels/p", true)
+	if other := res2.Header.Get("X-Request-Id"); other == id || len(other) != 16 {
+		t.Errorf("two requests got ids %q and %q", id, other)
+	}
 }
 
 func TestUnavailableDatabaseAnswers503(t *testing.T) {
