@@ -120,6 +120,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		}
 	}
 
+	startGCFloor()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.guardListener(ln)) }()
 	if ready != nil {
