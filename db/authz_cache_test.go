@@ -3,8 +3,11 @@ package db
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // authzFixture: user u is a member of group g, which is granted "board".
@@ -354,4 +357,125 @@ func TestConcurrentChangesBumpWithoutDeadlock(t *testing.T) {
 			t.Errorf("version moved %d for %d changes", after-before, len(users)*10*4)
 		}
 	})
+}
+
+// After a change every open dashboard misses the cache at once: requests
+// under the same snapshot version share one load per key; another version,
+// another key or a request that wrote loads on its own, and a failed shared
+// load makes each waiter load for itself.
+func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	s := testStore(t)
+	ctx, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.authzCache()
+	var calls atomic.Int32
+	release := make(chan struct{})
+	load := func() ([]GroupOption, error) {
+		calls.Add(1)
+		<-release
+		return []GroupOption{{ID: 7, Name: "team"}}, nil
+	}
+	// waitFor blocks until n requests wait on the running load.
+	waitFor := func(n int32) {
+		t.Helper()
+		for range 5000 {
+			c.flightMu.Lock()
+			var waiting int32
+			for _, f := range c.flights {
+				waiting += f.waiters.Load()
+			}
+			c.flightMu.Unlock()
+			if waiting == n {
+				return
+			}
+			runtime.Gosched()
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("%d requests never came to wait on the load", n)
+	}
+
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([][]GroupOption, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := shareLoad(ctx, s, int64(1), load)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = out
+		}()
+		if i == 0 {
+			for calls.Load() == 0 {
+				runtime.Gosched()
+			}
+		}
+	}
+	waitFor(n - 1)
+	close(release)
+	wg.Wait()
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses ran %d loads, want 1", n, got)
+	}
+	for i, r := range results {
+		if len(r) != 1 || r[0].Name != "team" {
+			t.Fatalf("request %d got %v", i, r)
+		}
+	}
+
+	// A request that wrote reads its own writes: it never waits on a load
+	// that may have started before its write.
+	calls.Store(0)
+	wrote, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	markWrite(wrote)
+	if _, err := shareLoad(wrote, s, int64(1), func() ([]GroupOption, error) { calls.Add(1); return nil, nil }); err != nil || calls.Load() != 1 {
+		t.Fatalf("a request that wrote: %d loads, %v", calls.Load(), err)
+	}
+
+	// A failed shared load: each waiter loads for itself.
+	calls.Store(0)
+	fail := make(chan struct{})
+	var failed sync.WaitGroup
+	failed.Add(1)
+	go func() {
+		defer failed.Done()
+		if _, err := shareLoad(ctx, s, int64(2), func() ([]GroupOption, error) {
+			calls.Add(1)
+			<-fail
+			return nil, errors.New("cancelled")
+		}); err == nil {
+			t.Error("the failing load returned no error")
+		}
+	}()
+	for calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	var own []GroupOption
+	failed.Add(1)
+	go func() {
+		defer failed.Done()
+		own, _ = shareLoad(ctx, s, int64(2), func() ([]GroupOption, error) {
+			calls.Add(1)
+			return []GroupOption{{ID: 2}}, nil
+		})
+	}()
+	waitFor(1)
+	close(fail)
+	failed.Wait()
+	if calls.Load() != 2 || len(own) != 1 || own[0].ID != 2 {
+		t.Fatalf("after a failed shared load: %d loads, waiter got %v", calls.Load(), own)
+	}
+	c.flightMu.Lock()
+	left := len(c.flights)
+	c.flightMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d loads left registered", left)
+	}
 }

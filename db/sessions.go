@@ -120,8 +120,11 @@ func (r *Sessions) Lookup(ctx context.Context, id string) (Session, error) {
 	e, cached := cacheGet(ctx, r.store, sessionTable, id)
 	if !cached || nowMS-e.lastSeenAt >= r.touchEvery.Milliseconds() {
 		hash := HashToken(id)
-		var row sessionWithUser
-		err := r.store.DB.NewSelect().Model(&row).Relation("User").Where("s.id_hash = ?", hash).Limit(1).Scan(ctx)
+		row, err := shareLoad(ctx, r.store, id, func() (sessionWithUser, error) {
+			var row sessionWithUser
+			err := r.store.DB.NewSelect().Model(&row).Relation("User").Where("s.id_hash = ?", hash).Limit(1).Scan(ctx)
+			return row, err
+		})
 		if err != nil {
 			return Session{}, storageErr(err)
 		}
