@@ -209,6 +209,11 @@ var (
 func (a *App) limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > a.cfg.MaxBodyBytes {
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+				// The passkeys script reads JSON errors.
+				writeJSONError(w, http.StatusRequestEntityTooLarge, tooLargeMessage)
+				return
+			}
 			a.errorPage(w, r, http.StatusRequestEntityTooLarge, "Request too large", "The form sent more data than Gatehouse accepts.")
 			return
 		}

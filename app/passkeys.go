@@ -231,10 +231,16 @@ func (a *App) passkeysOff(w http.ResponseWriter) bool {
 // readJSON decodes a small JSON request body into v.
 func readJSON(r *http.Request, v any) error {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			return errCeremony{tooLargeMessage}
+		}
 		return errCeremony{"The request could not be read."}
 	}
 	return nil
 }
+
+// tooLargeMessage answers a JSON request body over the body limit.
+const tooLargeMessage = "The request is larger than Gatehouse accepts."
 
 // beginRegister handles POST /account/security/passkeys/begin ({"name"}):
 // the options for navigator.credentials.create.

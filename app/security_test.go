@@ -245,6 +245,15 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 		{"oversize chunked body", func() (*http.Response, string) {
 			return send("POST", "/account/password", form, io.MultiReader(strings.NewReader("current="), strings.NewReader(strings.Repeat("b", 1<<20))), nil)
 		}, 413},
+		{"oversize JSON body", func() (*http.Response, string) {
+			res, body := send("POST", "/account/security/passkeys/begin", "application/json",
+				strings.NewReader(`{"name":"`+strings.Repeat("a", 2<<20)+`"}`), nil)
+			// The passkeys script reads a JSON error, not an HTML page.
+			if !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error":"The request is larger than Gatehouse accepts."`) {
+				t.Errorf("oversize JSON: %s %q", res.Header.Get("Content-Type"), body)
+			}
+			return res, body
+		}, 413},
 		{"malformed form", func() (*http.Response, string) {
 			return send("POST", "/login", form, strings.NewReader("email=%zz&password=%"), nil)
 		}, 400},
