@@ -109,27 +109,8 @@ for _ in $(seq "$slices"); do
 done
 [ -z "$churn_pid" ] || { kill "$churn_pid" 2>/dev/null; wait "$churn_pid" 2>/dev/null || true; }
 
-# stat FILES... rps|p50|p99: rps over the runs, p50/p99 the median run's.
-stat() {
-  local want=${!#}
-  cat "${@:1:$#-1}" | awk -v want="$want" '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    function median(a, n,    i, j, t) {
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    /^Running / { n++ }
-    /requests in/ { reqs += $1; d = $4; sub(/,$/, "", d); secs += ms(d) / 1000 }
-    /^ +50%/ { p50[n] = ms($2) }
-    /^ +99%/ { p99[n] = ms($2) }
-    /Non-2xx or 3xx responses:/ { bad += $5 }
-    END {
-      if (want == "rps") printf "%.0f", reqs / secs
-      if (want == "p50") printf "%.2f", median(p50, n)
-      if (want == "p99") printf "%.2f", median(p99, n)
-      if (want == "non2xx") printf "%d", bad
-    }'
-}
+# stat FILES... rps|p50|p99|non2xx: one number over the runs (scripts/wrkstat.awk).
+stat() { awk -v want="${!#}" -f scripts/wrkstat.awk "${@:1:$#-1}"; }
 printf '\n%-12s %9s %8s %8s   %9s %8s %8s   %7s\n' instance "rps" p50_ms p99_ms "bare rps" p50_ms p99_ms "vs bare"
 for i in $(seq 0 $((instances - 1))); do
   bad=$(stat "$work"/allowed.$i.*.txt non2xx)

@@ -178,29 +178,8 @@ cpu() {
   awk -v t="$ticks" -v n="$(wrkstat "$1" requests)" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t * 1e6 / hz / n}'
 }
 # wrkstat NAME rps|p50|p99|worst99|non2xx|requests: one number over NAME's
-# runs: rps over all of them, p50/p99 of the median run, worst99 the highest
-# p99; latencies in ms.
-wrkstat() {
-  cat "$work/$1".*.txt | awk -v want="$2" '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    function median(a, n,    i, j, t) {
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    /^Running / { n++ }
-    /requests in/ { reqs += $1; d = $4; sub(/,$/, "", d); secs += ms(d) / 1000 }
-    /^ +50%/ { p50[n] = ms($2) }
-    /^ +99%/ { p99[n] = ms($2); if (p99[n] > worst) worst = p99[n] }
-    /Non-2xx or 3xx responses:/ { bad += $5 }
-    END {
-      if (want == "rps") printf "%.0f", reqs / secs
-      if (want == "p50") printf "%.2f", median(p50, n)
-      if (want == "p99") printf "%.2f", median(p99, n)
-      if (want == "worst99") printf "%.2f", worst
-      if (want == "non2xx") printf "%d", bad
-      if (want == "requests") printf "%d", reqs
-    }'
-}
+# runs (scripts/wrkstat.awk).
+wrkstat() { awk -v want="$2" -f scripts/wrkstat.awk "$work/$1".*.txt; }
 
 echo "--- bare net/http handler writing the allowed panel's $(stat -c %s "$work/allowed.html") bytes, started"
 "$work/benchtool" bare "127.0.0.1:$((port + 1))" "$work/allowed.html" 2>>"$work/bare.log" &
