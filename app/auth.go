@@ -315,7 +315,7 @@ func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	d := components.AccountData{User: v.User, Groups: groups, Sessions: sess, CurrentID: db.HashToken(v.Session.ID),
-		NowMS: a.now().UnixMilli(), Password: pf, Notice: notice}
+		NowMS: a.now().UnixMilli(), Password: pf, Notice: notice, SSOName: a.cfg.OIDCName}
 	a.render(w, r, status, components.Page{Title: "Your account", Section: "account"}, components.AccountPage(d))
 }
 
@@ -340,6 +340,12 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewerFrom(r.Context())
 	ctx := r.Context()
+	if v.User.PasswordHash == "" {
+		// Someone created by their identity provider: there is no current
+		// password to give, and guessing one is not a failed login.
+		a.renderAccount(w, r, http.StatusConflict, components.PasswordForm{}, "")
+		return
+	}
 	current, next, confirm := r.PostForm.Get("current"), r.PostForm.Get("new"), r.PostForm.Get("confirm")
 	fail := func(status int, msg string) {
 		pf := components.PasswordForm{Forced: v.User.MustChangePassword, Error: msg}

@@ -206,6 +206,24 @@ func TestSSOFirstSignInCreatesUserOfAllowedDomainWithMappedGroups(t *testing.T) 
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("password login of an SSO user: %d", res.StatusCode)
 	}
+	// Nor is there a password to change: the account page says so instead
+	// of asking for a current password nobody has, and a posted change is
+	// refused without counting as a failed login.
+	_, account := e.get(t, c, "/account", false)
+	if !strings.Contains(account, "Gatehouse keeps no password for you") || strings.Contains(account, `name="current"`) {
+		t.Errorf("the account page of an SSO user offers a password change:\n%s", account)
+	}
+	failedBefore := e.countAudit(t, db.ActionLoginFailed, "ann@example.com")
+	res, body = e.post(t, c, "/account/password", url.Values{"current": {""}, "new": {"a new long password 1"}, "confirm": {"a new long password 1"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "Gatehouse keeps no password for you") {
+		t.Errorf("password change of an SSO user: %d %s", res.StatusCode, body)
+	}
+	if e.countAudit(t, db.ActionLoginFailed, "ann@example.com") != failedBefore {
+		t.Error("the refused password change was audited as a failed login")
+	}
+	if u, _ := e.store.UserByEmail(context.Background(), "ann@example.com"); u.PasswordHash != "" {
+		t.Error("the refused password change set a password")
+	}
 }
 
 func TestSSOLinksExistingUserByVerifiedEmailThenMatchesBySubject(t *testing.T) {
