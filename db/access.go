@@ -370,54 +370,31 @@ func DiffAccess(have, want AccessState) AccessPlan {
 				add(AccessChange{Op: '~', Kind: ChangeDescription, Group: w.Name, Before: h.Description, After: w.Description})
 			}
 		}
-		// Managers and members: two sorted lists merged.
-		hm, wm := h.Managers, w.Managers
-		for len(hm) > 0 || len(wm) > 0 {
-			switch {
-			case len(wm) == 0 || (len(hm) > 0 && hm[0] < wm[0]):
-				add(AccessChange{Op: '-', Kind: ChangeManager, Group: w.Name, Subject: hm[0]})
-				hm = hm[1:]
-			case len(hm) == 0 || wm[0] < hm[0]:
-				add(AccessChange{Op: '+', Kind: ChangeManager, Group: w.Name, Subject: wm[0]})
-				wm = wm[1:]
-			default:
-				hm, wm = hm[1:], wm[1:]
-			}
-		}
-		hp, wp := h.IdPGroups, w.IdPGroups
-		for len(hp) > 0 || len(wp) > 0 {
-			switch {
-			case len(wp) == 0 || (len(hp) > 0 && hp[0] < wp[0]):
-				add(AccessChange{Op: '-', Kind: ChangeMapping, Group: w.Name, Subject: hp[0]})
-				hp = hp[1:]
-			case len(hp) == 0 || wp[0] < hp[0]:
-				add(AccessChange{Op: '+', Kind: ChangeMapping, Group: w.Name, Subject: wp[0]})
-				wp = wp[1:]
-			default:
-				hp, wp = hp[1:], wp[1:]
-			}
-		}
-		hs, ws := h.Members, w.Members
-		for len(hs) > 0 || len(ws) > 0 {
-			switch {
-			case len(ws) == 0 || (len(hs) > 0 && hs[0].Email < ws[0].Email):
-				add(AccessChange{Op: '-', Kind: ChangeMember, Group: w.Name, Subject: hs[0].Email})
-				hs = hs[1:]
-			case len(hs) == 0 || ws[0].Email < hs[0].Email:
+		// Managers, IdP mappings and members: sorted lists merged.
+		same := func(s string) string { return s }
+		mergeSorted(h.Managers, w.Managers, same,
+			func(m string) { add(AccessChange{Op: '-', Kind: ChangeManager, Group: w.Name, Subject: m}) },
+			func(m string) { add(AccessChange{Op: '+', Kind: ChangeManager, Group: w.Name, Subject: m}) },
+			nil)
+		mergeSorted(h.IdPGroups, w.IdPGroups, same,
+			func(g string) { add(AccessChange{Op: '-', Kind: ChangeMapping, Group: w.Name, Subject: g}) },
+			func(g string) { add(AccessChange{Op: '+', Kind: ChangeMapping, Group: w.Name, Subject: g}) },
+			nil)
+		mergeSorted(h.Members, w.Members, func(m StateMember) string { return m.Email },
+			func(m StateMember) { add(AccessChange{Op: '-', Kind: ChangeMember, Group: w.Name, Subject: m.Email}) },
+			func(m StateMember) {
 				op := byte('+')
-				if _, fromIdP := slices.BinarySearch(h.IdPMembers, ws[0].Email); fromIdP {
+				if _, fromIdP := slices.BinarySearch(h.IdPMembers, m.Email); fromIdP {
 					op = '~' // the IdP's membership becomes the file's
 				}
-				add(AccessChange{Op: op, Kind: ChangeMember, Group: w.Name, Subject: ws[0].Email, ExpiresAt: ws[0].ExpiresAt})
-				ws = ws[1:]
-			default:
-				if hs[0].ExpiresAt != ws[0].ExpiresAt {
-					add(AccessChange{Op: '~', Kind: ChangeExpiry, Group: w.Name, Subject: ws[0].Email,
-						Before: FormatExpiry(hs[0].ExpiresAt), After: FormatExpiry(ws[0].ExpiresAt), ExpiresAt: ws[0].ExpiresAt})
+				add(AccessChange{Op: op, Kind: ChangeMember, Group: w.Name, Subject: m.Email, ExpiresAt: m.ExpiresAt})
+			},
+			func(hm, wm StateMember) {
+				if hm.ExpiresAt != wm.ExpiresAt {
+					add(AccessChange{Op: '~', Kind: ChangeExpiry, Group: w.Name, Subject: wm.Email,
+						Before: FormatExpiry(hm.ExpiresAt), After: FormatExpiry(wm.ExpiresAt), ExpiresAt: wm.ExpiresAt})
 				}
-				hs, ws = hs[1:], ws[1:]
-			}
-		}
+			})
 	}
 	for _, h := range have.Groups {
 		if !wanted[strings.ToLower(h.Name)] {
@@ -428,22 +405,38 @@ func DiffAccess(have, want AccessState) AccessPlan {
 	// Grants: both sorted by dashboard, then group regardless of case. A
 	// removed group's grants go with it (its line says so).
 	grantKey := func(g StateGrant) string { return g.Dashboard + "\x00" + strings.ToLower(g.Group) }
-	hg, wg := have.Grants, want.Grants
-	for len(hg) > 0 || len(wg) > 0 {
-		switch {
-		case len(wg) == 0 || (len(hg) > 0 && grantKey(hg[0]) < grantKey(wg[0])):
-			if wanted[strings.ToLower(hg[0].Group)] {
-				add(AccessChange{Op: '-', Kind: ChangeGrant, Group: hg[0].Group, Subject: hg[0].Dashboard})
+	mergeSorted(have.Grants, want.Grants, grantKey,
+		func(g StateGrant) {
+			if wanted[strings.ToLower(g.Group)] {
+				add(AccessChange{Op: '-', Kind: ChangeGrant, Group: g.Group, Subject: g.Dashboard})
 			}
-			hg = hg[1:]
-		case len(hg) == 0 || grantKey(wg[0]) < grantKey(hg[0]):
-			add(AccessChange{Op: '+', Kind: ChangeGrant, Group: wg[0].Group, Subject: wg[0].Dashboard})
-			wg = wg[1:]
+		},
+		func(g StateGrant) {
+			add(AccessChange{Op: '+', Kind: ChangeGrant, Group: g.Group, Subject: g.Dashboard})
+		},
+		nil)
+	return p
+}
+
+// mergeSorted walks have and want, both sorted by key, and calls removed
+// for what only have holds, added for what only want holds and, when not
+// nil, both for what the two share.
+func mergeSorted[T any](have, want []T, key func(T) string, removed, added func(T), both func(h, w T)) {
+	for len(have) > 0 || len(want) > 0 {
+		switch {
+		case len(want) == 0 || (len(have) > 0 && key(have[0]) < key(want[0])):
+			removed(have[0])
+			have = have[1:]
+		case len(have) == 0 || key(want[0]) < key(have[0]):
+			added(want[0])
+			want = want[1:]
 		default:
-			hg, wg = hg[1:], wg[1:]
+			if both != nil {
+				both(have[0], want[0])
+			}
+			have, want = have[1:], want[1:]
 		}
 	}
-	return p
 }
 
 func plural(n int, noun string) string {
