@@ -340,7 +340,7 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewerFrom(r.Context())
 	ctx := r.Context()
-	if v.User.PasswordHash == "" {
+	if !v.User.HasPassword() {
 		// Someone created by their identity provider: there is no current
 		// password to give, and guessing one is not a failed login.
 		a.renderAccount(w, r, http.StatusConflict, components.PasswordForm{}, "")

@@ -107,7 +107,7 @@ func AccountPage(d AccountData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if d.User.PasswordHash == "" {
+		if !d.User.HasPassword() {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<h2>Password</h2><p>You sign in with ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

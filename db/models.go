@@ -25,6 +25,10 @@ type User struct {
 	EmailPending bool `bun:"email_pending,notnull"`
 }
 
+// HasPassword reports whether u can sign in with a password: someone
+// created at their first sign-in with the identity provider has none.
+func (u User) HasPassword() bool { return u.PasswordHash != "" }
+
 // DisplayName is the user's name, or their email when they have none.
 func (u User) DisplayName() string {
 	if u.Name != "" {
