@@ -427,6 +427,49 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 		}
 	}
 
+	// A load started under one version is never shared with a request that
+	// took its snapshot after a change: that request loads for itself even
+	// while the older load is still running.
+	calls.Store(0)
+	hold := make(chan struct{})
+	var older sync.WaitGroup
+	older.Add(1)
+	go func() {
+		defer older.Done()
+		_, _ = shareLoad(ctx, s, int64(3), func() ([]GroupOption, error) {
+			calls.Add(1)
+			<-hold
+			return []GroupOption{{ID: 1, Name: "before the change"}}, nil
+		})
+	}()
+	for calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	if _, err := s.CreateGroup(context.Background(), Actor{Email: "test"}, "moves-the-version", ""); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := make(chan []GroupOption, 1)
+	go func() {
+		out, _ := shareLoad(after, s, int64(3), func() ([]GroupOption, error) {
+			return []GroupOption{{ID: 2, Name: "after the change"}}, nil
+		})
+		fresh <- out
+	}()
+	select {
+	case out := <-fresh:
+		if len(out) != 1 || out[0].Name != "after the change" {
+			t.Fatalf("a request after a change got %v", out)
+		}
+	case <-time.After(10 * time.Second): // a guard against a hang, not a speed check
+		t.Fatal("a request after a change waited for a load started before it")
+	}
+	close(hold)
+	older.Wait()
+
 	// A request that wrote reads its own writes: it never waits on a load
 	// that may have started before its write.
 	calls.Store(0)

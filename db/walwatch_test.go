@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -192,5 +193,92 @@ func TestWALWatchFollowsSymlinks(t *testing.T) {
 	}
 	if f.member(t, f.snap(t)) {
 		t.Fatal("a membership removed through the real path is still granted through the link")
+	}
+}
+
+// TestSharedLoadsFollowOtherProcesses: while readers keep the cache busy,
+// other processes change the membership (as the CLI does); right after
+// each change, requests that miss the cache together (and share their
+// loads) all see it.
+func TestSharedLoadsFollowOtherProcesses(t *testing.T) {
+	s := watchedStore(t)
+	f := newAuthzFixture(t, s)
+	path := s.Path
+
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 6 {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, err := s.Snapshot(context.Background())
+				if err == nil {
+					_, err = s.GrantingGroups(ctx, f.u.ID, "board")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		busy.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	}()
+
+	for i, step := range []struct {
+		action string
+		member bool
+	}{
+		{"remove-member", false},
+		{"add-member", true},
+		{"remove-member", false},
+		{"add-member", true},
+		{"deactivate", true}, // the membership stays; deactivation is the user's, not the group's
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWALWatchHelperProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GATEHOUSE_WALWATCH_DB="+path, "GATEHOUSE_WALWATCH_ACTION="+step.action)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("helper process %s: %v\n%s", step.action, err, out)
+		}
+		const n = 16
+		got := make(chan bool, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, err := s.Snapshot(context.Background())
+				if err != nil {
+					errs <- err
+					return
+				}
+				gs, err := s.GrantingGroups(ctx, f.u.ID, "board")
+				if err != nil {
+					errs <- err
+					return
+				}
+				got <- len(gs) == 1 && gs[0].Member
+			}()
+		}
+		wg.Wait()
+		close(got)
+		for member := range got {
+			if member != step.member {
+				t.Fatalf("step %d: after another process ran %s, a request saw member = %v, want %v", i, step.action, member, step.member)
+			}
+		}
 	}
 }
