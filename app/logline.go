@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,8 +96,53 @@ func bareTextValue(s string) bool {
 }
 
 // appendRFC3339Millis is slog's time format: RFC 3339 with exactly three
-// digits of milliseconds.
+// digits of milliseconds. Every request line needs it, and formatting a
+// time costs more than the rest of the line, so the part that only changes
+// once a second (date, time of day and zone) is formatted once per second
+// and location and kept (logSecond); the milliseconds are written here.
 func appendRFC3339Millis(b []byte, t time.Time) []byte {
+	sec, loc := t.Unix(), t.Location()
+	s := lastLogSecond.Load()
+	if s == nil || s.unix != sec || s.loc != loc {
+		if s = newLogSecond(t); s == nil {
+			return slogRFC3339Millis(b, t)
+		}
+		lastLogSecond.Store(s)
+	}
+	ms := t.Nanosecond() / int(time.Millisecond)
+	b = append(b, s.head...)
+	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, s.zone...)
+}
+
+// logSecond is one second's log time in one location, split around its
+// milliseconds: "2026-11-27T06:22:06." and "Z" (or "+01:00"). The offset
+// of a location can only change on a whole second, so the Unix second and
+// the location decide the text.
+type logSecond struct {
+	unix       int64
+	loc        *time.Location
+	head, zone string
+}
+
+// lastLogSecond is the most recent second a request line was written in;
+// a request of another second (or location) replaces it.
+var lastLogSecond atomic.Pointer[logSecond]
+
+// newLogSecond formats t's second through slogRFC3339Millis itself, or
+// returns nil when that text has no ".000" where it is expected (a year
+// outside 0-9999), which then always takes the slow path.
+func newLogSecond(t time.Time) *logSecond {
+	const dot = len("2006-01-02T15:04:05")
+	whole := string(slogRFC3339Millis(nil, t.Truncate(time.Second)))
+	if len(whole) < dot+4 || whole[dot:dot+4] != ".000" {
+		return nil
+	}
+	return &logSecond{unix: t.Unix(), loc: t.Location(), head: whole[:dot+1], zone: whole[dot+4:]}
+}
+
+// slogRFC3339Millis is log/slog's own appendRFC3339Millis.
+func slogRFC3339Millis(b []byte, t time.Time) []byte {
 	const prefixLen = len("2006-01-02T15:04:05.000")
 	n := len(b)
 	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)

@@ -77,3 +77,55 @@ func TestServerLogsEveryRequestOnce(t *testing.T) {
 		t.Errorf("a path with a space is not quoted as slog quotes it:\n%s", text)
 	}
 }
+
+// TestLogTimeIsSlogsAcrossSeconds: the request line's time, formatted once
+// per second and location and kept, is the text slog writes for every
+// moment, however the moments follow one another: within a millisecond,
+// across millisecond and second boundaries, backwards, in another zone, and
+// across a daylight-saving change. A kept second that is not replaced when
+// it should be shows here as a wrong second or zone.
+func TestLogTimeIsSlogsAcrossSeconds(t *testing.T) {
+	slogTime := func(at time.Time) string {
+		var buf bytes.Buffer
+		if err := slog.NewTextHandler(&buf, nil).Handle(context.Background(), slog.NewRecord(at, slog.LevelInfo, "m", 0)); err != nil {
+			t.Fatal(err)
+		}
+		s, _, _ := strings.Cut(strings.TrimPrefix(buf.String(), "time="), " ")
+		return s
+	}
+	zones := []*time.Location{time.UTC, time.FixedZone("CEST", 2*3600), time.FixedZone("", -(3*3600 + 30*60)), time.Local}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny)
+	} else {
+		t.Logf("no tz database (%v): the daylight-saving case uses fixed zones only", err)
+	}
+	// 2026-03-08 07:00:00 UTC is when New York moves from -05:00 to -04:00.
+	base := time.Date(2026, 3, 8, 6, 59, 59, 998_400_000, time.UTC)
+	steps := []time.Duration{0, 300 * time.Microsecond, 700 * time.Microsecond, time.Millisecond, 1, -1,
+		999 * time.Millisecond, time.Second, -time.Second, -1500 * time.Millisecond, time.Hour, -time.Hour + 1}
+	at := base
+	check := func(at time.Time) {
+		t.Helper()
+		got := string(appendRFC3339Millis([]byte("x"), at))
+		if want := "x" + slogTime(at); got != want {
+			t.Fatalf("%s (%s): got %q, slog writes %q", at.Format(time.RFC3339Nano), at.Location(), got, want)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		for _, step := range steps {
+			at = at.Add(step)
+			for _, loc := range zones {
+				check(at.In(loc))
+			}
+			check(at.In(zones[0])) // and back to the first zone within the same second
+		}
+	}
+	for _, at := range []time.Time{
+		time.Date(2026, 12, 31, 23, 59, 59, 999_999_999, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 500_000_000, time.UTC), time.Date(1969, 12, 31, 23, 59, 58, 500_000_000, time.UTC),
+		time.Date(12026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+	} {
+		check(at)
+		check(at.Add(time.Millisecond))
+	}
+}
