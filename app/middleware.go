@@ -18,12 +18,19 @@ import (
 )
 
 // requestState is what the middleware learns about a request: its id and,
-// once loadViewer has run, who is asking. logRequests puts it in the
+// once loadViewer has run, who is asking. logRequests makes it the
 // request's context once, and later middleware fill it in, rather than
 // wrapping the context (and copying the request) once per fact. It is
 // written only by middleware, before the route's handler runs.
+//
+// It is a context.Context over parent: its own key answers with itself,
+// everything else (cancellation, the server's values, the database
+// snapshot) comes from parent. loadViewer puts its snapshot under it, by
+// replacing parent with a child of parent, so handlers see the snapshot
+// in r.Context() without another request copy.
 type requestState struct {
 	statusWriter
+	parent   context.Context
 	id       string
 	idHeader [1]string // X-Request-Id's value
 	viewer   *Viewer   // a logged-in user who may act
@@ -32,7 +39,23 @@ type requestState struct {
 
 type requestStateKey struct{}
 
+func (st *requestState) Deadline() (time.Time, bool) { return st.parent.Deadline() }
+func (st *requestState) Done() <-chan struct{}       { return st.parent.Done() }
+func (st *requestState) Err() error                  { return st.parent.Err() }
+
+func (st *requestState) Value(key any) any {
+	if _, ok := key.(requestStateKey); ok {
+		return st
+	}
+	return st.parent.Value(key)
+}
+
+func (st *requestState) String() string { return "gatehouse request context" }
+
 func stateFrom(ctx context.Context) *requestState {
+	if st, ok := ctx.(*requestState); ok {
+		return st
+	}
 	st, _ := ctx.Value(requestStateKey{}).(*requestState)
 	return st
 }
@@ -101,10 +124,10 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, id: id}
+		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, parent: r.Context(), id: id}
 		st.idHeader[0] = id
 		w.Header()["X-Request-Id"] = st.idHeader[:]
-		r = r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st))
+		r = r.WithContext(st)
 		sw := &st.statusWriter
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
@@ -257,18 +280,31 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 		}
 		st := stateFrom(r.Context())
 		if st == nil { // a handler tested without logRequests
-			st = &requestState{}
-			r = r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st))
+			st = &requestState{parent: r.Context()}
+			r = r.WithContext(st)
 		}
-		ctx, err := a.store.Snapshot(r.Context())
+		// When nothing has wrapped the request's context since
+		// logRequests, the snapshot goes under the state (which stays
+		// r's context) instead of on top of it, and r is not copied.
+		under := r.Context() == st
+		parent := r.Context()
+		if under {
+			parent = st.parent
+		}
+		ctx, err := a.store.Snapshot(parent)
 		if err != nil {
 			a.serverError(w, r, err)
 			return
 		}
+		if under {
+			st.parent = ctx
+		} else {
+			r = r.WithContext(ctx)
+		}
 		sess, u, err := a.sessions.LoadCookie(ctx, cookie.Value)
 		switch {
 		case err != nil:
-			a.serverError(w, r.WithContext(ctx), err)
+			a.serverError(w, r, err)
 			return
 		case sess.IsNew: // no live session: anonymous
 		case !u.IsActive:
@@ -277,7 +313,7 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 			v := &Viewer{User: u, Session: sess, Method: sessionMethod(sess)}
 			pending, err := a.pendingMethod(ctx, v)
 			if err != nil {
-				a.serverError(w, r.WithContext(ctx), err)
+				a.serverError(w, r, err)
 				return
 			}
 			if pending != "" {
@@ -289,7 +325,7 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 			}
 			st.viewer = v
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r)
 	})
 }
 
