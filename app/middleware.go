@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -273,8 +275,8 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 // db/authz_cache.go). The session and user come from one joined query.
 func (a *App) loadViewer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cookie, err := r.Cookie(a.sessions.CookieName())
-		if err != nil || anonymousPath(r.URL.Path) {
+		cookie, ok := cookieValue(r, a.sessions.CookieName())
+		if !ok || anonymousPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -301,7 +303,7 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 		} else {
 			r = r.WithContext(ctx)
 		}
-		sess, u, err := a.sessions.LoadCookie(ctx, cookie.Value)
+		sess, u, err := a.sessions.LoadCookie(ctx, cookie)
 		switch {
 		case err != nil:
 			a.serverError(w, r, err)
@@ -327,6 +329,65 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cookieValue is r.Cookie(name)'s value, found without r.Cookie's
+// allocations (a slice, and a Cookie for each match): every polled panel
+// looks up its session cookie. It parses the Cookie lines as net/http's
+// readCookies does, and leaves requests with more cookies than net/http's
+// default limit, or any limit set through GODEBUG, to r.Cookie itself.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxCookies || cookieLimitSet {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		var part string
+		for len(line) > 0 {
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			if part == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(part, "=")
+			if name == "" || textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// maxCookies is net/http's default limit of cookies in one request, beyond
+// which r.Cookie finds none; cookieLimitSet is true when GODEBUG may set
+// another (httpcookiemaxnum).
+const maxCookies = 3000
+
+var cookieLimitSet = strings.Contains(os.Getenv("GODEBUG"), "httpcookiemaxnum")
+
+// validCookieValue is net/http's test of a cookie value's bytes.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // requireLogin lets only logged-in users through. Anonymous htmx requests
