@@ -49,6 +49,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		return err
 	}
 	defer a.Close()
+	if store.Dialect == db.Postgres {
+		// Listening from the start lets version checks be answered from
+		// what NOTIFY tells this instance (db/authz_lease.go) instead of a
+		// query per batch of requests.
+		store.AccessFeed()
+	}
 	if cfg.AuditLog != "" {
 		stopTail, err := startAuditTail(ctx, cfg.AuditLog, store, log)
 		if err != nil {

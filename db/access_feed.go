@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,12 +194,21 @@ func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 	}
 	ln := pgdriver.NewListener(f.store.DB)
 	defer ln.Close()
+	lease := newAuthzLease()
+	f.store.lease.Store(lease)
+	leaseDone := make(chan struct{})
+	go func() {
+		defer close(leaseDone)
+		lease.run(ctx, f.store)
+	}()
+	defer func() { <-leaseDone }()
 	notes := make(chan struct{}, 1)
 	go func() {
 		listening := false
 		for ctx.Err() == nil {
 			if !listening {
 				if err := ln.Listen(ctx, channel); err != nil {
+					lease.lost()
 					if ctx.Err() == nil {
 						f.log.Warn("live access: LISTEN failed; retrying", "channel", channel, "err", err)
 					}
@@ -214,14 +224,29 @@ func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 				default:
 				}
 			}
-			_, _, err := ln.ReceiveTimeout(ctx, feedPGNetInterval)
+			_, payload, err := ln.ReceiveTimeout(ctx, feedPGNetInterval)
 			var timeout interface{ Timeout() bool }
 			switch {
 			case err == nil:
+				if id, n, ok := parseBeat(payload); ok {
+					if id == lease.id {
+						lease.gotBeat(ctx, f.store, n)
+					}
+					continue // a heartbeat, not a change
+				}
+				if v, err := strconv.ParseInt(payload, 10, 64); err == nil {
+					if d := leaseTestDelay.Load(); d > 0 {
+						time.Sleep(time.Duration(d)) // a slow listener, for tests
+					}
+					lease.heard(v)
+				}
 			case errors.As(err, &timeout) && timeout.Timeout():
 			default:
-				// The listener reconnects and listens again on its own;
-				// treat it as a fresh start.
+				// Notifications may have been lost with the connection:
+				// stop trusting what was heard until a beat comes back on
+				// the new one. The listener reconnects and listens again on
+				// its own; treat it as a fresh start.
+				lease.lost()
 				if ctx.Err() == nil {
 					select {
 					case <-ctx.Done():

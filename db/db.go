@@ -96,6 +96,12 @@ type Store struct {
 	// throttle aggregates throttled-login audit rows (throttle_audit.go).
 	throttleOnce sync.Once
 	throttle     *throttleLog
+
+	// lease, on a PostgreSQL server that listens for changes, answers
+	// version checks from what NOTIFY told it (authz_lease.go); nil until
+	// the access feed starts it. The counters are for LeaseStats.
+	lease                                atomic.Pointer[authzLease]
+	settles, settleWaits, settleTimeouts atomic.Int64
 }
 
 // Open connects to the configured database. It does not migrate; call Migrate.
@@ -214,7 +220,10 @@ func (s *Store) nowMS() int64 { return s.Now().UnixMilli() }
 // tx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite).
 func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	markWrite(ctx)
-	err := s.DB.RunInTx(ctx, nil, fn)
+	err := s.DB.RunInTx(withoutSettle(ctx), nil, fn)
+	if err == nil && s.Dialect == Postgres {
+		s.settle(ctx) // once, after the commit (authz_lease.go)
+	}
 	return storageErr(err)
 }
 
@@ -297,6 +306,7 @@ func (s *Store) SchemaVersion() int {
 // written by a newer Gatehouse. On PostgreSQL an advisory lock makes
 // concurrent starts of several instances safe.
 func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	ctx = withoutSettle(ctx) // DDL in a transaction: nothing to wait for, and nothing may wait on it
 	ms, err := s.migrations()
 	if err != nil {
 		return nil, err

@@ -54,6 +54,7 @@ func openPostgres(ctx context.Context, cfg Config) (*Store, error) {
 	sqldb.SetConnMaxLifetime(30 * time.Minute)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres, Now: time.Now}
+	s.DB.AddQueryHook(settleHook{s})
 
 	start := time.Now()
 	deadline := start.Add(cfg.Wait)

@@ -1,0 +1,215 @@
+package db
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"gatehouse/db/postgrestest"
+)
+
+// leasedStore opens a migrated PostgreSQL store, returns it with its DSN
+// and a fixture (a member of "team", which is granted "board"), starts its
+// feed (and so its lease) and waits until it trusts the version it heard.
+func leasedStore(t *testing.T) (*Store, string, *authzFixture) {
+	t.Helper()
+	dsn := postgrestest.Schema(t)
+	s, err := Open(context.Background(), Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrated(t, s, dsn)
+	f := newAuthzFixture(t, s)
+	s.AccessFeed()
+	waitTrusted(t, s)
+	return s, dsn, f
+}
+
+// waitTrusted waits until s answers version checks under its lease; the
+// bound only keeps a broken build from hanging.
+func waitTrusted(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !s.LeaseStats().Trusted {
+		if time.Now().After(deadline) {
+			t.Fatal("the store never came to trust the version NOTIFY told it of")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func slowListener(t *testing.T, d time.Duration) {
+	leaseTestDelay.Store(int64(d))
+	t.Cleanup(func() { leaseTestDelay.Store(0) })
+}
+
+// TestLeaseAnswersChecksWithoutReads: while the lease holds, version checks
+// do not query PostgreSQL.
+func TestLeaseAnswersChecksWithoutReads(t *testing.T) {
+	s, _, f := leasedStore(t)
+	before := databaseReads(s)
+	for range 200 {
+		f.version(t)
+	}
+	// A lease lapsing on a loaded machine costs a read now and then;
+	// without the lease every one of the 200 checks reads.
+	if n := databaseReads(s) - before; n > 20 {
+		t.Fatalf("200 version checks under the lease read the database %d times", n)
+	}
+	var rows int
+	if err := s.DB.QueryRowContext(context.Background(), "SELECT count(*) FROM authz_listeners").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Fatalf("authz_listeners has %d rows with one server listening, want 1", rows)
+	}
+	s.Close()
+	if err := openAgain(t, s).DB.QueryRowContext(context.Background(), "SELECT count(*) FROM authz_listeners").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Fatalf("a closed server left %d rows in authz_listeners: writers would wait for it", rows)
+	}
+}
+
+// TestLeaseSeesOtherProcessesOnTheNextRequest: another process (as the CLI
+// or another instance would) changes a membership while this server takes
+// 300 ms to act on each change it hears of. The writer's command returns
+// only once this server has heard, so the very next snapshot after it
+// exits, still answered from the lease, is decided on the new state.
+func TestLeaseSeesOtherProcessesOnTheNextRequest(t *testing.T) {
+	s, dsn, f := leasedStore(t)
+	slowListener(t, 300*time.Millisecond)
+	steps := []struct {
+		action string
+		member bool
+	}{{"remove-member", false}, {"add-member", true}, {"remove-member", false}, {"add-member", true}}
+	for _, step := range steps {
+		waitTrusted(t, s)
+		if got := f.member(t, f.snap(t)); got == step.member {
+			t.Fatalf("before %s: member = %v already", step.action, got)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWALWatchHelperProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GATEHOUSE_WALWATCH_DB="+dsn, "GATEHOUSE_WALWATCH_ACTION="+step.action)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("helper process %s: %v\n%s", step.action, err, out)
+		}
+		reads := databaseReads(s)
+		if got := f.member(t, f.snap(t)); got != step.member {
+			t.Fatalf("the snapshot right after another process ran %s: member = %v, want %v", step.action, got, step.member)
+		}
+		if databaseReads(s) != reads {
+			t.Logf("after %s the lease had lapsed: the check read the version", step.action)
+		}
+	}
+}
+
+// TestLeaseOfACutOffServerRunsOut: a server that hears of a change only
+// after 3 s (longer than its lease) keeps the writer waiting no longer than
+// the lease, and by then no longer trusts what it knows: its next check
+// reads the table and sees the change.
+func TestLeaseOfACutOffServerRunsOut(t *testing.T) {
+	s, _, f := leasedStore(t)
+	w := openAgain(t, s)
+	slowListener(t, 3*time.Second)
+	if !f.member(t, f.snap(t)) {
+		t.Fatal("the member is denied before any change")
+	}
+	before := w.LeaseStats()
+	if err := w.RemoveMember(f.ctx, f.actr, f.g.ID, f.u.ID); err != nil {
+		t.Fatal(err)
+	}
+	after := w.LeaseStats()
+	if after.Timeouts != before.Timeouts+1 {
+		t.Fatalf("the writer's waits that ran out: %d -> %d, want one more", before.Timeouts, after.Timeouts)
+	}
+	if f.member(t, f.snap(t)) {
+		t.Fatal("a server that had not heard of the change still granted the removed membership after the writer returned")
+	}
+}
+
+// TestLeaseSurvivesALostConnection: PostgreSQL drops the LISTEN connection
+// while the server is busy with an earlier notification, and a change
+// commits before it listens again: that change's notification is lost for
+// good. The server must stop trusting what it knew, read the version once
+// it listens again, and so decide the next request on the change; then the
+// lease comes back.
+func TestLeaseSurvivesALostConnection(t *testing.T) {
+	s, _, f := leasedStore(t)
+	w := openAgain(t, s)
+	var channel string
+	if err := s.DB.NewRaw("SELECT "+AuthzChannelExpr).Scan(f.ctx, &channel); err != nil {
+		t.Fatal(err)
+	}
+	if !f.member(t, f.snap(t)) { // and the facts are now in memory
+		t.Fatal("the member is denied before any change")
+	}
+	slowListener(t, 500*time.Millisecond)
+	// A notification of the version the server already knows: it spends
+	// 500 ms on it, and does not read from the connection meanwhile.
+	if _, err := w.DB.ExecContext(withoutSettle(f.ctx), "SELECT pg_notify(?, ?)", channel, strconv.FormatInt(f.version(t), 10)); err != nil {
+		t.Fatal(err)
+	}
+	var killed int
+	if err := w.DB.NewRaw(`SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+		WHERE query = 'LISTEN "' || ? || '"'`, channel).Scan(f.ctx, &killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("terminated %d LISTEN connections, want 1", killed)
+	}
+	if err := w.RemoveMember(f.ctx, f.actr, f.g.ID, f.u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f.member(t, f.snap(t)) {
+		t.Fatal("a membership removed while the LISTEN connection was down is still granted")
+	}
+	leaseTestDelay.Store(0)
+	waitTrusted(t, s)
+	if err := w.AddMember(f.ctx, f.actr, f.g.ID, f.u.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !f.member(t, f.snap(t)) {
+		t.Fatal("a membership added after the lease came back is not granted")
+	}
+}
+
+// TestSettleWaitsOnlyForRunningLeases: a writer waits for a server whose
+// lease is running and that has not acknowledged (here a row nobody
+// answers for, as a crashed server leaves), never for one whose lease has
+// run out, and not at all when every server has acknowledged.
+func TestSettleWaitsOnlyForRunningLeases(t *testing.T) {
+	s := newPostgresStore(t)
+	f := newAuthzFixture(t, s)
+	st := s.LeaseStats()
+	if st.Waits != 0 {
+		t.Fatalf("writes with nobody listening waited %d times", st.Waits)
+	}
+	if st.Settles == 0 {
+		t.Fatal("writes on PostgreSQL did not settle")
+	}
+	if _, err := s.DB.ExecContext(f.ctx, `INSERT INTO authz_listeners (id, seen, lease_until)
+		VALUES ('gone', 0, now() - interval '1 second')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveMember(f.ctx, f.actr, f.g.ID, f.u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LeaseStats().Waits; got != 0 {
+		t.Fatalf("a writer waited %d times for a lease that had run out", got)
+	}
+	// (A raw write waits too, so this one is told not to.)
+	if _, err := s.DB.ExecContext(withoutSettle(f.ctx), `INSERT INTO authz_listeners (id, seen, lease_until)
+		VALUES ('crashed', 0, now() + interval '30 seconds')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMember(f.ctx, f.actr, f.g.ID, f.u.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.LeaseStats(); st.Waits != 1 || st.Timeouts != 1 {
+		t.Fatalf("waits %d, timeouts %d for a running lease never acknowledged, want 1 and 1", st.Waits, st.Timeouts)
+	}
+}
