@@ -130,14 +130,39 @@ func newMetrics(store *db.Store) *appMetrics {
 	}))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name:        "gatehouse_authz_version_checks_total",
-		Help:        "Authorization version checks answered from the cache without a query (SQLite's wal-index shows no commit).",
+		Help:        "Authorization version checks, by whether they were answered without a query (SQLite's wal-index shows no commit, or PostgreSQL's lease holds) or read the version.",
 		ConstLabels: prometheus.Labels{"answer": "cached"},
 	}, func() float64 { return float64(store.AuthzStats().Skipped) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name:        "gatehouse_authz_version_checks_total",
-		Help:        "Authorization version checks answered from the cache without a query (SQLite's wal-index shows no commit).",
+		Help:        "Authorization version checks, by whether they were answered without a query (SQLite's wal-index shows no commit, or PostgreSQL's lease holds) or read the version.",
 		ConstLabels: prometheus.Labels{"answer": "read"},
 	}, func() float64 { return float64(store.AuthzStats().Reads) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_authz_lease_trusted",
+		Help: "1 while this PostgreSQL instance answers version checks from what NOTIFY told it (its lease holds), else 0 (always 0 on SQLite).",
+	}, func() float64 {
+		if store.LeaseStats().Trusted {
+			return 1
+		}
+		return 0
+	}))
+	for _, result := range []string{"immediate", "acknowledged", "timeout"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "gatehouse_authz_settles_total",
+			Help:        "This process's PostgreSQL writes by how they waited for the instances to hear of them: immediate (all had), acknowledged (after a wait), timeout (an instance never answered and its lease ran out).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 {
+			st := store.LeaseStats()
+			switch result {
+			case "immediate":
+				return float64(st.Settles - st.Waits)
+			case "acknowledged":
+				return float64(st.Waits - st.Timeouts)
+			}
+			return float64(st.Timeouts)
+		}))
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(collectors.NewDBStatsCollector(store.DB.DB, store.Dialect))
 	return m

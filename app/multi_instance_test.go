@@ -341,6 +341,19 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 		t.Errorf("A after logout on B: %d %s, want a redirect to /login", res.StatusCode, res.Header.Get("Location"))
 	}
 
+	// Both answered those checks under their lease on what NOTIFY told
+	// them (db/authz_lease.go), each with a row the writers wait for; a
+	// stopped instance takes its row away.
+	leases := func() (n int) {
+		t.Helper()
+		if err := store.DB.NewRaw("SELECT count(*) FROM authz_listeners WHERE lease_until > now()").Scan(context.Background(), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := leases(); n != 2 {
+		t.Errorf("running leases with two instances up: %d, want 2", n)
+	}
 	for _, in := range insts {
 		if res, _ := newBrowser(t).do("GET", in, "/healthz", nil, false); res.StatusCode != http.StatusOK {
 			t.Errorf("%s /healthz: %d", in.name, res.StatusCode)
@@ -349,5 +362,8 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 		if logs := in.logs(); strings.Contains(logs, "panic") || strings.Contains(logs, "level=ERROR") {
 			t.Errorf("%s logged errors:\n%s", in.name, logs)
 		}
+	}
+	if n := leases(); n != 0 {
+		t.Errorf("running leases after both instances stopped: %d, want 0 (writers would wait for them)", n)
 	}
 }
