@@ -262,10 +262,24 @@ func (h settleHook) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
 	if e.Err != nil || ctx.Value(settleKey{}) != nil {
 		return
 	}
-	switch strings.ToUpper(e.Operation()) {
-	case "COMMIT", "INSERT", "UPDATE", "DELETE", "MERGE":
+	if writes(e.Query) {
 		h.s.settle(ctx)
 	}
+}
+
+// writes reports whether query is a COMMIT or a statement that may write.
+// It looks at the SQL itself: bun names every raw query's operation SELECT.
+func writes(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	word, _, _ := strings.Cut(q, " ")
+	switch strings.ToUpper(word) {
+	case "COMMIT", "END", "INSERT", "UPDATE", "DELETE", "MERGE":
+		return true
+	case "WITH": // a data-modifying common table expression
+		u := strings.ToUpper(q)
+		return strings.Contains(u, "INSERT ") || strings.Contains(u, "UPDATE ") || strings.Contains(u, "DELETE ")
+	}
+	return false
 }
 
 // settleQuery reads the version and how many trusting servers have not

@@ -213,3 +213,21 @@ func TestSettleWaitsOnlyForRunningLeases(t *testing.T) {
 		t.Fatalf("waits %d, timeouts %d for a running lease never acknowledged, want 1 and 1", st.Waits, st.Timeouts)
 	}
 }
+
+func TestWritesTellsWritesFromReads(t *testing.T) {
+	for q, want := range map[string]bool{
+		"COMMIT": true,
+		"INSERT INTO audit_events (at) VALUES (1)":                                true,
+		"  UPDATE users SET name = 'x'":                                           true,
+		"DELETE FROM sessions WHERE 1=1":                                          true,
+		"WITH gone AS (DELETE FROM grants RETURNING 1) SELECT count(*) FROM gone": true,
+		"SELECT version FROM authz_version WHERE id = 1":                          false,
+		"WITH x AS (SELECT 1) SELECT * FROM x":                                    false,
+		"BEGIN":                                                                   false,
+		"ROLLBACK":                                                                false,
+	} {
+		if got := writes(q); got != want {
+			t.Errorf("writes(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
