@@ -33,6 +33,7 @@ import (
 type requestState struct {
 	statusWriter
 	parent   context.Context
+	start    time.Time // when logRequests began the request (the real clock)
 	id       string
 	idHeader [1]string // X-Request-Id's value
 	viewer   *Viewer   // a logged-in user who may act
@@ -126,7 +127,7 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, parent: r.Context(), id: id}
+		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, parent: r.Context(), start: start, id: id}
 		st.idHeader[0] = id
 		w.Header()["X-Request-Id"] = st.idHeader[:]
 		r = r.WithContext(st)
@@ -300,10 +301,17 @@ func (a *App) loadViewer(next http.Handler) http.Handler {
 		}
 		if under {
 			st.parent = ctx
+			ctx = st
 		} else {
 			r = r.WithContext(ctx)
 		}
-		sess, u, err := a.sessions.LoadCookie(ctx, cookie)
+		// The cookie's age is checked against the request's start (one
+		// clock read fewer); this request is over in moments.
+		now := st.start
+		if now.IsZero() {
+			now = time.Now()
+		}
+		sess, u, err := a.sessions.loadCookieAt(ctx, cookie, now)
 		switch {
 		case err != nil:
 			a.serverError(w, r, err)

@@ -99,7 +99,7 @@ func (st *SessionStore) New(r *http.Request, name string) (*sessions.Session, er
 	if err != nil {
 		return st.newSession(name), nil
 	}
-	sess, _, err := st.loadValue(r.Context(), name, c.Value)
+	sess, _, err := st.loadValue(r.Context(), name, c.Value, time.Now())
 	return sess, err
 }
 
@@ -112,7 +112,13 @@ func (st *SessionStore) New(r *http.Request, name string) (*sessions.Session, er
 // Unlike Get, LoadCookie does not register the session in gorilla's
 // per-request registry: the caller keeps the returned session.
 func (st *SessionStore) LoadCookie(ctx context.Context, value string) (*sessions.Session, db.User, error) {
-	return st.loadValue(ctx, st.name, value)
+	return st.loadValue(ctx, st.name, value, time.Now())
+}
+
+// loadCookieAt is LoadCookie checking the cookie's age at now, for a
+// request that has read the clock already.
+func (st *SessionStore) loadCookieAt(ctx context.Context, value string, now time.Time) (*sessions.Session, db.User, error) {
+	return st.loadValue(ctx, st.name, value, now)
 }
 
 func (st *SessionStore) newSession(name string) *sessions.Session {
@@ -122,9 +128,9 @@ func (st *SessionStore) newSession(name string) *sessions.Session {
 	return sess
 }
 
-func (st *SessionStore) loadValue(ctx context.Context, name, value string) (*sessions.Session, db.User, error) {
+func (st *SessionStore) loadValue(ctx context.Context, name, value string, now time.Time) (*sessions.Session, db.User, error) {
 	sess := st.newSession(name)
-	id, ok := st.decode(name, value)
+	id, ok := st.decode(name, value, now)
 	if !ok {
 		return sess, db.User{}, nil
 	}
@@ -156,7 +162,7 @@ func (st *SessionStore) loadValue(ctx context.Context, name, value string) (*ses
 // session is db.ErrNotFound. Like LoadCookie it may answer from memory
 // under a snapshot.
 func (st *SessionStore) Deadline(ctx context.Context, value string) (time.Time, error) {
-	id, ok := st.decode(st.name, value)
+	id, ok := st.decode(st.name, value, time.Now())
 	if !ok {
 		return time.Time{}, db.ErrNotFound
 	}
@@ -168,7 +174,7 @@ func (st *SessionStore) Deadline(ctx context.Context, value string) (time.Time, 
 }
 
 // decode returns the session id a cookie value carries, if its signature
-// (by this deployment's key) and age check out.
+// (by this deployment's key) and age (at now) check out.
 //
 // Every open dashboard polls its panels with the same cookie, so a value
 // that checked out once is remembered (verifiedCookies): the next request
@@ -176,14 +182,14 @@ func (st *SessionStore) Deadline(ctx context.Context, value string) (time.Time, 
 // computing an HMAC. Only values that passed the full check are kept, so
 // nothing a client makes up can be answered from memory, and the age is
 // checked on every use exactly as securecookie checks it.
-func (st *SessionStore) decode(name, value string) (string, bool) {
+func (st *SessionStore) decode(name, value string, now time.Time) (string, bool) {
 	if value == "" || len(value) > 512 {
 		return "", false
 	}
 	cached := name == st.name
 	if cached {
 		if c, ok := st.verified.get(value); ok {
-			if maxAge := int64(st.cfg.Absolute / time.Second); maxAge != 0 && c.issued < time.Now().Unix()-maxAge {
+			if maxAge := int64(st.cfg.Absolute / time.Second); maxAge != 0 && c.issued < now.Unix()-maxAge {
 				return "", false
 			}
 			return c.id, true

@@ -229,3 +229,27 @@ func TestVerifiedCookieMemoryKeepsTheChecks(t *testing.T) {
 		t.Fatalf("a revoked session loaded user %d", got)
 	}
 }
+
+// TestRememberedCookieAgesOut: a cookie value remembered after its first
+// full check is still refused, from memory, once it is older than the
+// session's absolute limit at the time the request is checked.
+func TestRememberedCookieAgesOut(t *testing.T) {
+	ta := newTestApp(t)
+	u := ta.createUser(t, "ann@example.com", false)
+	c := loginCookie(t, ta.sessions, u.ID)
+	now := time.Now()
+	id, ok := ta.sessions.decode(ta.sessions.CookieName(), c.Value, now)
+	if !ok || id == "" {
+		t.Fatal("a fresh cookie does not decode")
+	}
+	if _, ok := ta.sessions.verified.get(c.Value); !ok {
+		t.Fatal("a cookie that passed the full check is not remembered")
+	}
+	limit := ta.sessions.Config().Absolute
+	if _, ok := ta.sessions.decode(ta.sessions.CookieName(), c.Value, now.Add(limit-time.Minute)); !ok {
+		t.Error("a remembered cookie within its age is refused")
+	}
+	if _, ok := ta.sessions.decode(ta.sessions.CookieName(), c.Value, now.Add(limit+time.Minute)); ok {
+		t.Error("a remembered cookie past the absolute limit is accepted")
+	}
+}
