@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"gatehouse/db"
 )
@@ -124,10 +125,16 @@ func quoteList(names []string) string {
 	return string(b)
 }
 
-// Check loads the facts for v, d and p from the store and decides. Admins
-// and inactive viewers are decided without a query.
+// Check loads the facts for v, d and p from the store and decides at the
+// store's time. Admins and inactive viewers are decided without a query.
 func Check(ctx context.Context, s *db.Store, v Viewer, d *Dashboard, p *Panel) (Decision, error) {
-	f := Facts{NowMS: s.Now().UnixMilli()}
+	return CheckAt(ctx, s, v, d, p, s.Now())
+}
+
+// CheckAt is Check deciding at now (memberships expire by it), for a
+// caller that has read the clock already.
+func CheckAt(ctx context.Context, s *db.Store, v Viewer, d *Dashboard, p *Panel, now time.Time) (Decision, error) {
+	f := Facts{NowMS: now.UnixMilli()}
 	if !v.IsActive || v.IsAdmin {
 		return Decide(v, d, p, f), nil
 	}
