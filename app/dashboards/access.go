@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/db"
@@ -104,12 +106,42 @@ func Decide(v Viewer, d *Dashboard, p *Panel, f Facts) Decision {
 				Reason: "this panel is only for members of " + strconv.Quote(p.RequireGroup)}
 		}
 	}
+	return Decision{Allowed: true, Code: CodeGrant, Via: via, ViaIdP: viaIdP, Reason: rememberedGrantReason(via, viaIdP)}
+}
+
+// grantReason is the reason of an access allowed through group via (and
+// identity provider group viaIdP, if any).
+func grantReason(via, viaIdP string) string {
 	if viaIdP != "" {
-		return Decision{Allowed: true, Code: CodeGrant, Via: via, ViaIdP: viaIdP,
-			Reason: "you are a member of " + strconv.Quote(via) + " through the identity provider group " + strconv.Quote(viaIdP) + ", which is granted this dashboard"}
+		return "you are a member of " + strconv.Quote(via) + " through the identity provider group " + strconv.Quote(viaIdP) + ", which is granted this dashboard"
 	}
-	return Decision{Allowed: true, Code: CodeGrant, Via: via,
-		Reason: "you are a member of " + strconv.Quote(via) + ", which is granted this dashboard"}
+	return "you are a member of " + strconv.Quote(via) + ", which is granted this dashboard"
+}
+
+// grantReasons remembers grantReason's sentences: every polled panel is
+// allowed, through the same few groups, and would build the same sentence
+// again each time. Bounded at maxGrantReasons (then emptied).
+var grantReasons struct {
+	m sync.Map // grantVia -> string
+	n atomic.Int64
+}
+
+type grantVia struct{ via, viaIdP string }
+
+const maxGrantReasons = 4096
+
+func rememberedGrantReason(via, viaIdP string) string {
+	key := grantVia{via, viaIdP}
+	if s, ok := grantReasons.m.Load(key); ok {
+		return s.(string)
+	}
+	s := grantReason(via, viaIdP)
+	if grantReasons.n.Add(1) > maxGrantReasons {
+		grantReasons.m.Clear()
+		grantReasons.n.Store(1)
+	}
+	grantReasons.m.Store(key, s)
+	return s
 }
 
 // quoteList quotes each name as %q does and joins them with ", ". Every
