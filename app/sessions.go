@@ -141,13 +141,15 @@ func (st *SessionStore) loadValue(ctx context.Context, name, value string, now t
 		}
 		return sess, db.User{}, err
 	}
+	old := false // the method recorded in the data, before the column existed
 	if len(e.Data) > 0 {
 		if err := gob.NewDecoder(bytes.NewReader(e.Data)).Decode(&sess.Values); err != nil {
 			return sess, db.User{}, nil
 		}
+		_, old = sess.Values[MethodKey]
 	}
 	sess.Values[UserIDKey] = e.UserID
-	if _, old := sess.Values[MethodKey]; !old || e.Method != db.MethodPassword {
+	if !old || e.Method != db.MethodPassword {
 		// The column, unless it holds the migration's default for a session
 		// that recorded its method in its data before the column existed.
 		sess.Values[MethodKey] = e.Method
