@@ -52,6 +52,9 @@ type SessionStore struct {
 	ClientIP func(*http.Request) string
 	// verified remembers cookie values whose signature checked out.
 	verified verifiedCookies
+	// blank is a session named name without values or options, which
+	// newSession copies.
+	blank *sessions.Session
 }
 
 // NewSessionStore returns a session store over store whose signing key is
@@ -72,7 +75,10 @@ func NewSessionStore(ctx context.Context, store *db.Store, cfg SessionConfig) (*
 	if cfg.Secure {
 		name = "__Host-gatehouse_session"
 	}
-	return &SessionStore{repo: repo, codec: codec, cfg: cfg, name: name, ClientIP: remoteIP}, nil
+	st := &SessionStore{repo: repo, codec: codec, cfg: cfg, name: name, ClientIP: remoteIP}
+	st.blank = sessions.NewSession(st, name)
+	st.blank.Values, st.blank.Options = nil, nil
+	return st, nil
 }
 
 // CookieName is the session cookie's name.
@@ -121,11 +127,29 @@ func (st *SessionStore) loadCookieAt(ctx context.Context, value string, now time
 	return st.loadValue(ctx, st.name, value, now)
 }
 
+// newSession returns a new, empty session named name with the store's
+// options. Every request with a cookie makes one, so a session of the
+// store's own cookie is a copy of blank (gorilla keeps a session's store
+// and name unexported: only NewSession sets them) allocated together with
+// its Options.
 func (st *SessionStore) newSession(name string) *sessions.Session {
-	sess := sessions.NewSession(st, name)
-	*sess.Options = *st.options() // NewSession allocated the Options; fill them in
-	sess.IsNew = true
-	return sess
+	if name != st.name || st.blank == nil {
+		sess := sessions.NewSession(st, name)
+		*sess.Options = *st.options() // NewSession allocated the Options; fill them in
+		sess.IsNew = true
+		return sess
+	}
+	b := &sessionAlloc{sess: *st.blank, opts: *st.options()}
+	b.sess.Values = make(map[any]any)
+	b.sess.Options = &b.opts
+	b.sess.IsNew = true
+	return &b.sess
+}
+
+// sessionAlloc is a session and its options in one allocation.
+type sessionAlloc struct {
+	sess sessions.Session
+	opts sessions.Options
 }
 
 func (st *SessionStore) loadValue(ctx context.Context, name, value string, now time.Time) (*sessions.Session, db.User, error) {

@@ -253,3 +253,24 @@ func TestRememberedCookieAgesOut(t *testing.T) {
 		t.Error("a remembered cookie past the absolute limit is accepted")
 	}
 }
+
+// TestNewSessionsAreIndependent: sessions made from the store's blank one
+// carry its name, store and options, and share nothing with each other.
+func TestNewSessionsAreIndependent(t *testing.T) {
+	ta := newTestApp(t)
+	st := ta.sessions
+	a, b := st.newSession(st.CookieName()), st.newSession(st.CookieName())
+	for _, s := range []*sessions.Session{a, b} {
+		if s.Name() != st.CookieName() || s.Store() != st || !s.IsNew || *s.Options != *st.options() || len(s.Values) != 0 {
+			t.Fatalf("new session %+v (name %q, options %+v), want the store's name, store and options", s, s.Name(), *s.Options)
+		}
+	}
+	a.Values["k"] = 1
+	a.Options.MaxAge = -1
+	if len(b.Values) != 0 || b.Options.MaxAge == -1 || st.blank.Values != nil || st.blank.Options != nil {
+		t.Fatal("sessions made by newSession share their values or options")
+	}
+	if other := st.newSession("other"); other.Name() != "other" || other.Store() != st || *other.Options != *st.options() {
+		t.Fatalf("a session of another name: %q, %+v", other.Name(), *other.Options)
+	}
+}
