@@ -145,6 +145,10 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isHTMX(r) {
+		if html, ok := body.(dashboards.Rendered); ok {
+			writeHTML(w, http.StatusOK, html) // rendered once already: nothing to render or buffer
+			return
+		}
 		a.renderFragment(w, r, http.StatusOK, body)
 		return
 	}

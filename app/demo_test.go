@@ -289,3 +289,39 @@ func TestDemoDashboardAccess(t *testing.T) {
 		t.Errorf("outsider GET /dashboards/finance: %d %s", res.StatusCode, body)
 	}
 }
+
+// TestRenderedPanelIsWrittenAsRendered: a demo panel, rendered once and
+// then written as it is to htmx requests, answers with the same bytes,
+// type and headers as rendering it, and the full page carries them too.
+func TestRenderedPanelIsWrittenAsRendered(t *testing.T) {
+	ta := newDemoTestApp(t)
+	ta.seedDemo(t)
+	c := ta.demoLogin(t, "fran@demo.example")
+	panel := ta.registry.Get(dashboards.FinanceSlug).Panel("burn-and-runway")
+	comp, err := panel.Data(context.Background(), dashboards.Query{Store: ta.store, Now: ta.Clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := comp.(dashboards.Rendered); !ok {
+		t.Fatalf("the demo panel is %T, not rendered once", comp)
+	}
+	var want strings.Builder
+	if err := comp.Render(context.Background(), &want); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		res, body := ta.get(t, c, "/dashboards/finance/panels/burn-and-runway", true)
+		if res.StatusCode != http.StatusOK || body != want.String() {
+			t.Fatalf("status %d, body %.200q; want 200 with the rendered panel %.200q", res.StatusCode, body, want.String())
+		}
+		if ct := res.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" || res.Header.Get("X-Request-Id") == "" || res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("headers missing: %v", res.Header)
+		}
+	}
+	if res, body := ta.get(t, c, "/dashboards/finance/panels/burn-and-runway", false); res.StatusCode != http.StatusOK || !strings.Contains(body, want.String()) || !strings.Contains(body, "<html") {
+		t.Errorf("full page: status %d, panel in it: %v", res.StatusCode, strings.Contains(body, want.String()))
+	}
+}

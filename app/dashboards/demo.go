@@ -79,13 +79,23 @@ func RegisterDemo(r *Registry) {
 	r.MustRegister(demo...)
 }
 
+// Rendered is HTML rendered (and escaped) already, as a component that
+// writes it. A server may write its bytes as they are, without rendering.
+type Rendered []byte
+
+// Render writes the bytes.
+func (h Rendered) Render(_ context.Context, w io.Writer) error {
+	_, err := w.Write(h)
+	return err
+}
+
 // renderOnce memoizes a panel whose output never changes: the first
-// successful render is kept as bytes (already escaped by templ) and written
-// for every later request, without a lock. A failed render is retried next
-// time.
+// successful render is kept as bytes (already escaped by templ), a
+// Rendered, and written for every later request, without a lock. A failed
+// render is retried next time.
 func renderOnce(data func(context.Context, Query) (templ.Component, error)) func(context.Context, Query) (templ.Component, error) {
 	var mu sync.Mutex // held while rendering, so the panel renders once
-	var rendered atomic.Pointer[templ.ComponentFunc]
+	var rendered atomic.Pointer[templ.Component]
 	return func(ctx context.Context, q Query) (templ.Component, error) {
 		if c := rendered.Load(); c != nil {
 			return *c, nil
@@ -103,11 +113,7 @@ func renderOnce(data func(context.Context, Query) (templ.Component, error)) func
 		if err := c.Render(ctx, &buf); err != nil {
 			return nil, err
 		}
-		html := buf.Bytes()
-		out := templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-			_, err := w.Write(html)
-			return err
-		})
+		var out templ.Component = Rendered(buf.Bytes()) // boxed once, not per request
 		rendered.Store(&out)
 		return out, nil
 	}

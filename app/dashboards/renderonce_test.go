@@ -48,6 +48,9 @@ func TestRenderOnce(t *testing.T) {
 			if err := c.Render(ctx, &b); err != nil || b.String() != "<p>panel</p>" {
 				t.Errorf("render: %q, %v", b.String(), err)
 			}
+			if html, ok := c.(Rendered); !ok || string(html) != "<p>panel</p>" {
+				t.Errorf("the memoized panel is %T %q, not its Rendered bytes", c, html)
+			}
 		}()
 	}
 	wg.Wait()
