@@ -47,8 +47,13 @@ import (
 // Without LISTEN (a connection pooler in transaction mode, say) no beat
 // comes back and every request reads the version, as before.
 const (
-	leaseFor     = time.Second
-	beatInterval = 200 * time.Millisecond
+	// leaseFor is long enough that a beat delayed by a machine whose cores
+	// are all busy (up to about a second was seen with two instances,
+	// their load generators and PostgreSQL on two cores) does not let the
+	// lease lapse, and short enough that a write kept waiting by a server
+	// that does not answer is not held up for long.
+	leaseFor     = 2 * time.Second
+	beatInterval = 250 * time.Millisecond
 	// leaseRowSlack is added to lease_until in the database: the writer
 	// compares it with the database's clock, the server its trust with its
 	// own monotonic clock, and the two run at rates that differ slightly.
@@ -192,19 +197,28 @@ func (l *authzLease) beat(ctx context.Context, s *Store) error {
 		}
 	}
 	l.mu.Unlock()
-	_, err := s.DB.ExecContext(withoutSettle(ctx), `WITH up AS (
+	_, err := s.DB.ExecContext(withoutSettle(ctx), `WITH `+noFlush+`, up AS (
 		INSERT INTO authz_listeners (id, seen, lease_until) VALUES (?, ?, now() + interval '`+leaseRowSlack+`' + ?::interval)
 		ON CONFLICT (id) DO UPDATE SET seen = GREATEST(authz_listeners.seen, EXCLUDED.seen), lease_until = EXCLUDED.lease_until
 		RETURNING 1)
-		SELECT pg_notify(`+AuthzChannelExpr+`, ?) FROM up`,
+		SELECT pg_notify(`+AuthzChannelExpr+`, ?) FROM up, no_flush`,
 		l.id, l.known.Load(), leaseFor.String(), l.beatPayload(n))
 	return err
 }
 
+// noFlush is a common table expression that makes the statement's commit
+// return without waiting for its WAL to reach the disk (synchronous_commit
+// off, for this transaction only). Beats and acknowledgements are written
+// four times a second per server; waiting for an fsync, which takes up to
+// a second on a busy disk, made leases lapse. Their rows matter only while
+// PostgreSQL runs: a crash ends every LISTEN connection, and with it every
+// lease, before a lost row could mislead a writer.
+const noFlush = "no_flush AS (SELECT set_config('synchronous_commit', 'off', true))"
+
 // ack writes the newest version heard into the row.
 func (l *authzLease) ack(ctx context.Context, s *Store, v int64) error {
-	_, err := s.DB.ExecContext(withoutSettle(ctx),
-		"UPDATE authz_listeners SET seen = ? WHERE id = ? AND seen < ?", v, l.id, v)
+	_, err := s.DB.ExecContext(withoutSettle(ctx), "WITH "+noFlush+
+		" UPDATE authz_listeners SET seen = ? FROM no_flush WHERE id = ? AND seen < ?", v, l.id, v)
 	return err
 }
 
