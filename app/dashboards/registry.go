@@ -6,8 +6,11 @@ package dashboards
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -62,25 +65,42 @@ func (d *Dashboard) Panel(id string) *Panel {
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
 // Registry is the set of dashboards a server serves, in registration order.
+// Every panel request looks its dashboard up, so readers take no lock: they
+// read the current set, which Register replaces (dashboards are registered
+// at start-up, served for the process's life).
 type Registry struct {
-	mu     sync.RWMutex
+	mu  sync.Mutex // serializes Register
+	set atomic.Pointer[registrySet]
+}
+
+// registrySet is one registered set of dashboards, never changed once
+// published.
+type registrySet struct {
 	order  []*Dashboard
 	bySlug map[string]*Dashboard
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{bySlug: map[string]*Dashboard{}} }
+func NewRegistry() *Registry {
+	r := &Registry{}
+	r.set.Store(&registrySet{bySlug: map[string]*Dashboard{}})
+	return r
+}
 
 // Register adds dashboards. It returns an error for a bad or duplicate slug
-// or panel id, or a panel without Data.
+// or panel id, or a panel without Data; the dashboards before the bad one
+// stay registered.
 func (r *Registry) Register(ds ...*Dashboard) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	old := r.set.Load()
+	next := &registrySet{order: slices.Clone(old.order), bySlug: maps.Clone(old.bySlug)}
+	defer r.set.Store(next)
 	for _, d := range ds {
 		if !slugRE.MatchString(d.Slug) {
 			return fmt.Errorf("dashboard slug %q must be 1-64 of a-z, 0-9 and -", d.Slug)
 		}
-		if _, dup := r.bySlug[d.Slug]; dup {
+		if _, dup := next.bySlug[d.Slug]; dup {
 			return fmt.Errorf("dashboard %q is registered twice", d.Slug)
 		}
 		seen := map[string]bool{}
@@ -93,8 +113,8 @@ func (r *Registry) Register(ds ...*Dashboard) error {
 			}
 			seen[p.ID] = true
 		}
-		r.bySlug[d.Slug] = d
-		r.order = append(r.order, d)
+		next.bySlug[d.Slug] = d
+		next.order = append(next.order, d)
 	}
 	return nil
 }
@@ -108,14 +128,10 @@ func (r *Registry) MustRegister(ds ...*Dashboard) {
 
 // Get returns the dashboard with slug, or nil.
 func (r *Registry) Get(slug string) *Dashboard {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.bySlug[slug]
+	return r.set.Load().bySlug[slug]
 }
 
 // All returns the dashboards in registration order.
 func (r *Registry) All() []*Dashboard {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return append([]*Dashboard(nil), r.order...)
+	return append([]*Dashboard(nil), r.set.Load().order...)
 }
