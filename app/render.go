@@ -161,8 +161,20 @@ func (a *App) failed(w http.ResponseWriter, r *http.Request, err error) bool {
 	return true
 }
 
+// statusClientClosed is nginx's 499, "client closed request": the status a
+// request is logged with when its client left before the answer.
+const statusClientClosed = 499
+
 // serverError logs err and answers a plain 500 page: never err's text.
 func (a *App) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away (a closed tab, a load generator stopping)
+		// and the work was cancelled with its request: nothing failed, and
+		// nobody reads the answer. Logged, and counted in metrics, as nginx
+		// logs it, so that it never shows as a server error.
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	a.log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()))
 	status, msg := storageStatus(err)
 	if status == http.StatusServiceUnavailable {
