@@ -17,10 +17,11 @@ import (
 // file, as the CLI or another instance would, after the first app has
 // served (and remembered) the viewer, and check the very next request.
 
-// otherProcess opens a second store on the test app's database.
+// otherProcess opens a second store on the test app's database (its
+// SQLite file, or its PostgreSQL schema).
 func otherProcess(t *testing.T, ta *testApp) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), db.Config{DataDir: filepath.Join(ta.Dir, "data")})
+	s, err := db.Open(context.Background(), db.Config{DSN: ta.cfg.DSN, DataDir: filepath.Join(ta.Dir, "data")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,9 +79,9 @@ func TestMetricsCountWhatUsersDid(t *testing.T) {
 		`gatehouse_logins_total{result="throttled"} 0`,
 		`gatehouse_password_hash_wait_seconds_count 3`,
 		`gatehouse_sessions_active 2`,
-		`go_sql_open_connections{db_name="sqlite"}`,
+		`go_sql_open_connections{db_name="` + ta.store.Dialect + `"}`,
 		`go_goroutines`,
-		`gatehouse_build_info{dialect="sqlite",version=`,
+		`gatehouse_build_info{dialect="` + ta.store.Dialect + `",version=`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s", want)

@@ -98,6 +98,17 @@ func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboar
 	}
 	clock := &fakeClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	store.Now = clock.Now
+	if store.Dialect == db.Postgres {
+		// As Serve does, and wait until version checks are answered under
+		// the lease, so that tests exercise it (db/authz_lease.go).
+		store.AccessFeed()
+		for deadline := time.Now().Add(10 * time.Second); !store.LeaseStats().Trusted; {
+			if time.Now().After(deadline) {
+				t.Fatal("the PostgreSQL store never came to trust the version NOTIFY told it of")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	logs := &strings.Builder{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := New(ctx, cfg, store, log, reg)
