@@ -65,6 +65,10 @@ const (
 	settlePoll = time.Millisecond
 )
 
+// beatsKept is how many of the latest beats' send times are kept: a beat
+// that comes back later than that (16 s at beatInterval) grants nothing.
+const beatsKept = 64
+
 // leaseTestDelay holds up each change notification this long before the listener
 // acts on it: tests use it to play a slow or cut-off server. Always 0 in
 // production.
@@ -79,8 +83,8 @@ type authzLease struct {
 	trustUntil atomic.Int64 // nanoseconds after start; 0 when not trusted
 
 	mu   sync.Mutex
-	seq  int64
-	sent map[int64]int64 // beat number -> nanoseconds after start when sent
+	seq  int64            // the last beat sent
+	sent [beatsKept]int64 // nanoseconds after start when beat n was sent, at n % beatsKept
 
 	synced bool // only the receiving goroutine uses it
 	acks   chan struct{}
@@ -89,8 +93,7 @@ type authzLease struct {
 func newAuthzLease() *authzLease {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	l := &authzLease{id: hex.EncodeToString(b[:]), start: time.Now(), sent: map[int64]int64{},
-		acks: make(chan struct{}, 1)}
+	l := &authzLease{id: hex.EncodeToString(b[:]), start: time.Now(), acks: make(chan struct{}, 1)}
 	l.known.Store(-1)
 	return l
 }
@@ -152,14 +155,10 @@ func parseBeat(payload string) (id string, n int64, ok bool) {
 // force, so the read and the notifications from then on miss nothing.
 func (l *authzLease) gotBeat(ctx context.Context, s *Store, n int64) {
 	l.mu.Lock()
-	sentAt, ok := l.sent[n]
-	for k := range l.sent {
-		if k <= n {
-			delete(l.sent, k)
-		}
-	}
+	known := n <= l.seq && n > l.seq-beatsKept // older ones no longer count
+	sentAt := l.sent[n%beatsKept]
 	l.mu.Unlock()
-	if !ok {
+	if !known {
 		return
 	}
 	if !l.synced {
@@ -188,14 +187,7 @@ func (l *authzLease) beat(ctx context.Context, s *Store) error {
 	l.mu.Lock()
 	l.seq++
 	n := l.seq
-	l.sent[n] = l.now()
-	if len(l.sent) > 64 { // beats that never came back (a broken LISTEN)
-		for k := range l.sent {
-			if k < n-32 {
-				delete(l.sent, k)
-			}
-		}
-	}
+	l.sent[n%beatsKept] = l.now()
 	l.mu.Unlock()
 	_, err := s.DB.ExecContext(withoutSettle(ctx), `WITH `+noFlush+`, up AS (
 		INSERT INTO authz_listeners (id, seen, lease_until) VALUES (?, ?, now() + interval '`+leaseRowSlack+`' + ?::interval)
