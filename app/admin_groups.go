@@ -370,7 +370,7 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		}
 		a.renderGroupPage(w, r, http.StatusUnprocessableEntity, g, func(d *components.GroupPageData) { d.AddError = msg })
 	}
-	exp, err := ParseExpiry(r.PostForm.Get("expires"), a.now())
+	exp, err := db.ParseExpiry(r.PostForm.Get("expires"), a.now())
 	if err != nil {
 		fail(userMessage(err))
 		return
@@ -486,7 +486,7 @@ func (a *App) setMemberExpiry(w http.ResponseWriter, r *http.Request) {
 	}
 	var exp int64
 	if r.PostForm.Get("clear") == "" {
-		if exp, err = ParseExpiry(r.PostForm.Get("expires"), a.now()); err != nil {
+		if exp, err = db.ParseExpiry(r.PostForm.Get("expires"), a.now()); err != nil {
 			msg := userMessage(err)
 			if isHTMX(r) {
 				a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminMemberRow(g.ID, m, nowMS, msg))

@@ -169,7 +169,7 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.kickMail() // the requester's notice, when mail is on
+	a.mail.Kick() // the requester's notice, when mail is on
 	if !isHTMX(r) {
 		msg := "request-denied"
 		if approve {

@@ -44,7 +44,7 @@ func (a *App) dashboardCards(r *http.Request, v *Viewer) ([]components.Dashboard
 // (which load themselves) when the viewer may open it, else a 403 page with
 // one denial in their place. A panel needing a group the viewer is not in
 // shows its own denial. Either way the page follows the viewer's access
-// through its event stream (live.go) and fetches itself again, with htmx,
+// through its event stream (dashboards_live.go) and fetches itself again, with htmx,
 // when it changes.
 func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	d := a.registry.Get(r.PathValue("slug"))
@@ -219,7 +219,7 @@ func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.kickMail() // the deciders' notices, when mail is on
+	a.mail.Kick() // the deciders' notices, when mail is on
 	if isHTMX(r) {
 		a.renderFragment(w, r, http.StatusOK, components.RequestAccessControl(d.Slug, db.RequestPending))
 		return

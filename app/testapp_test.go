@@ -92,7 +92,7 @@ func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboar
 	for _, f := range configure {
 		f(&cfg, reg)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

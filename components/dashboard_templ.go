@@ -47,7 +47,7 @@ type DashboardView struct {
 	// Denial, when set, replaces the whole panel grid.
 	Denial *Denial
 	// State names the access the page was rendered with; the event stream
-	// compares it with the viewer's current access (see app/live.go).
+	// compares it with the viewer's current access (see app/dashboards_live.go).
 	State string
 }
 

@@ -322,3 +322,27 @@ func ensureAnotherAdmin(ctx context.Context, tx bun.Tx, userID int64) error {
 	}
 	return nil
 }
+
+// CleanText reports whether s is valid UTF-8 without a NUL byte; strict
+// also refuses every other C0 and C1 control character and DEL.
+func CleanText(s string, strict bool) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c == 0 || strict && (c < 0x20 || c == 0x7f) {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		if strict && r >= 0x80 && r <= 0x9f {
+			return false
+		}
+		i += size
+	}
+	return true
+}

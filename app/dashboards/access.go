@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,4 +294,11 @@ func CheckRequest(ctx context.Context, s *db.Store, v Viewer, requesterID int64,
 		}
 	}
 	return DecideRequest(v, dashboard, f), f.Granting, nil
+}
+
+// TheirReason rewrites a decision reason addressed to the viewer ("you are")
+// for a third person reading the CLI or the explainer.
+func TheirReason(s string) string {
+	r := strings.NewReplacer("you are ", "they are ", "your ", "their ")
+	return r.Replace(s)
 }
