@@ -42,6 +42,12 @@ func cmdAccessFile(ctx context.Context, c *CLI, sub string, args []string) error
 	fs := c.flags("access "+sub, help[0], help[1])
 	cfg := dbFlags(fs)
 	demoFlag(fs, cfg, "include the demo dashboards (not needed once 'serve --demo' ran on this database)")
+	var allow int
+	var yes bool
+	if sub == "apply" {
+		fs.IntVar(&allow, "allow-removals", 0, "apply even when the file removes this many groups, memberships and grants in all, more than the guard lets through (see docs/access-as-code.md)")
+		fs.BoolVar(&yes, "yes", false, "on a terminal: apply however much the file removes")
+	}
 	n := 1
 	if sub == "export" {
 		n = 0
@@ -78,10 +84,23 @@ func cmdAccessFile(ctx context.Context, c *CLI, sub string, args []string) error
 	// reports them with its own: every problem at once, nothing applied.
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
+	if yes && !isTerminal(c.Stdin) {
+		return usageError{"--yes works only on a terminal; in scripts say how many removals you expect with --allow-removals N"}
+	}
+	var removals db.Removals
 	return withStore(ctx, cfg, func(s *db.Store) error {
 		resolve := func(have db.AccessState, users map[string]int64) (db.AccessState, error) {
-			return f.Resolve(name, accessfile.Facts{Have: have, Users: users, Now: s.Now(),
+			want, err := f.Resolve(name, accessfile.Facts{Have: have, Users: users, Now: s.Now(),
 				Dashboard: func(slug string) bool { return reg.Get(slug) != nil }})
+			if err != nil {
+				return want, err
+			}
+			// Decided inside apply's transaction, against what is there.
+			removals = db.CountRemovals(have, want)
+			if sub == "apply" && !yes && tooManyRemovals(removals) && removals.Total() > allow {
+				return want, errTooManyRemovals
+			}
+			return want, nil
 		}
 		var plan db.AccessPlan
 		if sub == "plan" {
@@ -89,8 +108,14 @@ func cmdAccessFile(ctx context.Context, c *CLI, sub string, args []string) error
 		} else {
 			plan, err = s.ApplyAccess(ctx, cliActor(), name, sha, resolve)
 		}
+		if errors.Is(err, errTooManyRemovals) {
+			return fmt.Errorf("%s; nothing was changed. If that is meant, run it again with --allow-removals %d", removalWarning(removals, name), removals.Total())
+		}
 		if err != nil {
 			return c.reportFileErrors(err)
+		}
+		if sub == "plan" && tooManyRemovals(removals) {
+			fmt.Fprintf(c.Stderr, "gatehouse access: warning: %s; apply refuses it without --allow-removals %d\n", removalWarning(removals, name), removals.Total())
 		}
 		var b strings.Builder
 		for _, ch := range plan.Changes {
@@ -155,4 +180,25 @@ func (c *CLI) reportFileErrors(err error) error {
 	}
 	fmt.Fprintf(c.Stderr, "gatehouse access: %d %s in %s; nothing was changed\n", n, noun, fe.File)
 	return errReported
+}
+
+// errTooManyRemovals: the file would remove more than the guard lets
+// through, and the command line did not say that is meant.
+var errTooManyRemovals = errors.New("too many removals")
+
+// tooManyRemovals reports whether a plan removes more than a few percent
+// of the groups, memberships or grants (at least 3 of a kind, and more than
+// 5% of them): the mark of a truncated or wrong file rather than an edit.
+func tooManyRemovals(r db.Removals) bool {
+	over := func(removed, had int) bool { return removed > 2 && removed*20 > had }
+	return over(r.Groups, r.HadGroups) || over(r.Members, r.HadMembers) || over(r.Grants, r.HadGrants)
+}
+
+// removalWarning says what a plan would remove, in one sentence.
+func removalWarning(r db.Removals, file string) string {
+	part := func(removed, had int, noun string) string {
+		return fmt.Sprintf("%d of %d %s", removed, had, noun)
+	}
+	return fmt.Sprintf("%s would remove %s, %s and %s", file,
+		part(r.Groups, r.HadGroups, "groups"), part(r.Members, r.HadMembers, "memberships"), part(r.Grants, r.HadGrants, "grants"))
 }

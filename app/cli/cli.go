@@ -112,6 +112,7 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 	if c.Getenv == nil {
 		c.Getenv = os.Getenv
 	}
+	args = commandFirst(args)
 	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
 		c.usage(c.Stdout)
 		if len(args) == 0 {
@@ -164,6 +165,33 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 }
 
 var errDenied = errors.New("denied")
+
+// valueless are the flags of any command that take no value, so that
+// commandFirst knows `--verbose users` is a flag and a command, while
+// `--data users` is a flag and its value.
+var valueless = map[string]bool{"verbose": true, "demo": true, "json": true, "admin": true,
+	"password-stdin": true, "help": true, "h": true, "trust-proxy": true, "allow-signup": true, "yes": true}
+
+// commandFirst moves flags given before the command to its end, so that
+// `gatehouse --data /srv/gh users list` works like
+// `gatehouse users list --data /srv/gh`: every command reads its flags
+// wherever they stand after its name.
+func commandFirst(args []string) []string {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-h" && args[i] != "--help" {
+		name := strings.TrimLeft(args[i], "-")
+		if !strings.Contains(name, "=") && !valueless[name] {
+			i++ // the flag's value
+		}
+		i++
+	}
+	if i == 0 || i >= len(args) {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	out = append(out, args[i:]...)
+	return append(out, args[:i]...)
+}
 
 // flags returns a FlagSet whose --help prints the command's usage.
 func (c *CLI) flags(name, args, help string) *flag.FlagSet {
@@ -251,6 +279,9 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	if badFlag != nil {
 		return nil, badFlag
 	}
+	if err := checkDataFlag(fs); err != nil {
+		return nil, err
+	}
 	if v := fs.Lookup("verbose"); v != nil && v.Value.String() == "true" {
 		if where := flagDatabase(fs); where != "" {
 			fmt.Fprintf(c.Stderr, "gatehouse: using the database %s\n", where)
@@ -263,6 +294,21 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		return nil, usageError{fmt.Sprintf("unexpected argument %q", pos[max])}
 	}
 	return pos, nil
+}
+
+// checkDataFlag refuses a --data that names a file (the database itself,
+// say): it is the directory holding gatehouse.db, and SQLite would say only
+// "not a directory".
+func checkDataFlag(fs *flag.FlagSet) error {
+	data, dsn := fs.Lookup("data"), fs.Lookup("db")
+	if data == nil || dsn == nil || dsn.Value.String() != "" {
+		return nil
+	}
+	dir := data.Value.String()
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return usageError{fmt.Sprintf("--data %s is a file: pass the directory that holds gatehouse.db, or the file itself with --db %s", dir, dir)}
+	}
+	return nil
 }
 
 // dbFlags adds --data, --db and --verbose to a command.

@@ -64,6 +64,31 @@ func requireDatabase(cfg app.Config) error {
 	return nil
 }
 
+// maxSuggestFrom bounds how many stored names a "did you mean" reads.
+const maxSuggestFrom = 1000
+
+// suggestion is ` (did you mean "X"?)` when word is a likely typo of one of
+// options, "" otherwise; options that differ from word only in case win.
+func suggestion(word string, options []string) string {
+	for _, o := range options {
+		if strings.EqualFold(o, word) && o != word {
+			return fmt.Sprintf(" (did you mean %q?)", o)
+		}
+	}
+	lower := make([]string, len(options))
+	for i, o := range options {
+		lower[i] = strings.ToLower(o)
+	}
+	if m := didYouMean(word, lower); m != "" && m != strings.ToLower(word) {
+		for i, l := range lower {
+			if l == m {
+				return fmt.Sprintf(" (did you mean %q?)", options[i])
+			}
+		}
+	}
+	return ""
+}
+
 // didYouMean returns the option closest to word when it is close enough to
 // be a typo ("" otherwise).
 func didYouMean(word string, options []string) string {

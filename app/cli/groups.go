@@ -53,6 +53,9 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 		return withStore(ctx, cfg, func(s *db.Store) error {
 			g, err := s.CreateGroup(ctx, cliActor(), name, d)
 			if errors.Is(err, db.ErrDuplicate) {
+				if old, err := s.GroupByName(ctx, name); err == nil && old.Name != name {
+					return fmt.Errorf("a group named %q already exists (names are unique regardless of case)", old.Name)
+				}
 				return fmt.Errorf("a group named %q already exists", name)
 			} else if err != nil {
 				return err
@@ -271,7 +274,13 @@ func cmdGroups(ctx context.Context, c *CLI, args []string) error {
 func groupByName(ctx context.Context, s *db.Store, name string) (db.Group, error) {
 	g, err := s.GroupByName(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
-		return g, fmt.Errorf("no group named %q", name)
+		var names []string
+		if groups, _, err := s.ListGroups(ctx, db.GroupFilter{Limit: maxSuggestFrom}); err == nil {
+			for _, g := range groups {
+				names = append(names, g.Name)
+			}
+		}
+		return g, fmt.Errorf("no group named %q%s", name, suggestion(name, names))
 	}
 	return g, err
 }
@@ -299,7 +308,7 @@ func cmdGrants(ctx context.Context, c *CLI, args []string) error {
 		}
 		d := reg.Get(pos[0])
 		if d == nil {
-			return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", pos[0])
+			return noDashboard(reg, pos[0])
 		}
 		return withStore(ctx, cfg, func(s *db.Store) error {
 			g, err := groupByName(ctx, s, pos[1])
@@ -407,7 +416,7 @@ func cmdAccess(ctx context.Context, c *CLI, args []string) error {
 	}
 	d := reg.Get(pos[1])
 	if d == nil {
-		return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", pos[1])
+		return noDashboard(reg, pos[1])
 	}
 	return withStore(ctx, cfg, func(s *db.Store) error {
 		u, err := userByEmail(ctx, s, pos[0])
@@ -513,4 +522,17 @@ func cmdBackup(ctx context.Context, c *CLI, args []string) error {
 		fmt.Fprintf(c.Stdout, "backup written to %s\n", pos[0])
 		return nil
 	})
+}
+
+// noDashboard is the error for a slug no dashboard has, with a suggestion
+// for a typo.
+func noDashboard(reg *dashboards.Registry, slug string) error {
+	var slugs []string
+	for _, d := range reg.All() {
+		slugs = append(slugs, d.Slug)
+	}
+	if s := suggestion(slug, slugs); s != "" {
+		return fmt.Errorf("no dashboard %q%s", slug, s)
+	}
+	return fmt.Errorf("no dashboard %q; 'gatehouse dashboards list' shows them", slug)
 }

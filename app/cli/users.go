@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"gatehouse/db"
 )
@@ -205,7 +206,13 @@ func usersToggle(ctx context.Context, c *CLI, sub string, args []string) error {
 func userByEmail(ctx context.Context, s *db.Store, email string) (db.User, error) {
 	u, err := s.UserByEmail(ctx, email)
 	if errors.Is(err, db.ErrNotFound) {
-		return u, fmt.Errorf("no user with email %s", email)
+		var emails []string
+		if users, _, err := s.ListUsers(ctx, db.UserFilter{Limit: maxSuggestFrom}); err == nil {
+			for _, u := range users {
+				emails = append(emails, u.Email)
+			}
+		}
+		return u, fmt.Errorf("no user with email %s%s", email, suggestion(strings.ToLower(email), emails))
 	}
 	return u, err
 }
