@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"gatehouse/db"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,6 +39,14 @@ func TestSetupCreatesFirstAdminOnce(t *testing.T) {
 	u, err := ta.store.UserByEmail(context.Background(), "boss@example.com")
 	if err != nil || !u.IsAdmin || !u.IsActive {
 		t.Fatalf("admin row: %+v, %v", u, err)
+	}
+	// The setup's sign-in is the admin's first login: the users page shows
+	// it, and the audit log has it.
+	if u.LastLoginAt == 0 || ta.countAudit(t, db.ActionLogin, "boss@example.com") != 1 {
+		t.Errorf("the setup sign-in is not a login: last login %d, %d login rows", u.LastLoginAt, ta.countAudit(t, db.ActionLogin, "boss@example.com"))
+	}
+	if _, body := ta.get(t, c, "/admin/users", false); strings.Contains(body, "never") || strings.Contains(body, "Never") {
+		t.Errorf("the users page says the new admin never logged in:\n%s", body[strings.Index(body, "<main"):])
 	}
 	// The link is dead now, for GET and POST, and no new one is issued.
 	if res, _ := ta.get(t, ta.client(), "/setup?token="+url.QueryEscape(token), false); res.StatusCode != http.StatusNotFound {
