@@ -95,12 +95,16 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, userMessage(err))
 		return
 	}
-	if len(a.cfg.SignupDomains) > 0 {
-		domain := email[strings.LastIndexByte(email, '@')+1:]
-		if !slices.Contains(a.cfg.SignupDomains, domain) {
-			fail(http.StatusUnprocessableEntity, "Sign-up is open only to addresses at "+strings.Join(a.cfg.SignupDomains, ", ")+".")
-			return
-		}
+	domain := email[strings.LastIndexByte(email, '@')+1:]
+	switch {
+	case len(a.cfg.SignupDomains) > 0 && !slices.Contains(a.cfg.SignupDomains, domain):
+		fail(http.StatusUnprocessableEntity, "Sign-up is open only to addresses at "+strings.Join(a.cfg.SignupDomains, ", ")+".")
+		return
+	case len(a.cfg.SignupDomains) == 0 && !strings.Contains(domain, "."):
+		// A single-label domain is an intranet's: an admin who wants those
+		// lists it in --signup-domains; from anyone else it is a typo.
+		fail(http.StatusUnprocessableEntity, fmt.Sprintf("%q is not a valid email address: the domain needs a dot (example.com).", email))
+		return
 	}
 	name, err := db.CleanName("name", f.Name, 0, 100)
 	if err != nil {

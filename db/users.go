@@ -23,7 +23,9 @@ const (
 )
 
 // NormalizeEmail trims and lower-cases an email address and checks its
-// form, returning a user-facing error for a bad one.
+// form, returning a user-facing error for a bad one. A single-label domain
+// (carol@corp, an intranet's mail) is an address like any other here; the
+// public sign-up form refuses it unless --signup-domains lists it.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {
@@ -33,7 +35,7 @@ func NormalizeEmail(s string) (string, error) {
 		return "", errors.New("email is too long")
 	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
+	if err != nil || a.Address != s {
 		return "", fmt.Errorf("%q is not a valid email address", s)
 	}
 	return s, nil
