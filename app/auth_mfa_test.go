@@ -275,7 +275,8 @@ func TestResetMFAEndsTheUsersSessions(t *testing.T) {
 
 	// The admin sees how the session was authenticated, and the factors.
 	_, body := ta.get(t, adminC, "/admin/users/"+strconv.FormatInt(u.ID, 10), false)
-	if !strings.Contains(body, "Password + authenticator app") || !strings.Contains(body, "Reset second factors") {
+	if !strings.Contains(body, "Password + authenticator app") || !strings.Contains(body, "Reset second factors") ||
+		!strings.Contains(body, "<li>10 unused recovery codes</li>") || strings.Contains(body, "(s)") {
 		t.Fatalf("user page:\n%s", body)
 	}
 	res, _ := ta.post(t, adminC, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"/mfa/reset", nil)
