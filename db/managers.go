@@ -110,9 +110,10 @@ func requestDeciders(ctx context.Context, idb bun.IDB, dashboard string) ([]User
 }
 
 // decidableBy narrows a query over access_requests AS r to the requests
-// managerID can decide: those for a dashboard granted to a group they manage.
+// managerID can decide: those for a dashboard granted to a group they
+// manage, except their own (managing a group does not make one a member).
 func decidableBy(q *bun.SelectQuery, managerID int64) *bun.SelectQuery {
-	return q.Where(`EXISTS (SELECT 1 FROM grants AS gr
+	return q.Where("r.user_id <> ?", managerID).Where(`EXISTS (SELECT 1 FROM grants AS gr
 		JOIN group_managers AS gm ON gm.group_id = gr.group_id
 		WHERE gr.dashboard = r.dashboard AND gm.user_id = ?)`, managerID)
 }
