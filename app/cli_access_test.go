@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -195,5 +198,75 @@ func TestApplyWithPanelEdits(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != `+ member "side" / bob@example.com` {
 		t.Errorf("after the apply and the panel's edits the file would change: %q", lines)
+	}
+}
+
+// TestExportsEscapeBidiAndC1Controls: `audit list --json`, --audit-log and
+// `access export` write a right-to-left override (U+202E) and a C1 control
+// (U+009B, CSI to some terminals) as escapes, as the text output does,
+// never raw; the JSON still decodes, and the export applies back to the
+// same values.
+func TestExportsEscapeBidiAndC1Controls(t *testing.T) {
+	e := newCLIEnv(t)
+	// The command line refuses such arguments; the web forms take them.
+	const desc, idp = "Sales \u202eevil\u009b[31m red", "team-\u202ex"
+	store, err := openStore(context.Background(), Config{DataDir: e.data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := store.CreateGroup(context.Background(), db.Actor{Email: "web@example.com"}, "sales", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MapIdPGroup(context.Background(), db.Actor{Email: "web@example.com"}, g.ID, idp); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	raw := func(what, out string) {
+		t.Helper()
+		if strings.ContainsAny(out, "\u202e\u009b") {
+			t.Errorf("%s carries a raw U+202E or U+009B:\n%q", what, out)
+		}
+	}
+
+	out := e.ok("", "audit", "list", "--json")
+	raw("audit list --json", out)
+	var got []string
+	for _, rec := range decodeAuditLines(t, out) {
+		got = append(got, mustJSON(t, rec))
+	}
+	if joined := strings.Join(got, "\n"); !strings.Contains(joined, desc) || !strings.Contains(joined, idp) {
+		t.Errorf("the decoded audit records lost the values:\n%s", joined)
+	}
+
+	// --audit-log writes the same records.
+	ta := newTestApp(t)
+	var log bytes.Buffer
+	tail := newAuditTail(ta.store, &log, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := tail.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ta.store.CreateGroup(context.Background(), db.Actor{Email: "x@example.com"}, "ops", desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := tail.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw("--audit-log", log.String())
+	if recs := decodeAuditLines(t, log.String()); len(recs) != 1 || !strings.Contains(mustJSON(t, recs[0]["detail"]), desc) {
+		t.Errorf("--audit-log records: %v", recs)
+	}
+
+	exported := e.ok("", "access", "export")
+	raw("access export", exported)
+	if !strings.Contains(exported, `description: "Sales \u202Eevil\x9B[31m red"`) || !strings.Contains(exported, `- "team-\u202Ex"`) {
+		t.Errorf("export does not write the escapes:\n%s", exported)
+	}
+	file := filepath.Join(t.TempDir(), "access.yaml")
+	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := e.run("", "access", "plan", file); code != 0 || !strings.Contains(out, "No changes") {
+		t.Errorf("plan of the export: exit %d, %q %q", code, out, errOut)
 	}
 }

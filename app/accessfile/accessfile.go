@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -558,8 +559,16 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 func Export(st db.AccessState, header string) ([]byte, error) {
 	st.Normalize()
 	// Strings are tagged so the encoder quotes one that would read back as
-	// something else (a group named "true" or "2024").
-	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+	// something else (a group named "true" or "2024"). One holding a rune
+	// the text output escapes (db.UnsafeRune) is double-quoted, where the
+	// encoder escapes C1 controls and escapeUnsafeYAML the bidi controls.
+	str := func(s string) *yaml.Node {
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+		if strings.ContainsFunc(s, db.UnsafeRune) {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+		return n
+	}
 	kv := func(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, str(k), v) }
 	root := &yaml.Node{Kind: yaml.MappingNode, HeadComment: header}
 	kv(root, "version", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(Version)})
@@ -620,5 +629,27 @@ func Export(st db.AccessState, header string) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return escapeUnsafeYAML(buf.Bytes()), nil
+}
+
+// escapeUnsafeYAML writes the unsafe runes the encoder leaves raw (the
+// bidi controls count as printable in YAML) as \u escapes. Export puts
+// every string holding one in double quotes, and the rest of the file is
+// ASCII, so each is inside a double-quoted scalar, where the escape reads
+// back as the same rune: an exported name applies unchanged.
+func escapeUnsafeYAML(b []byte) []byte {
+	if !bytes.ContainsFunc(b, db.UnsafeRune) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if db.UnsafeRune(r) {
+			out = fmt.Appendf(out, `\u%04X`, r)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
