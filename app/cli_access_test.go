@@ -221,6 +221,10 @@ func TestExportsEscapeBidiAndC1Controls(t *testing.T) {
 	if err := store.MapIdPGroup(context.Background(), db.Actor{Email: "web@example.com"}, g.ID, idp); err != nil {
 		t.Fatal(err)
 	}
+	// A group named before names were checked for bidi controls.
+	if _, err := store.CreateGroup(context.Background(), db.Actor{Email: "web@example.com"}, "old\u202ename", ""); err != nil {
+		t.Fatal(err)
+	}
 	store.Close()
 	raw := func(what, out string) {
 		t.Helper()
@@ -259,7 +263,8 @@ func TestExportsEscapeBidiAndC1Controls(t *testing.T) {
 
 	exported := e.ok("", "access", "export")
 	raw("access export", exported)
-	if !strings.Contains(exported, `description: "Sales \u202Eevil\x9B[31m red"`) || !strings.Contains(exported, `- "team-\u202Ex"`) {
+	if !strings.Contains(exported, `description: "Sales \u202Eevil\x9B[31m red"`) || !strings.Contains(exported, `- "team-\u202Ex"`) ||
+		!strings.Contains(exported, `- name: "old\u202Ename"`) {
 		t.Errorf("export does not write the escapes:\n%s", exported)
 	}
 	file := filepath.Join(t.TempDir(), "access.yaml")

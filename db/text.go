@@ -10,10 +10,16 @@ func UnsafeRune(r rune) bool {
 	return r >= 0x80 && r <= 0x9f || r == 0x2028 || r == 0x2029 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
-// invisibleRune reports whether r is a format character that shows as
-// nothing or reorders text: the zero-width space, joiners and word joiner,
-// the byte order mark (U+FEFF, also the zero-width no-break space) and the
-// bidi marks. Names that people tell apart by eye must not contain them.
-func invisibleRune(r rune) bool {
-	return r >= 0x200b && r <= 0x200f || r == 0x2060 || r == 0xfeff || r == 0x061c
+// zeroWidthRune reports whether r shows as nothing: the zero-width space,
+// non-joiner and joiner, the word joiner and the byte order mark (U+FEFF,
+// also the zero-width no-break space).
+func zeroWidthRune(r rune) bool {
+	return r >= 0x200b && r <= 0x200d || r == 0x2060 || r == 0xfeff
+}
+
+// bidiRune reports whether r is a bidi control: the embeddings, overrides
+// and isolates that reorder the text after them, and the invisible
+// direction marks (LRM, RLM, ALM).
+func bidiRune(r rune) bool {
+	return r == 0x200e || r == 0x200f || r == 0x061c || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
