@@ -547,6 +547,9 @@ func TestGroupNamesAreNFCAndVisible(t *testing.T) {
 	if g, err := ta.store.GroupByName(ctx, "caf\u00e9"); err != nil || g.Name != "Caf\u00e9" {
 		t.Fatalf("stored as %q (%v), want NFC %q", g.Name, err, "Caf\u00e9")
 	}
+	if g, err := ta.store.GroupByName(ctx, "CAFE\u0301"); err != nil || g.Name != "Caf\u00e9" {
+		t.Errorf("looked up in the decomposed form: %q (%v)", g.Name, err)
+	}
 	for _, name := range []string{"CAF\u00c9", "cafe\u0301"} {
 		res, body := ta.post(t, c, "/admin/groups", url.Values{"name": {name}})
 		wantStatus(t, res, body, http.StatusUnprocessableEntity)
