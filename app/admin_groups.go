@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/components"
 	"gatehouse/db"
 )
@@ -363,12 +365,16 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	nowMS := a.now().UnixMilli()
-	fail := func(msg string) {
+	failWith := func(status int, msg string) {
 		if isHTMX(r) {
-			a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminCandidateItem(g.ID, u, nowMS, msg, ""))
+			a.renderFragment(w, r, status, components.AdminCandidateItem(g.ID, u, nowMS, msg, ""))
 			return
 		}
-		a.renderGroupPage(w, r, http.StatusUnprocessableEntity, g, func(d *components.GroupPageData) { d.AddError = msg })
+		a.renderGroupPage(w, r, status, g, func(d *components.GroupPageData) { d.AddError = msg })
+	}
+	fail := func(msg string) { failWith(http.StatusUnprocessableEntity, msg) }
+	if a.refusedMemberChange(w, r, g, u, failWith) {
+		return
 	}
 	exp, err := db.ParseExpiry(r.PostForm.Get("expires"), a.now())
 	if err != nil {
@@ -407,6 +413,23 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 	a.renderFragment(w, r, http.StatusOK, joinComponents(
 		components.AdminCandidateItem(g.ID, u, nowMS, "", added),
 		components.AdminMembersSection(members, true)))
+}
+
+// refusedMemberChange decides (dashboards.DecideMember) whether the viewer
+// may add u to g or change u's expiry in it; a manager may not for
+// themselves. A refusal is audited as a denial and answered 403 by show
+// with the sentence saying why. It reports whether it answered.
+func (a *App) refusedMemberChange(w http.ResponseWriter, r *http.Request, g db.Group, u db.User, show func(status int, msg string)) bool {
+	dec := dashboards.DecideMember(dashboards.ViewerOf(viewerFrom(r.Context()).User), u.ID)
+	if dec.Allowed {
+		return false
+	}
+	if err := a.store.AuditDenial(r.Context(), a.actor(r), g.Name+" / "+u.Email, dec.Code, dec.Reason, time.Minute); err != nil {
+		a.serverError(w, r, err)
+		return true
+	}
+	show(http.StatusForbidden, "You cannot change your own membership of "+g.Name+": "+dec.Reason+".")
+	return true
 }
 
 // memberFromPath loads the group and the member user of a membership route.
@@ -482,6 +505,15 @@ func (a *App) setMemberExpiry(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if err != nil {
 		a.serverError(w, r, err)
+		return
+	}
+	if a.refusedMemberChange(w, r, g, u, func(status int, msg string) {
+		if isHTMX(r) {
+			a.renderFragment(w, r, status, components.AdminMemberRow(g.ID, m, nowMS, msg))
+			return
+		}
+		a.renderGroupPage(w, r, status, g, func(d *components.GroupPageData) { d.Members.Error = msg })
+	}) {
 		return
 	}
 	var exp int64

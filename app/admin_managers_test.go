@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/db"
 )
@@ -199,4 +200,92 @@ func TestRequestDeciders(t *testing.T) {
 	if got := emails("access"); got != "admin@example.com" {
 		t.Errorf("deciders of access: %q", got)
 	}
+}
+
+// TestManagerCannotGiveThemselvesAccess: managing a group does not make one
+// a member, so a manager who is not an admin can neither add themselves,
+// nor extend their own membership, nor approve their own request. Each
+// refusal is 403 with the reason in the page (plain and htmx), changes
+// nothing, and leaves a denial in the audit log.
+func TestManagerCannotGiveThemselvesAccess(t *testing.T) {
+	f := newAccessFixture(t)
+	ta, ctx := f.ta, context.Background()
+	mc := f.withManager(t)
+	mgr, err := ta.store.UserByEmail(ctx, "manager@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	team := "/admin/groups/" + idStr(f.team.ID)
+	const reason = "managing a group does not make you a member of it"
+	isMember := func() bool {
+		_, err := ta.store.MemberOf(ctx, f.team.ID, mgr.ID)
+		return err == nil
+	}
+
+	// Adding themselves, as a plain form and through the live search.
+	for _, htmx := range []bool{false, true} {
+		res, body := ta.send(t, mc, http.MethodPost, team+"/members", url.Values{"user_id": {idStr(mgr.ID)}, "email": {mgr.Email}}, htmx)
+		wantStatus(t, res, body, http.StatusForbidden)
+		if !strings.Contains(body, reason) || strings.Contains(body, "<html") == htmx {
+			t.Errorf("self-add refused (htmx %v) without the reason, or in the wrong shape:\n%s", htmx, body)
+		}
+		if isMember() {
+			t.Fatalf("the manager added themselves (htmx %v)", htmx)
+		}
+	}
+	if n := ta.countAudit(t, db.ActionAccessDenied, "team / manager@example.com"); n != 1 {
+		t.Errorf("%d denials audited for the self-add, want 1 (repeats within a minute are one)", n)
+	}
+	// The same add of someone else still works.
+	res, body := ta.post(t, mc, team+"/members", url.Values{"user_id": {idStr(f.outsider.ID)}, "email": {f.outsider.Email}})
+	wantStatus(t, res, body, http.StatusSeeOther)
+
+	// Their own request: not in their queue, and approving it is refused.
+	req, err := ta.store.CreateAccessRequest(ctx, db.Actor{}, mgr.ID, "test", "let me in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := ta.get(t, mc, "/admin/requests", false); strings.Contains(body, `id="request-`+idStr(req.ID)+`"`) {
+		t.Error("the manager's queue offers their own request")
+	}
+	for _, htmx := range []bool{false, true} {
+		res, body := ta.send(t, mc, http.MethodPost, "/admin/requests/"+idStr(req.ID), url.Values{"decision": {"approve"}, "group_id": {idStr(f.team.ID)}}, htmx)
+		wantStatus(t, res, body, http.StatusForbidden)
+		if !strings.Contains(body, "this is your own request") || !strings.Contains(body, reason) || strings.Contains(body, "<html") == htmx {
+			t.Errorf("self-approval refused (htmx %v) without the reason, or in the wrong shape:\n%s", htmx, body)
+		}
+	}
+	if got, _ := ta.store.AccessRequestByID(ctx, req.ID); got.Status != db.RequestPending || isMember() {
+		t.Errorf("self-approval changed something: request %+v, member %v", got, isMember())
+	}
+	if n := ta.countAudit(t, db.ActionAccessDenied, "request "+idStr(req.ID)+": manager@example.com / test"); n != 1 {
+		t.Errorf("%d denials audited for the self-approval, want 1", n)
+	}
+	if res, _ := ta.get(t, mc, "/dashboards/test/panels/open", true); res.StatusCode != http.StatusForbidden {
+		t.Errorf("the manager opens the panel: %d, want 403", res.StatusCode)
+	}
+
+	// An admin gave them a month; they cannot make it longer.
+	ta.Clock.Advance(2 * time.Minute)
+	month := ta.Clock.Now().AddDate(0, 1, 0).UnixMilli()
+	if err := ta.store.AddMember(ctx, db.Actor{Email: "admin@example.com"}, f.team.ID, mgr.ID, month); err != nil {
+		t.Fatal(err)
+	}
+	for _, htmx := range []bool{false, true} {
+		res, body := ta.send(t, mc, http.MethodPost, team+"/members/"+idStr(mgr.ID)+"/expiry", url.Values{"clear": {"1"}}, htmx)
+		wantStatus(t, res, body, http.StatusForbidden)
+		if !strings.Contains(body, reason) || strings.Contains(body, "<html") == htmx {
+			t.Errorf("own expiry refused (htmx %v) without the reason, or in the wrong shape:\n%s", htmx, body)
+		}
+	}
+	if m, err := ta.store.MemberOf(ctx, f.team.ID, mgr.ID); err != nil || m.ExpiresAt != month {
+		t.Errorf("own expiry changed: %+v %v", m, err)
+	}
+	if n := ta.countAudit(t, db.ActionAccessDenied, "team / manager@example.com"); n != 2 {
+		t.Errorf("%d denials audited for the self-add and the own expiry, want 2", n)
+	}
+
+	// An admin decides the request.
+	res, body = ta.post(t, f.adminC, "/admin/requests/"+idStr(req.ID), url.Values{"decision": {"approve"}, "group_id": {idStr(f.team.ID)}})
+	wantStatus(t, res, body, http.StatusSeeOther)
 }

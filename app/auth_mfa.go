@@ -299,21 +299,29 @@ func (a *App) mfaAllowed(w http.ResponseWriter, r *http.Request, p *Viewer) bool
 // from ip (0: go ahead), from the audit log like password throttling:
 // every instance and restart sees the same counts.
 func (a *App) mfaThrottled(ctx context.Context, u db.User, ip string) (time.Duration, error) {
-	now := a.now()
-	window := a.cfg.ThrottleWindow
-	since := now.Add(-window)
+	since := a.now().Add(-a.cfg.ThrottleWindow)
 	if u.LastLoginAt > since.UnixMilli() {
 		since = db.FromMS(u.LastLoginAt) // failures before a complete login do not count
 	}
+	return a.failuresWait(ctx, db.ActionMFAFailed, u.Email, ip, since)
+}
+
+// failuresWait reports how long to wait before another try (0: go ahead)
+// when the audit log holds too many failures (action) for the account
+// email since since, or from ip within the throttle window: the login
+// limits (--login-failures and friends).
+func (a *App) failuresWait(ctx context.Context, action, email, ip string, since time.Time) (time.Duration, error) {
+	now := a.now()
+	window := a.cfg.ThrottleWindow
 	var wait time.Duration
-	n, oldest, err := a.store.CountRecent(ctx, db.ActionMFAFailed, u.Email, false, since)
+	n, oldest, err := a.store.CountRecent(ctx, action, email, false, since)
 	if err != nil {
 		return 0, err
 	}
 	if n >= a.cfg.AccountFailures {
 		wait = oldest.Add(window).Sub(now)
 	}
-	n, oldest, err = a.store.CountRecent(ctx, db.ActionMFAFailed, ip, true, now.Add(-window))
+	n, oldest, err = a.store.CountRecent(ctx, action, ip, true, now.Add(-window))
 	if err != nil {
 		return 0, err
 	}

@@ -329,3 +329,104 @@ func TestLogoutEndsAHalfAuthenticatedSession(t *testing.T) {
 		t.Errorf("session methods after logging out = %q: the half-authenticated session survived", got)
 	}
 }
+
+// TestTOTPConfirmIsThrottledAuditedAndNeedsARecentSignIn: confirming a new
+// authenticator app is guarded like the second-factor step: each wrong code
+// is audited, the sixth try within the window is refused (429) even with
+// the right code, and a session older than 15 minutes must sign in again.
+func TestTOTPConfirmIsThrottledAuditedAndNeedsARecentSignIn(t *testing.T) {
+	ta := newTestApp(t)
+	ctx := context.Background()
+	u := ta.createUser(t, "tom@example.com", false)
+	c := ta.login(t, u.Email)
+	start := func(c *http.Client) string {
+		t.Helper()
+		res, body := ta.post(t, c, "/account/security/totp", nil)
+		m := totpSecretRE.FindStringSubmatch(body)
+		if res.StatusCode != http.StatusOK || m == nil {
+			t.Fatalf("start TOTP: %d\n%s", res.StatusCode, body)
+		}
+		return m[1]
+	}
+	enabled := func(id int64) bool {
+		f, err := ta.store.Factors(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.TOTP
+	}
+	secret := start(c)
+	for i := range 5 {
+		res, body := ta.post(t, c, "/account/security/totp/confirm", url.Values{"code": {"000000"}})
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "That code is not right") {
+			t.Fatalf("wrong code %d: %d\n%s", i+1, res.StatusCode, body)
+		}
+		ta.Clock.Advance(time.Second)
+	}
+	if n := ta.countAudit(t, db.ActionTOTPConfirmFailed, u.Email); n != 5 {
+		t.Errorf("%d wrong setup codes audited, want 5", n)
+	}
+	res, body := ta.post(t, c, "/account/security/totp/confirm", url.Values{"code": {ta.code(t, secret)}})
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many wrong codes") {
+		t.Fatalf("sixth try: %d Retry-After %q, want 429\n%s", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	if enabled(u.ID) {
+		t.Fatal("a throttled confirmation turned the app on")
+	}
+	if ta.countAudit(t, db.ActionMFAThrottled, u.Email) != 1 {
+		t.Error("throttled setup not audited")
+	}
+	ta.Clock.Advance(5 * time.Minute)
+	if res, body := ta.post(t, c, "/account/security/totp/confirm", url.Values{"code": {ta.code(t, secret)}}); res.StatusCode != http.StatusOK || !enabled(u.ID) {
+		t.Fatalf("after the window: %d, want 200 and the app on\n%s", res.StatusCode, body)
+	}
+
+	// A session signed in more than 15 minutes ago must sign in again.
+	v := ta.createUser(t, "val@example.com", false)
+	c = ta.login(t, v.Email)
+	secret = start(c)
+	ta.Clock.Advance(16 * time.Minute)
+	res, body = ta.post(t, c, "/account/security/totp/confirm", url.Values{"code": {ta.code(t, secret)}})
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "sign in again") {
+		t.Fatalf("confirm from an old session: %d, want 403\n%s", res.StatusCode, body)
+	}
+	if enabled(v.ID) {
+		t.Error("an old session turned the app on")
+	}
+}
+
+// TestTOTPWindowIsOneStep: the second-factor step accepts a code one step
+// (30 s) old or ahead, for clock drift, and refuses one two steps (60 s)
+// old or ahead: a wider window would multiply what a guess can hit.
+func TestTOTPWindowIsOneStep(t *testing.T) {
+	ta := newTestApp(t)
+	u := ta.createUser(t, "win@example.com", false)
+	secret, _ := ta.enrolTOTP(t, ta.login(t, u.Email))
+	ta.Clock.Advance(10 * time.Minute) // every step below is newer than the one used to confirm
+	codeAt := func(d time.Duration) string {
+		t.Helper()
+		c, err := totp.GenerateCode(secret, ta.Clock.Now().Add(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := ta.passwordStep(t, u.Email, "/login/mfa")
+	for _, d := range []time.Duration{-60 * time.Second, 60 * time.Second} {
+		res, body := ta.post(t, c, "/login/mfa", url.Values{"code": {codeAt(d)}})
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "That code is not right") {
+			t.Errorf("code from %v: %d, want 401 (not right)\n%s", d, res.StatusCode, body)
+		}
+	}
+	if got := ta.sessionMethods(t, u.ID); slices.Contains(got, db.MethodPasswordTOTP) {
+		t.Fatalf("a code two steps away signed in: %q", got)
+	}
+	// One step either way is drift, accepted (the later step last, as a
+	// step older than the last accepted one is a replay).
+	for _, d := range []time.Duration{-30 * time.Second, 30 * time.Second} {
+		c := ta.passwordStep(t, u.Email, "/login/mfa")
+		if res, body := ta.post(t, c, "/login/mfa", url.Values{"code": {codeAt(d)}}); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("code from %v: %d, want 303\n%s", d, res.StatusCode, body)
+		}
+	}
+}

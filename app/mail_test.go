@@ -803,3 +803,31 @@ func TestSignupWithAnExistingAddressLooksLikeANewOne(t *testing.T) {
 		t.Error("the existing account was touched")
 	}
 }
+
+// TestManagersOwnRequestIsNotMailedToThem: a manager who asks for a
+// dashboard granted to their group is not sent the notice to decide it
+// (they cannot); the admins are.
+func TestManagersOwnRequestIsNotMailedToThem(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ctx := context.Background()
+	ta.createUser(t, "boss@example.com", true)
+	g, _ := ta.store.CreateGroup(ctx, db.Actor{}, "Sales", "")
+	d := ta.registry.All()[0]
+	if err := ta.store.AddGrant(ctx, db.Actor{}, d.Slug, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	mgr := ta.createUser(t, "mgr@example.com", false)
+	if err := ta.store.AddManager(ctx, db.Actor{}, g.ID, mgr.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := ta.post(t, ta.login(t, mgr.Email), "/dashboards/"+d.Slug+"/request", url.Values{"message": {"me too"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("request: %d", res.StatusCode)
+	}
+	ta.deliver(t)
+	if len(smtp.To("boss@example.com")) != 1 || len(smtp.To("mgr@example.com")) != 0 {
+		t.Errorf("notices: %d to the admin, %d to the requesting manager; want 1 and 0",
+			len(smtp.To("boss@example.com")), len(smtp.To("mgr@example.com")))
+	}
+}

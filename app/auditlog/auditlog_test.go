@@ -17,14 +17,7 @@ import (
 // fill it: ids committed out of order, and an id that never commits.
 func TestAuditTailWritesEachEventOnce(t *testing.T) {
 	ctx := context.Background()
-	store, err := db.Open(ctx, db.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := testStore(t)
 	var out bytes.Buffer
 	tail := newAuditTail(store, &out, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -76,5 +69,45 @@ func TestAuditTailWritesEachEventOnce(t *testing.T) {
 	poll()
 	if got := strings.Join(actions(), ","); got != "a,c,b,e,f" {
 		t.Fatalf("written %q, want a,c,b,e,f", got)
+	}
+}
+
+// testStore opens a migrated SQLite store in a temporary directory.
+func testStore(t *testing.T) *db.Store {
+	t.Helper()
+	store, err := db.Open(context.Background(), db.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// TestTailEscapesBidiAndC1Controls: --audit-log writes a right-to-left
+// override (U+202E) and a C1 control (U+009B) as JSON escapes, never raw,
+// and the line still decodes to the same values.
+func TestTailEscapesBidiAndC1Controls(t *testing.T) {
+	const desc = "Sales \u202eevil\u009b[31m red"
+	store := testStore(t)
+	var log bytes.Buffer
+	tail := newAuditTail(store, &log, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := tail.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateGroup(context.Background(), db.Actor{Email: "x@example.com"}, "ops", desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := tail.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(log.String(), "\u202e\u009b") {
+		t.Errorf("--audit-log carries a raw U+202E or U+009B:\n%q", log.String())
+	}
+	recs := testutil.JSONLines(t, log.String())
+	if len(recs) != 1 || recs[0]["detail"].(map[string]any)["after"].(map[string]any)["description"] != desc {
+		t.Errorf("--audit-log records: %v", recs)
 	}
 }

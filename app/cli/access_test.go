@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"context"
+	"gatehouse/app"
+	"gatehouse/db"
+	"gatehouse/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +111,62 @@ func TestCLIAccessAsCode(t *testing.T) {
 		t.Errorf("plan from stdin: exit %d %q", code, out)
 	}
 	e.fails(2, "missing arguments", "", "access", "plan")
+}
+
+// TestExportsEscapeBidiAndC1Controls: `audit list --json` and `access
+// export` write a right-to-left override (U+202E) and a C1 control
+// (U+009B, CSI to some terminals) as escapes, as the text output does,
+// never raw; the JSON still decodes, and the export applies back to the
+// same values. (auditlog's TestTailEscapesBidiAndC1Controls does the same
+// for --audit-log.)
+func TestExportsEscapeBidiAndC1Controls(t *testing.T) {
+	e := newCLIEnv(t)
+	// The command line refuses such arguments; the web forms take them.
+	const desc, idp = "Sales \u202eevil\u009b[31m red", "team-\u202ex"
+	store, err := app.OpenStore(context.Background(), app.Config{DataDir: e.data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := store.CreateGroup(context.Background(), db.Actor{Email: "web@example.com"}, "sales", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MapIdPGroup(context.Background(), db.Actor{Email: "web@example.com"}, g.ID, idp); err != nil {
+		t.Fatal(err)
+	}
+	// A group named before names were checked for bidi controls.
+	if _, err := store.CreateGroup(context.Background(), db.Actor{Email: "web@example.com"}, "old\u202ename", ""); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	raw := func(what, out string) {
+		t.Helper()
+		if strings.ContainsAny(out, "\u202e\u009b") {
+			t.Errorf("%s carries a raw U+202E or U+009B:\n%q", what, out)
+		}
+	}
+
+	out := e.ok("", "audit", "list", "--json")
+	raw("audit list --json", out)
+	var got []string
+	for _, rec := range testutil.JSONLines(t, out) {
+		got = append(got, mustJSON(t, rec))
+	}
+	if joined := strings.Join(got, "\n"); !strings.Contains(joined, desc) || !strings.Contains(joined, idp) {
+		t.Errorf("the decoded audit records lost the values:\n%s", joined)
+	}
+
+	exported := e.ok("", "access", "export")
+	raw("access export", exported)
+	if !strings.Contains(exported, `description: "Sales \u202Eevil\x9B[31m red"`) || !strings.Contains(exported, `- "team-\u202Ex"`) ||
+		!strings.Contains(exported, `- name: "old\u202Ename"`) {
+		t.Errorf("export does not write the escapes:\n%s", exported)
+	}
+	file := filepath.Join(t.TempDir(), "access.yaml")
+	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := e.run("", "access", "plan", file); code != 0 || !strings.Contains(out, "No changes") {
+		t.Errorf("plan of the export: exit %d, %q %q", code, out, errOut)
+	}
 }

@@ -49,3 +49,16 @@ func TestCLIGroupsMapAndUnmap(t *testing.T) {
 		t.Errorf("audit lacks the mapping changes:\n%s", out)
 	}
 }
+
+// TestCLIGroupNamesAreNFCAndVisible: the command line shares the one group
+// name check (app's TestGroupNamesAreNFCAndVisible covers the forms): no
+// invisible characters, names stored in NFC and unique in any form.
+func TestCLIGroupNamesAreNFCAndVisible(t *testing.T) {
+	e := newCLIEnv(t)
+	e.fails(1, "group name must not contain invisible characters (it contains U+200B)", "", "groups", "create", "SALES\u200b")
+	e.ok("", "groups", "create", "Cafe\u0301")
+	e.fails(1, "already exists", "", "groups", "create", "caf\u00e9")
+	if out := e.ok("", "groups", "list"); !strings.Contains(out, "Caf\u00e9") {
+		t.Errorf("groups list: %q", out)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"gatehouse/db"
 )
 
 // termEscape makes a value safe to print as one field of one line in a
@@ -63,10 +65,9 @@ func needsTermEscape(s string) bool {
 
 // unsafeRune: C1 controls (a terminal may read U+009B as CSI), line and
 // paragraph separators, and the bidi embeddings, overrides and isolates
-// that reorder what follows them on screen.
-func unsafeRune(r rune) bool {
-	return r >= 0x80 && r <= 0x9f || r == 0x2028 || r == 0x2029 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
-}
+// that reorder what follows them on screen (db.UnsafeRune, shared with the
+// JSON audit records and access file exports).
+func unsafeRune(r rune) bool { return db.UnsafeRune(r) }
 
 // termWriter guards a terminal from whatever reaches it: the command line
 // writes its own output through it, so a value printed without termEscape
