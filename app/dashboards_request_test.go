@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/db"
 )
 
@@ -84,5 +86,43 @@ func TestRequestFlowTellsTheRequester(t *testing.T) {
 	_, body = ta.get(t, c, "/", false)
 	if !strings.Contains(body, "Access approved") || !strings.Contains(body, "Welcome") {
 		t.Errorf("home page after approval:\n%s", body)
+	}
+}
+
+// TestHomeListsOpenDashboardsFirst: the dashboards a viewer may open come
+// first; locked ones follow under "Other dashboards", those with a request
+// first, and many of them fold away behind a summary with their count.
+func TestHomeListsOpenDashboardsFirst(t *testing.T) {
+	ctx := context.Background()
+	ta := newTestApp(t, func(_ *Config, r *dashboards.Registry) {
+		for i := range 8 {
+			r.MustRegister(&dashboards.Dashboard{Slug: fmt.Sprintf("extra-%d", i), Title: fmt.Sprintf("Extra %d", i)})
+		}
+	})
+	ann := ta.createUser(t, "ann@example.com", false)
+	g := mustGroup(t, ta, "team")
+	mustMember(t, ta, g, ann, 0)
+	if err := ta.store.AddGrant(ctx, db.Actor{}, "extra-7", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := ta.login(t, ann.Email)
+	if _, err := ta.store.CreateAccessRequest(ctx, db.Actor{}, ann.ID, "extra-5", ""); err != nil {
+		t.Fatal(err)
+	}
+	_, body := ta.get(t, c, "/", false)
+	open, other := strings.Index(body, `id="dash-extra-7"`), strings.Index(body, "Other dashboards")
+	requested, plain := strings.Index(body, `id="dash-extra-5"`), strings.Index(body, `id="dash-extra-0"`)
+	if open < 0 || other < open || requested < other || plain < requested {
+		t.Errorf("order: open card at %d, Other dashboards at %d, requested card at %d, a plain locked card at %d", open, other, requested, plain)
+	}
+	if !strings.Contains(body, `<details class="locked-dashboards">`) || !strings.Contains(body, `<span class="badge badge-gray">8</span>`) {
+		t.Errorf("eight locked dashboards (access and seven extras) are not folded with their count:\n%s", body)
+	}
+
+	// Someone who may open nothing sees every card, unfolded.
+	bob := ta.createUser(t, "bob@example.com", false)
+	_, body = ta.get(t, ta.login(t, bob.Email), "/", false)
+	if strings.Contains(body, "<details") || !strings.Contains(body, "You cannot open any dashboard yet") {
+		t.Errorf("a viewer with nothing to open:\n%s", body)
 	}
 }
