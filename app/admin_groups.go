@@ -12,6 +12,8 @@ import (
 	"gatehouse/app/dashboards"
 	"gatehouse/components"
 	"gatehouse/db"
+
+	"github.com/a-h/templ"
 )
 
 // groupsData loads a page of the groups list for the query string.
@@ -299,7 +301,7 @@ func (a *App) groupCandidates(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.renderFragment(w, r, http.StatusOK, components.AdminCandidates(g.ID, q, users, a.now().UnixMilli()))
+	a.renderFragment(w, r, http.StatusOK, components.AdminCandidates(g.ID, q, users, a.now().UnixMilli(), false))
 }
 
 // memberCandidates finds users to add to a group. Admins search by any
@@ -365,19 +367,32 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	nowMS := a.now().UnixMilli()
+	// undo: the Undo after a removal, which puts the membership back with
+	// the expiry it had and answers the members section it sits in.
+	undo := r.PostForm.Get("undo") == "1"
 	failWith := func(status int, msg string) {
-		if isHTMX(r) {
+		switch {
+		case undo && isHTMX(r):
+			a.renderMembers(w, r, status, g, func(d *components.MembersData) { d.Error = msg })
+		case isHTMX(r):
 			a.renderFragment(w, r, status, components.AdminCandidateItem(g.ID, u, nowMS, msg, ""))
-			return
+		default:
+			a.renderGroupPage(w, r, status, g, func(d *components.GroupPageData) { d.AddError = msg })
 		}
-		a.renderGroupPage(w, r, status, g, func(d *components.GroupPageData) { d.AddError = msg })
 	}
 	fail := func(msg string) { failWith(http.StatusUnprocessableEntity, msg) }
 	if a.refusedMemberChange(w, r, g, u, failWith) {
 		return
 	}
-	exp, err := db.ParseExpiry(r.PostForm.Get("expires"), a.now())
-	if err != nil {
+	var exp int64
+	var err error
+	if undo {
+		exp, err = strconv.ParseInt(r.PostForm.Get("undo_expires_ms"), 10, 64)
+		if err != nil || exp < 0 {
+			a.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+			return
+		}
+	} else if exp, err = db.ParseExpiry(r.PostForm.Get("expires"), a.now()); err != nil {
 		fail(userMessage(err))
 		return
 	}
@@ -395,6 +410,12 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 	}
 	if !isHTMX(r) {
 		a.redirect(w, r, groupURL(g.ID)+"?msg=member-added")
+		return
+	}
+	if undo {
+		a.renderMembers(w, r, http.StatusOK, g, func(d *components.MembersData) {
+			d.Done = fmt.Sprintf("%s is a member of %s again.", u.Email, g.Name)
+		})
 		return
 	}
 	if g, err = a.store.GroupByID(r.Context(), g.ID); err != nil {
@@ -450,7 +471,11 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := a.store.RemoveMember(r.Context(), a.actor(r), g.ID, u.ID)
+	// The membership as it was, for Undo.
+	m, err := a.store.MemberOf(r.Context(), g.ID, u.ID)
+	if err == nil {
+		err = a.store.RemoveMember(r.Context(), a.actor(r), g.ID, u.ID)
+	}
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		msg := fmt.Sprintf("%s is not a member of %s.", u.Email, g.Name)
@@ -469,9 +494,29 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, groupURL(g.ID)+"?msg=member-removed")
 		return
 	}
-	// The whole members section is answered, so its count, rows and
-	// "1–N of N" footer all agree with the change.
-	if g, err = a.store.GroupByID(r.Context(), g.ID); err != nil {
+	// The search results above are answered too (for the query the page
+	// holds), so none still says "Added" about someone no longer a member.
+	q := strings.TrimSpace(truncateRunes(r.PostForm.Get("q"), 100))
+	var candidates []db.User
+	if q != "" {
+		if candidates, err = a.memberCandidates(r, g.ID, q); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+	}
+	a.renderMembers(w, r, http.StatusOK, g, func(d *components.MembersData) {
+		d.Done = fmt.Sprintf("Removed %s from %s.", u.Email, g.Name)
+		d.Undo = &components.MemberUndo{UserID: u.ID, Email: u.Email, ExpiresAt: m.ExpiresAt}
+	}, components.AdminCandidates(g.ID, q, candidates, a.now().UnixMilli(), true))
+}
+
+// renderMembers answers an htmx change to a group's members with the whole
+// members section, so its count, rows and "1–N of N" footer all agree with
+// the change; edit fills in what the change says, and more is sent after
+// it (out-of-band swaps).
+func (a *App) renderMembers(w http.ResponseWriter, r *http.Request, status int, g db.Group, edit func(*components.MembersData), more ...templ.Component) {
+	g, err := a.store.GroupByID(r.Context(), g.ID)
+	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -480,8 +525,8 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	members.Done = fmt.Sprintf("Removed %s from %s.", u.Email, g.Name)
-	a.renderFragment(w, r, http.StatusOK, components.AdminMembersSection(members, false))
+	edit(&members)
+	a.renderFragment(w, r, status, joinComponents(append([]templ.Component{components.AdminMembersSection(members, false)}, more...)...))
 }
 
 // setMemberExpiry handles POST /admin/groups/{id}/members/{user}/expiry:
