@@ -1,12 +1,13 @@
 // Gatehouse's own script (no inline scripts: the Content-Security-Policy
-// allows only files from /assets/). It does two things:
+// allows only files from /assets/). It does three things:
 //
 //  1. The colour theme: pages follow the system's prefers-color-scheme
 //     until the person presses the theme button in the top bar, which
 //     cycles system → the other theme → the system's theme → system; a
 //     choice is remembered in localStorage. Loaded in <head> without
 //     defer, so a remembered theme applies before the first paint.
-//  2. The keyboard focus through htmx swaps: htmx itself refocuses an
+//  2. On a phone, the admin sections' row scrolls its current one into view.
+//  3. The keyboard focus through htmx swaps: htmx itself refocuses an
 //     element with the same id, or an [autofocus] element in new content;
 //     when neither exists and the focused element was swapped away, the
 //     swapped-in content takes the focus instead of <body>.
@@ -86,6 +87,16 @@
       darkQuery.addEventListener("change", function () {
         sync(button);
       });
+    }
+  });
+
+  // On a phone the admin sections are one row that scrolls sideways: show
+  // the current one.
+  document.addEventListener("DOMContentLoaded", function () {
+    var current = document.querySelector('.admin-nav [aria-current="page"]');
+    var nav = current && current.closest(".admin-nav");
+    if (nav && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
     }
   });
 
