@@ -91,10 +91,26 @@ func TestPhoneWidth(t *testing.T) {
 	tb.click(t, `//div[@id="groups-table"]//a[normalize-space(.)="sales"]`)
 	tb.waitFor(t, "the sales group's page", `/^\/admin\/groups\/\d+$/.test(location.pathname) && document.readyState === "complete"`, actionTimeout)
 	fits(t, "group members")
+	// In stacked rows every value (second lines, a second badge) stays in
+	// the value column, right of the labels.
+	var strays []string
+	tb.eval(t, `[...document.querySelectorAll("table.stack-sm td[data-label]")].flatMap((td) => {
+		const left = td.getBoundingClientRect().left;
+		return [...td.querySelectorAll("a, span, input, button")].filter((e) => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().left < left + 100).map((e) => td.dataset.label + ": " + e.textContent.trim());
+	})`, &strays)
+	if len(strays) > 0 {
+		t.Errorf("at %dpx these sit in the label column of stacked rows: %q", phoneWidth, strays)
+	}
 	tb.open(t, srv.URL+"/admin/access")
 	fits(t, "grants matrix")
 	tb.open(t, srv.URL+"/admin/audit")
 	fits(t, "audit log")
+	// An event is three short lines, not a tall card of labels.
+	var eventHeight float64
+	tb.eval(t, `(() => { const rows = [...document.querySelectorAll("table.audit-table tbody tr")]; return rows.reduce((h, r) => h + r.getBoundingClientRect().height, 0) / rows.length; })()`, &eventHeight)
+	if eventHeight > 150 {
+		t.Errorf("an audit event at %dpx is %.0f px tall on average, want at most 150 (the labelled card layout took 213)", phoneWidth, eventHeight)
+	}
 	// The admin sections are one row, scrolled so the current one shows.
 	var nav struct {
 		Rows    int  `json:"rows"`
