@@ -86,6 +86,15 @@ func TestPhoneWidth(t *testing.T) {
 	tb.open(t, srv.URL+"/dashboards/sales")
 	waitDashboard(t, tb)
 	fits(t, "the Sales dashboard")
+	// Chart text stays readable: no visible label under 11 px on screen.
+	var smallest float64
+	tb.eval(t, `Math.min(...[...document.querySelectorAll(".chart-svg text")].filter((t) => getComputedStyle(t).display !== "none").map((t) => {
+		const svg = t.ownerSVGElement;
+		return parseFloat(getComputedStyle(t).fontSize) * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+	}))`, &smallest)
+	if smallest < 11 {
+		t.Errorf("the smallest chart label at %dpx is %.1f px, want at least 11", phoneWidth, smallest)
+	}
 	tb.open(t, srv.URL+"/admin/groups")
 	fits(t, "admin groups")
 	tb.click(t, `//div[@id="groups-table"]//a[normalize-space(.)="sales"]`)

@@ -36,12 +36,15 @@ type ValueFormat func(float64) string
 const (
 	chartW = 640.0
 	chartH = 280.0
-	// chartFont and chartFontNarrow are the largest font sizes (in viewBox
-	// units) that assets/css/charts.css gives `.chart-svg text` in a wide
-	// (>= 560px) and a narrow chart; it shrinks the text as the chart grows
-	// so labels stay about 10-16px on screen. Layout reserves room for these.
+	// chartFont, chartFontMid and chartFontNarrow are the largest font
+	// sizes (in viewBox units) that assets/css/charts.css gives
+	// `.chart-svg text` in a wide (>= 560px), a middling (400-560px) and a
+	// narrow chart; it shrinks the text as the chart grows so labels stay
+	// about 11-16px on screen at any width (at 300px wide, 26 units are
+	// 12px). Layout reserves room for the narrow size.
 	chartFont       = 12.0
-	chartFontNarrow = 20.0
+	chartFontMid    = 16.0
+	chartFontNarrow = 26.0
 	// glyphWidth is an average glyph width as a share of the font size, used
 	// to estimate how much room a label needs without measuring it.
 	glyphWidth = 0.6
@@ -262,24 +265,36 @@ func layoutXLabels(labels []string, band float64) xLabelLayout {
 		out.height = longest*math.Sin(rad) + chartFontNarrow + 12
 		return out
 	}
-	widest, widestNarrow := 0.0, 0.0
+	widest, widestMid, widestNarrow := 0.0, 0.0, 0.0
 	for _, l := range labels {
 		widest = math.Max(widest, labelWidth(l, chartFont))
+		widestMid = math.Max(widestMid, labelWidth(l, chartFontMid))
 		widestNarrow = math.Max(widestNarrow, labelWidth(l, chartFontNarrow))
 	}
 	every := labelStep(widest+pad, band, 1)
-	everyNarrow := labelStep(widestNarrow+pad, band, every)
+	everyMid := labelStep(widestMid+pad, band, every)
+	everyNarrow := labelStep(widestNarrow+pad, band, everyMid)
 	// The baseline sits a line below the plot so the first label clears the
 	// bottom tick label at the narrow font.
 	out := xLabelLayout{offset: chartFontNarrow + 8, height: chartFontNarrow + 18}
 	for i := 0; i < len(labels); i += every {
-		class := "chart-label chart-xlabel"
-		if i%everyNarrow != 0 {
-			class += " chart-minor"
-		}
-		out.labels = append(out.labels, xLabel{index: i, text: labels[i], anchor: "middle", class: class})
+		out.labels = append(out.labels, xLabel{index: i, text: labels[i], anchor: "middle",
+			class: "chart-label chart-xlabel" + minorClass(i%everyMid != 0, i%everyNarrow != 0)})
 	}
 	return out
+}
+
+// minorClass is the class of a label hidden below some chart width: when
+// it does not fit at the middling font (chart-minor: hidden below 560px)
+// or only at the narrow one (chart-minor-narrow: hidden below 400px).
+func minorClass(tooWideMid, tooWideNarrow bool) string {
+	switch {
+	case tooWideMid:
+		return " chart-minor"
+	case tooWideNarrow:
+		return " chart-minor-narrow"
+	}
+	return ""
 }
 
 // labelStep returns the smallest multiple of base such that that many slots
@@ -434,9 +449,13 @@ func layoutBarColumns(m *chartModel, axis valueAxis, points []ChartPoint, labels
 			continue
 		}
 		text := format(p.Value)
-		if labelWidth(text, chartFontNarrow) > f.band-4 {
-			// Too wide once the text is drawn larger in a narrow chart.
+		// Too wide once the text is drawn larger in a smaller chart: the
+		// values hide there (the bars' tooltips and the data table keep them).
+		switch {
+		case labelWidth(text, chartFontMid) > f.band-4:
 			m.ValuesClass = "chart-values chart-minor"
+		case labelWidth(text, chartFontNarrow) > f.band-4 && m.ValuesClass == "chart-values":
+			m.ValuesClass = "chart-values chart-minor-narrow"
 		}
 		ly := y - 6
 		if v < 0 {
@@ -475,7 +494,9 @@ func layoutBarRows(m *chartModel, axis valueAxis, points []ChartPoint, labels []
 		m.Grid = append(m.Grid, chartRule{X1: tx, Y1: svgNum(top), X2: tx, Y2: svgNum(bottom), Class: "chart-gridline"})
 		class := "chart-label chart-xlabel"
 		if i%2 == 1 && axis.widest+8 > spacing {
-			class += " chart-minor"
+			// axis.widest is at the narrow font: hide every other tick
+			// label only where the text is drawn that large.
+			class += minorClass(axis.widest*chartFontMid/chartFontNarrow+8 > spacing, true)
 		}
 		m.AxisLabels = append(m.AxisLabels, chartText{X: tx, Y: svgNum(bottom + chartFontNarrow + 4), Text: axis.labels[i], Anchor: "middle", Class: class})
 	}
@@ -770,7 +791,7 @@ func chartFigure(m chartModel) templ.Component {
 		var templ_7745c5c3_Var6 string
 		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(m.ID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 670, Col: 36}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 691, Col: 36}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 		if templ_7745c5c3_Err != nil {
@@ -783,7 +804,7 @@ func chartFigure(m chartModel) templ.Component {
 		var templ_7745c5c3_Var7 string
 		templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(m.Title)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 671, Col: 43}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 692, Col: 43}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 		if templ_7745c5c3_Err != nil {
@@ -834,7 +855,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var10 string
 					templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(l.Name)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 678, Col: 87}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 699, Col: 87}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 					if templ_7745c5c3_Err != nil {
@@ -857,7 +878,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var11 string
 			templ_7745c5c3_Var11, templ_7745c5c3_Err = templ.JoinStringErrs(m.TitleID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 688, Col: 31}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 709, Col: 31}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var11))
 			if templ_7745c5c3_Err != nil {
@@ -870,7 +891,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var12 string
 			templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs(m.DescID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 689, Col: 31}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 710, Col: 31}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var12))
 			if templ_7745c5c3_Err != nil {
@@ -883,7 +904,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var13 string
 			templ_7745c5c3_Var13, templ_7745c5c3_Err = templ.JoinStringErrs(m.TitleID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 691, Col: 25}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 712, Col: 25}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var13))
 			if templ_7745c5c3_Err != nil {
@@ -896,7 +917,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var14 string
 			templ_7745c5c3_Var14, templ_7745c5c3_Err = templ.JoinStringErrs(m.Title)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 691, Col: 37}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 712, Col: 37}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var14))
 			if templ_7745c5c3_Err != nil {
@@ -909,7 +930,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var15 string
 			templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(m.DescID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 692, Col: 23}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 713, Col: 23}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 			if templ_7745c5c3_Err != nil {
@@ -922,7 +943,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var16 string
 			templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(m.Desc)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 692, Col: 34}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 713, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 			if templ_7745c5c3_Err != nil {
@@ -958,7 +979,7 @@ func chartFigure(m chartModel) templ.Component {
 				var templ_7745c5c3_Var19 string
 				templ_7745c5c3_Var19, templ_7745c5c3_Err = templ.JoinStringErrs(g.X1)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 695, Col: 39}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 716, Col: 39}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var19))
 				if templ_7745c5c3_Err != nil {
@@ -971,7 +992,7 @@ func chartFigure(m chartModel) templ.Component {
 				var templ_7745c5c3_Var20 string
 				templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(g.Y1)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 695, Col: 51}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 716, Col: 51}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var20))
 				if templ_7745c5c3_Err != nil {
@@ -984,7 +1005,7 @@ func chartFigure(m chartModel) templ.Component {
 				var templ_7745c5c3_Var21 string
 				templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(g.X2)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 695, Col: 63}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 716, Col: 63}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
 				if templ_7745c5c3_Err != nil {
@@ -997,7 +1018,7 @@ func chartFigure(m chartModel) templ.Component {
 				var templ_7745c5c3_Var22 string
 				templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(g.Y2)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 695, Col: 75}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 716, Col: 75}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var22))
 				if templ_7745c5c3_Err != nil {
@@ -1049,7 +1070,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var25 string
 					templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(l.Area)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 705, Col: 56}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 726, Col: 56}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var25))
 					if templ_7745c5c3_Err != nil {
@@ -1074,7 +1095,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var26 string
 					templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(b.D)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 711, Col: 38}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 732, Col: 38}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 					if templ_7745c5c3_Err != nil {
@@ -1087,7 +1108,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var27 string
 					templ_7745c5c3_Var27, templ_7745c5c3_Err = templ.JoinStringErrs(b.Title)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 711, Col: 57}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 732, Col: 57}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var27))
 					if templ_7745c5c3_Err != nil {
@@ -1128,7 +1149,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var30 string
 			templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(m.Axis.X1)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 715, Col: 47}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 736, Col: 47}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var30))
 			if templ_7745c5c3_Err != nil {
@@ -1141,7 +1162,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var31 string
 			templ_7745c5c3_Var31, templ_7745c5c3_Err = templ.JoinStringErrs(m.Axis.Y1)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 715, Col: 64}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 736, Col: 64}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var31))
 			if templ_7745c5c3_Err != nil {
@@ -1154,7 +1175,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var32 string
 			templ_7745c5c3_Var32, templ_7745c5c3_Err = templ.JoinStringErrs(m.Axis.X2)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 715, Col: 81}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 736, Col: 81}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var32))
 			if templ_7745c5c3_Err != nil {
@@ -1167,7 +1188,7 @@ func chartFigure(m chartModel) templ.Component {
 			var templ_7745c5c3_Var33 string
 			templ_7745c5c3_Var33, templ_7745c5c3_Err = templ.JoinStringErrs(m.Axis.Y2)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 715, Col: 98}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 736, Col: 98}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var33))
 			if templ_7745c5c3_Err != nil {
@@ -1225,7 +1246,7 @@ func chartFigure(m chartModel) templ.Component {
 				var templ_7745c5c3_Var38 string
 				templ_7745c5c3_Var38, templ_7745c5c3_Err = templ.JoinStringErrs(l.D)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 718, Col: 53}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 739, Col: 53}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var38))
 				if templ_7745c5c3_Err != nil {
@@ -1261,7 +1282,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var41 string
 					templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(p.CX)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 720, Col: 59}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 741, Col: 59}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
 					if templ_7745c5c3_Err != nil {
@@ -1274,7 +1295,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var42 string
 					templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(p.CY)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 720, Col: 71}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 741, Col: 71}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var42))
 					if templ_7745c5c3_Err != nil {
@@ -1287,7 +1308,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var43 string
 					templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(p.R)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 720, Col: 81}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 741, Col: 81}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var43))
 					if templ_7745c5c3_Err != nil {
@@ -1300,7 +1321,7 @@ func chartFigure(m chartModel) templ.Component {
 					var templ_7745c5c3_Var44 string
 					templ_7745c5c3_Var44, templ_7745c5c3_Err = templ.JoinStringErrs(p.Title)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 720, Col: 100}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 741, Col: 100}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var44))
 					if templ_7745c5c3_Err != nil {
@@ -1417,7 +1438,7 @@ func chartLabel(t chartText) templ.Component {
 		var templ_7745c5c3_Var50 string
 		templ_7745c5c3_Var50, templ_7745c5c3_Err = templ.JoinStringErrs(t.X)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 743, Col: 9}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 764, Col: 9}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var50))
 		if templ_7745c5c3_Err != nil {
@@ -1430,7 +1451,7 @@ func chartLabel(t chartText) templ.Component {
 		var templ_7745c5c3_Var51 string
 		templ_7745c5c3_Var51, templ_7745c5c3_Err = templ.JoinStringErrs(t.Y)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 744, Col: 9}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 765, Col: 9}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var51))
 		if templ_7745c5c3_Err != nil {
@@ -1448,7 +1469,7 @@ func chartLabel(t chartText) templ.Component {
 			var templ_7745c5c3_Var52 string
 			templ_7745c5c3_Var52, templ_7745c5c3_Err = templ.JoinStringErrs(t.DY)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 746, Col: 12}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 767, Col: 12}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var52))
 			if templ_7745c5c3_Err != nil {
@@ -1467,7 +1488,7 @@ func chartLabel(t chartText) templ.Component {
 			var templ_7745c5c3_Var53 string
 			templ_7745c5c3_Var53, templ_7745c5c3_Err = templ.JoinStringErrs(t.Anchor)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 749, Col: 25}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 770, Col: 25}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var53))
 			if templ_7745c5c3_Err != nil {
@@ -1486,7 +1507,7 @@ func chartLabel(t chartText) templ.Component {
 			var templ_7745c5c3_Var54 string
 			templ_7745c5c3_Var54, templ_7745c5c3_Err = templ.JoinStringErrs(t.Transform)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 752, Col: 26}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 773, Col: 26}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var54))
 			if templ_7745c5c3_Err != nil {
@@ -1504,7 +1525,7 @@ func chartLabel(t chartText) templ.Component {
 		var templ_7745c5c3_Var55 string
 		templ_7745c5c3_Var55, templ_7745c5c3_Err = templ.JoinStringErrs(t.Text)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 754, Col: 10}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 775, Col: 10}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var55))
 		if templ_7745c5c3_Err != nil {
@@ -1606,7 +1627,7 @@ func StatTile(label string, value string, note string, tone string) templ.Compon
 		var templ_7745c5c3_Var60 string
 		templ_7745c5c3_Var60, templ_7745c5c3_Err = templ.JoinStringErrs(label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 770, Col: 33}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 791, Col: 33}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var60))
 		if templ_7745c5c3_Err != nil {
@@ -1619,7 +1640,7 @@ func StatTile(label string, value string, note string, tone string) templ.Compon
 		var templ_7745c5c3_Var61 string
 		templ_7745c5c3_Var61, templ_7745c5c3_Err = templ.JoinStringErrs(value)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 771, Col: 33}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 792, Col: 33}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var61))
 		if templ_7745c5c3_Err != nil {
@@ -1637,7 +1658,7 @@ func StatTile(label string, value string, note string, tone string) templ.Compon
 			var templ_7745c5c3_Var62 string
 			templ_7745c5c3_Var62, templ_7745c5c3_Err = templ.JoinStringErrs(note)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 773, Col: 32}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 794, Col: 32}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var62))
 			if templ_7745c5c3_Err != nil {
@@ -1707,7 +1728,7 @@ func DataTable(caption string, columns []string, rows [][]string, numeric []bool
 		var templ_7745c5c3_Var64 string
 		templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(tableLabel(caption))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 802, Col: 84}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 823, Col: 84}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var64))
 		if templ_7745c5c3_Err != nil {
@@ -1725,7 +1746,7 @@ func DataTable(caption string, columns []string, rows [][]string, numeric []bool
 			var templ_7745c5c3_Var65 string
 			templ_7745c5c3_Var65, templ_7745c5c3_Err = templ.JoinStringErrs(caption)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 805, Col: 22}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 826, Col: 22}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var65))
 			if templ_7745c5c3_Err != nil {
@@ -1758,7 +1779,7 @@ func DataTable(caption string, columns []string, rows [][]string, numeric []bool
 			var templ_7745c5c3_Var66 string
 			templ_7745c5c3_Var66, templ_7745c5c3_Err = templ.JoinStringErrs(c)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 815, Col: 10}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 836, Col: 10}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var66))
 			if templ_7745c5c3_Err != nil {
@@ -1796,7 +1817,7 @@ func DataTable(caption string, columns []string, rows [][]string, numeric []bool
 				var templ_7745c5c3_Var67 string
 				templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs(c)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 827, Col: 11}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 848, Col: 11}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var67))
 				if templ_7745c5c3_Err != nil {
@@ -1820,7 +1841,7 @@ func DataTable(caption string, columns []string, rows [][]string, numeric []bool
 			var templ_7745c5c3_Var68 string
 			templ_7745c5c3_Var68, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(max(len(columns), 1)))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 833, Col: 68}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `components/charts/charts.templ`, Line: 854, Col: 68}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var68))
 			if templ_7745c5c3_Err != nil {

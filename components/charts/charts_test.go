@@ -798,3 +798,27 @@ func TestWholeTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestBarLabelsByWidth: the x labels a chart hides depend on the width it
+// is drawn at. Four groups ("sales-leads" the longest) are all labelled in
+// a middling chart (a half-width panel at 1280px): none is chart-minor;
+// only where the text is drawn largest (below 400px) may some go.
+func TestBarLabelsByWidth(t *testing.T) {
+	groups := points([]string{"sales", "finance", "sales-leads", "support"}, 2, 1, 1, 1)
+	_, doc := renderDoc(t, BarChart("groups", "Members per group", groups, FormatNumber))
+	labels := findAll(doc, "text", "chart-xlabel")
+	if len(labels) != 4 {
+		t.Fatalf("%d x labels, want 4", len(labels))
+	}
+	for _, l := range findAll(doc, "text", "chart-xlabel", "chart-minor") {
+		t.Errorf("label %q is hidden in a middling chart", l.FirstChild.Data)
+	}
+	// A long monthly series still thins out: some labels go at every width
+	// but the widest.
+	months := points([]string{"Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"},
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+	_, doc = renderDoc(t, BarChart("months", "Per month", months, FormatNumber))
+	if len(findAll(doc, "text", "chart-xlabel", "chart-minor"))+len(findAll(doc, "text", "chart-xlabel", "chart-minor-narrow")) == 0 {
+		t.Error("eighteen months are all labelled in a narrow chart")
+	}
+}
