@@ -800,11 +800,11 @@ func TestWholeTicks(t *testing.T) {
 }
 
 // TestBarLabelsByWidth: the x labels a chart hides depend on the width it
-// is drawn at. Four groups ("sales-leads" the longest) are all labelled in
+// is drawn at. Four groups ("sales-leaders" the longest) are all labelled in
 // a middling chart (a half-width panel at 1280px): none is chart-minor;
 // only where the text is drawn largest (below 400px) may some go.
 func TestBarLabelsByWidth(t *testing.T) {
-	groups := points([]string{"sales", "finance", "sales-leads", "support"}, 2, 1, 1, 1)
+	groups := points([]string{"sales", "finance", "sales-leaders", "support-desk"}, 2, 1, 1, 1)
 	_, doc := renderDoc(t, BarChart("groups", "Members per group", groups, FormatNumber))
 	labels := findAll(doc, "text", "chart-xlabel")
 	if len(labels) != 4 {
