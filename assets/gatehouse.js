@@ -1,5 +1,5 @@
 // Gatehouse's own script (no inline scripts: the Content-Security-Policy
-// allows only files from /assets/). It does three things:
+// allows only files from /assets/). It does four things:
 //
 //  1. The colour theme: pages follow the system's prefers-color-scheme
 //     until the person presses the theme button in the top bar, which
@@ -7,7 +7,9 @@
 //     choice is remembered in localStorage. Loaded in <head> without
 //     defer, so a remembered theme applies before the first paint.
 //  2. On a phone, the admin sections' row scrolls its current one into view.
-//  3. The keyboard focus through htmx swaps: htmx itself refocuses an
+//  3. A table that scrolls sideways fades its right edge while more is
+//     there.
+//  4. The keyboard focus through htmx swaps: htmx itself refocuses an
 //     element with the same id, or an [autofocus] element in new content;
 //     when neither exists and the focused element was swapped away, the
 //     swapped-in content takes the focus instead of <body>.
@@ -99,6 +101,29 @@
       nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
     }
   });
+
+  // A table wider than its box scrolls sideways: mark it while more is
+  // to the right (the stylesheet fades the edge), on load, after htmx
+  // swaps (panels refresh) and as it scrolls or the window resizes.
+  function markScrollers() {
+    var wraps = document.querySelectorAll(".table-wrap");
+    for (var i = 0; i < wraps.length; i++) {
+      var w = wraps[i];
+      var more = w.scrollWidth - w.clientWidth - w.scrollLeft > 2;
+      if (more) {
+        w.setAttribute("data-more", "right");
+      } else {
+        w.removeAttribute("data-more");
+      }
+      if (!w.hasAttribute("data-watched")) {
+        w.setAttribute("data-watched", "");
+        w.addEventListener("scroll", markScrollers, { passive: true });
+      }
+    }
+  }
+  document.addEventListener("DOMContentLoaded", markScrollers);
+  document.addEventListener("htmx:afterSettle", markScrollers);
+  window.addEventListener("resize", markScrollers);
 
   var swappedFocus = null; // id of the swap target that held the focus
   function holdsFocus(el) {

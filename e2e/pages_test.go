@@ -95,6 +95,13 @@ func TestPhoneWidth(t *testing.T) {
 	if smallest < 11 {
 		t.Errorf("the smallest chart label at %dpx is %.1f px, want at least 11", phoneWidth, smallest)
 	}
+	// A table wider than the phone says so (its right edge fades) until it
+	// is scrolled to its end.
+	var more [2]string
+	tb.eval(t, `(() => { const w = document.querySelector("#panel-rep-performance .table-wrap"); const before = w.getAttribute("data-more") || ""; w.scrollLeft = w.scrollWidth; w.dispatchEvent(new Event("scroll")); return [before, w.getAttribute("data-more") || ""]; })()`, &more)
+	if more != [2]string{"right", ""} {
+		t.Errorf("the wide Rep performance table: data-more %q before scrolling and %q at its end, want \"right\" then none", more[0], more[1])
+	}
 	tb.open(t, srv.URL+"/admin/groups")
 	fits(t, "admin groups")
 	tb.click(t, `//div[@id="groups-table"]//a[normalize-space(.)="sales"]`)
