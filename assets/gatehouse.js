@@ -1,5 +1,5 @@
 // Gatehouse's own script (no inline scripts: the Content-Security-Policy
-// allows only files from /assets/). It does four things:
+// allows only files from /assets/). It does five things:
 //
 //  1. The colour theme: pages follow the system's prefers-color-scheme
 //     until the person presses the theme button in the top bar, which
@@ -9,7 +9,9 @@
 //  2. On a phone, the admin sections' row scrolls its current one into view.
 //  3. A table that scrolls sideways fades its right edge while more is
 //     there.
-//  4. The keyboard focus through htmx swaps: htmx itself refocuses an
+//  4. The grants matrix is one tab stop whose toggles the arrow keys move
+//     through.
+//  5. The keyboard focus through htmx swaps: htmx itself refocuses an
 //     element with the same id, or an [autofocus] element in new content;
 //     when neither exists and the focused element was swapped away, the
 //     swapped-in content takes the focus instead of <body>.
@@ -124,6 +126,82 @@
   document.addEventListener("DOMContentLoaded", markScrollers);
   document.addEventListener("htmx:afterSettle", markScrollers);
   window.addEventListener("resize", markScrollers);
+
+  // The grants matrix is one tab stop: its toggles are a grid the arrow
+  // keys move through (Home and End to a row's ends), and Tab leaves it.
+  // The toggle last focused keeps the stop, across htmx swaps of a cell.
+  var TOGGLES = "button.cell-on, button.cell-off";
+  function matrixGrid(table) {
+    var grid = [];
+    var rows = table.tBodies.length ? table.tBodies[0].rows : [];
+    for (var r = 0; r < rows.length; r++) {
+      grid.push(Array.prototype.slice.call(rows[r].querySelectorAll(TOGGLES)));
+    }
+    return grid;
+  }
+  function rove(table, keep) {
+    var all = table.querySelectorAll(TOGGLES);
+    if (!all.length) {
+      return;
+    }
+    if (!keep || !table.contains(keep)) {
+      keep = table.querySelector("button[data-stop]") || all[0];
+    }
+    for (var i = 0; i < all.length; i++) {
+      all[i].tabIndex = all[i] === keep ? 0 : -1;
+      all[i].removeAttribute("data-stop");
+    }
+    keep.setAttribute("data-stop", "");
+  }
+  function roveAll() {
+    var tables = document.querySelectorAll("table.matrix");
+    for (var i = 0; i < tables.length; i++) {
+      var active = document.activeElement;
+      rove(tables[i], active && active.matches && active.matches(TOGGLES) ? active : null);
+    }
+  }
+  document.addEventListener("DOMContentLoaded", roveAll);
+  document.addEventListener("htmx:afterSettle", roveAll);
+  document.addEventListener("focusin", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches(TOGGLES) && t.closest("table.matrix")) {
+      rove(t.closest("table.matrix"), t);
+    }
+  });
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (!t.matches || !t.matches(TOGGLES) || e.altKey || e.ctrlKey || e.metaKey) {
+      return;
+    }
+    var table = t.closest("table.matrix");
+    if (!table) {
+      return;
+    }
+    var grid = matrixGrid(table);
+    for (var r = 0; r < grid.length; r++) {
+      var c = grid[r].indexOf(t);
+      if (c < 0) {
+        continue;
+      }
+      var nr = r, nc = c;
+      switch (e.key) {
+        case "ArrowRight": nc = c + 1; break;
+        case "ArrowLeft": nc = c - 1; break;
+        case "ArrowDown": nr = r + 1; break;
+        case "ArrowUp": nr = r - 1; break;
+        case "Home": nc = 0; break;
+        case "End": nc = grid[r].length - 1; break;
+        default: return;
+      }
+      e.preventDefault();
+      var next = grid[nr] && grid[nr][nc];
+      if (next) {
+        rove(table, next);
+        next.focus();
+      }
+      return;
+    }
+  });
 
   var swappedFocus = null; // id of the swap target that held the focus
   function holdsFocus(el) {
