@@ -68,4 +68,3 @@ func TestRemoveMemberOffersUndo(t *testing.T) {
 		t.Errorf("a second Undo:\n%s", body)
 	}
 }
-
