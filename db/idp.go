@@ -192,9 +192,12 @@ func (s *Store) SignInWithIdP(ctx context.Context, a Actor, id IdPIdentity, p SS
 			Where("issuer = ? AND subject = ?", id.Issuer, id.Subject).Exec(ctx); err != nil {
 			return err
 		}
-		if id.SyncGroups {
-			res.Sync, err = s.syncIdPGroups(ctx, tx, a, res.User, id.Groups)
+		if !id.SyncGroups {
+			// err still holds the identity lookup's answer (ErrNotFound at
+			// a first sign-in): it must not end the transaction.
+			return nil
 		}
+		res.Sync, err = s.syncIdPGroups(ctx, tx, a, res.User, id.Groups)
 		return err
 	})
 	return res, err
