@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/app/dashboards"
+	"gatehouse/db"
 )
 
 // TestSSOFirstSignInWithoutGroupSync: with --oidc-groups-claim "" (IdPs
@@ -47,5 +50,91 @@ func TestSSOFirstSignInWithoutGroupSync(t *testing.T) {
 	}
 	if strings.Contains(e.Logs.String(), "request failed") {
 		t.Errorf("a sign-in failed on the server:\n%s", e.Logs.String())
+	}
+}
+
+// TestSSOEmailVerifiedAsTheStringTrue: some IdPs send email_verified as the
+// string "true"; that (and only that, see the faults test) counts.
+func TestSSOEmailVerifiedAsTheStringTrue(t *testing.T) {
+	e := newSSOApp(t)
+	e.addIdPUser("tia", "tia@example.com")
+	e.idp.SetIDTokenClaim("email", "tia@example.com")
+	e.idp.SetIDTokenClaim("email_verified", "true")
+	e.mustSignIn(t, "tia")
+	if _, err := e.store.UserByEmail(context.Background(), "tia@example.com"); err != nil {
+		t.Errorf("no account after a sign-in with email_verified \"true\": %v", err)
+	}
+}
+
+// TestSSOUnknownPersonWithoutDomainsIsNotCreated: with an empty
+// --oidc-domains only existing users may sign in; nobody is created.
+func TestSSOUnknownPersonWithoutDomainsIsNotCreated(t *testing.T) {
+	e := newSSOApp(t, func(c *Config, _ *dashboards.Registry) { c.OIDCDomains = nil })
+	e.addIdPUser("una", "una@example.com")
+	_, res, body := e.signIn(t, "una", "/")
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, html.EscapeString(ssoMsgNoAccount)) {
+		t.Errorf("unknown person without --oidc-domains: %d, want 401 saying %q", res.StatusCode, ssoMsgNoAccount)
+	}
+	if n := e.countUsers(t); n != 0 {
+		t.Errorf("%d users were created", n)
+	}
+	if e.countAudit(t, db.ActionSSOFailed, "una@example.com") != 1 {
+		t.Error("the refusal was not audited")
+	}
+}
+
+// TestSSOAccountLinkedToAnotherSubjectIsRefused: a second account at the
+// same IdP with the same verified email does not get into a user already
+// linked to the first.
+func TestSSOAccountLinkedToAnotherSubjectIsRefused(t *testing.T) {
+	e := newSSOApp(t, func(c *Config, _ *dashboards.Registry) { c.OIDCDomains = nil })
+	kim := e.createUser(t, "kim@corp.example.org", false)
+	e.addIdPUser("kim", "kim@corp.example.org")
+	e.mustSignIn(t, "kim")
+	e.addIdPUser("kim-again", "KIM@corp.example.org")
+	_, res, body := e.signIn(t, "kim-again", "/")
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, html.EscapeString(ssoMsgLinked)) {
+		t.Errorf("a second subject for a linked user: %d, want 401 saying %q", res.StatusCode, ssoMsgLinked)
+	}
+	if ids, err := e.store.IdentitiesOf(context.Background(), kim.ID); err != nil || len(ids) != 1 || ids[0].Subject != "kim" {
+		t.Errorf("identities: %+v %v, want the first subject alone", ids, err)
+	}
+	if n, _ := e.store.CountActiveSessions(context.Background()); n != 1 {
+		t.Errorf("%d sessions, want the first sign-in's alone", n)
+	}
+	e.mustSignIn(t, "kim") // the first subject still gets in
+}
+
+// TestSSORecheckEndsTheSessionWhenTheRefreshedTokenIsBad: at a re-check
+// the refreshed ID token must be valid and name the same person; a token
+// for another audience or with another subject ends the session, audited.
+func TestSSORecheckEndsTheSessionWhenTheRefreshedTokenIsBad(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spoil  func(e *ssoEnv)
+		reason string
+	}{
+		{"foreign audience", func(e *ssoEnv) { e.idp.SetAudience([]string{"another-app"}) }, "audience"},
+		{"subject changed", func(e *ssoEnv) { e.idp.SetIDTokenClaim("sub", "someone-else") }, "subject changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSSOApp(t)
+			e.addIdPUser("rex", "rex@example.com")
+			c := e.mustSignIn(t, "rex")
+			tc.spoil(e)
+			e.Clock.Advance(16 * time.Minute)
+			res, _ := e.get(t, c, "/", false)
+			if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+				t.Errorf("after the re-check: %d to %q, want 303 to the login page", res.StatusCode, res.Header.Get("Location"))
+			}
+			if e.countAudit(t, db.ActionSessionEnded, "rex@example.com") != 1 {
+				t.Error("ending the session was not audited")
+			} else if d := e.lastAuditDetail(t); !strings.Contains(d, tc.reason) {
+				t.Errorf("ended for another reason than %q: %s", tc.reason, d)
+			}
+			if n, _ := e.store.CountActiveSessions(context.Background()); n != 0 {
+				t.Errorf("%d sessions left", n)
+			}
+		})
 	}
 }
