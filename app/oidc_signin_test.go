@@ -4,12 +4,14 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
+	"gatehouse/internal/smtptest"
 )
 
 // TestSSOFirstSignInWithoutGroupSync: with --oidc-groups-claim "" (IdPs
@@ -137,4 +139,79 @@ func TestSSORecheckEndsTheSessionWhenTheRefreshedTokenIsBad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSSODoesNotHandAnUnconfirmedSignupToItsAuthor: an attacker signs up
+// the victim's address (pending confirmation) with a password of their
+// own; the victim then signs in with SSO. The account becomes the
+// victim's alone: the attacker's password and the sign-up's links are
+// gone, and neither the old confirmation link nor an admin's activation
+// brings them back.
+func TestSSODoesNotHandAnUnconfirmedSignupToItsAuthor(t *testing.T) {
+	smtp := smtptest.Start(t)
+	e := newSSOApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) {
+		c.AllowSignup, c.SignupGroup, c.OIDCDomains = true, "Newcomers", nil
+	})
+	ctx := context.Background()
+	newcomers := e.group(t, "Newcomers")
+	const attackers = "the attacker's own password"
+	attacker := e.client()
+	res, body := e.post(t, attacker, "/signup", url.Values{"email": {"vic@example.com"}, "name": {"Not Vic"}, "password": {attackers}, "confirm": {attackers}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "Check your email") {
+		t.Fatalf("the attacker's sign-up: %d %s", res.StatusCode, body)
+	}
+	e.deliver(t)
+	confirm := smtp.Wait(t, 1, time.Second)[0].Link("/signup/confirm?token=")
+	if confirm == "" {
+		t.Fatal("no confirmation link was mailed")
+	}
+
+	e.addIdPUser("vic", "vic@example.com")
+	vic := e.mustSignIn(t, "vic")
+	if _, body := e.get(t, vic, "/account", false); !strings.Contains(body, "vic@example.com") || !strings.Contains(body, "Gatehouse keeps no password for you") ||
+		!strings.Contains(body, "Person vic") || strings.Contains(body, "Not Vic") {
+		t.Errorf("the victim's account page after SSO:\n%s", body)
+	}
+	u, err := e.store.UserByEmail(ctx, "vic@example.com")
+	if err != nil || u.EmailPending || u.PasswordHash != "" {
+		t.Fatalf("after linking the sign-up: pending %v, password kept %v (%v)", u.EmailPending, u.PasswordHash != "", err)
+	}
+	if !strings.Contains(e.lastLinkDetail(t, "vic@example.com"), "password and links discarded") {
+		t.Error("the link's audit row does not say the sign-up's password was discarded")
+	}
+
+	// The old confirmation link does nothing now; it logs nobody in.
+	token := strings.TrimPrefix(confirm, "http://gatehouse.test/signup/confirm?token=")
+	late := e.client()
+	if res, _ := e.post(t, late, "/signup/confirm", url.Values{"token": {token}}); res.StatusCode != http.StatusNotFound || e.sessionCookie(late) != "" {
+		t.Errorf("the old confirmation link: %d, session %q; want 404 and no session", res.StatusCode, e.sessionCookie(late))
+	}
+	if _, err := e.store.MemberOf(ctx, newcomers.ID, u.ID); err == nil {
+		t.Error("the old confirmation link put the account in the sign-up group")
+	}
+	// An admin activating the user changes nothing either.
+	if err := e.store.SetActive(ctx, db.Actor{Email: "cli"}, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"after the confirmation link", "after an admin's activation"} {
+		res, _ := e.post(t, attacker, "/login", url.Values{"email": {"vic@example.com"}, "password": {attackers}})
+		if res.StatusCode != http.StatusUnauthorized || e.sessionCookie(attacker) != "" {
+			t.Errorf("%s the attacker's password: %d, want 401 and no session", step, res.StatusCode)
+		}
+	}
+	if u2, _ := e.store.UserByEmail(ctx, "vic@example.com"); u2.PasswordHash != "" || u2.EmailPending {
+		t.Errorf("the account changed back: pending %v, password %v", u2.EmailPending, u2.PasswordHash != "")
+	}
+	e.mustSignIn(t, "vic") // and the victim still gets in
+}
+
+// lastLinkDetail is the detail of the newest user.link audit row for email.
+func (e *ssoEnv) lastLinkDetail(t *testing.T, email string) string {
+	t.Helper()
+	var detail string
+	if err := e.store.DB.NewSelect().Model((*db.AuditEvent)(nil)).Column("detail").Where("action = ? AND target = ?", db.ActionUserLink, email).
+		Order("id DESC").Limit(1).Scan(context.Background(), &detail); err != nil {
+		t.Fatal(err)
+	}
+	return detail
 }

@@ -160,8 +160,20 @@ func (s *Store) SignInWithIdP(ctx context.Context, a Actor, id IdPIdentity, p SS
 					return ErrLinkedElsewhere
 				}
 				res.Linked = true
-				if err := s.insertAudit(ctx, tx, a, Event{Action: ActionUserLink, Target: email,
-					Detail: map[string]any{"issuer": id.Issuer, "subject": id.Subject}}); err != nil {
+				detail := map[string]any{"issuer": id.Issuer, "subject": id.Subject}
+				if res.User.EmailPending {
+					// An unconfirmed sign-up was typed by whoever knew the
+					// address, perhaps not its owner, who is the one the IdP
+					// vouches for: it becomes the owner's, without the
+					// sign-up's password, links and the name it was given.
+					name, _ := CleanName("name", id.Name, 0, 100)
+					if err := discardSignup(ctx, tx, res.User.ID, name, now); err != nil {
+						return err
+					}
+					res.User.EmailPending, res.User.PasswordHash, res.User.MustChangePassword, res.User.Name = false, "", false, name
+					detail["unconfirmed_signup"] = "password and links discarded"
+				}
+				if err := s.insertAudit(ctx, tx, a, Event{Action: ActionUserLink, Target: email, Detail: detail}); err != nil {
 					return err
 				}
 			case !errors.Is(err, ErrNotFound):
@@ -201,6 +213,22 @@ func (s *Store) SignInWithIdP(ctx context.Context, a Actor, id IdPIdentity, p SS
 		return err
 	})
 	return res, err
+}
+
+// discardSignup makes an unconfirmed sign-up an account without a password,
+// named name: it is no longer pending, its password is gone, and every
+// emailed link and session of it ends, inside tx. A confirmation link of the
+// old sign-up then does nothing.
+func discardSignup(ctx context.Context, tx bun.Tx, userID int64, name string, now int64) error {
+	if _, err := tx.NewUpdate().Model((*User)(nil)).Set("email_pending = FALSE").Set("password_hash = ''").Set("name = ?", name).
+		Set("must_change_password = FALSE").Set("updated_at = ?", now).Where("id = ?", userID).Exec(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.NewDelete().Model((*MailToken)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
+		return err
+	}
+	_, err := tx.NewDelete().Model((*SessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	return err
 }
 
 // SyncIdPGroups sets userID's memberships in mapped groups to match the
