@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/db"
 	"gatehouse/internal/smtptest"
 )
@@ -95,5 +96,52 @@ func TestSecondResetLinkDiesWhenTheFirstIsUsed(t *testing.T) {
 	}
 	if res, _ := ta.post(t, ta.client(), "/login", url.Values{"email": {"bea@example.com"}, "password": {"the first new passphrase"}}); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("the password set by the first link: %d", res.StatusCode)
+	}
+}
+
+// TestUnconfirmedManagerIsNotMailedAboutRequests: an unconfirmed sign-up
+// made manager of a group is not told of access requests (its address is
+// whoever typed it); once confirmed, it is.
+func TestUnconfirmedManagerIsNotMailedAboutRequests(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp), func(c *Config, _ *dashboards.Registry) { c.AllowSignup = true })
+	ctx := context.Background()
+	ta.createUser(t, "boss@example.com", true)
+	g, _ := ta.store.CreateGroup(ctx, db.Actor{}, "Sales", "")
+	d := ta.registry.All()[0]
+	if err := ta.store.AddGrant(ctx, db.Actor{}, d.Slug, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := ta.post(t, ta.client(), "/signup", url.Values{"email": {"pat@example.com"}, "password": {testPassword}, "confirm": {testPassword}}); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign-up: %d", res.StatusCode)
+	}
+	pat, _ := ta.store.UserByEmail(ctx, "pat@example.com")
+	if err := ta.store.AddManager(ctx, db.Actor{}, g.ID, pat.ID); err != nil {
+		t.Fatal(err)
+	}
+	ta.deliver(t)
+	confirm := smtp.To("pat@example.com")
+	requestFrom := func(email string) {
+		t.Helper()
+		ta.createUser(t, email, false)
+		if res, _ := ta.post(t, ta.login(t, email), "/dashboards/"+d.Slug+"/request", url.Values{"message": {"please"}}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("request: %d", res.StatusCode)
+		}
+		ta.deliver(t)
+	}
+	requestFrom("eve@example.com")
+	if n := len(smtp.To("boss@example.com")); n != 1 {
+		t.Fatalf("%d notices to the admin, want 1", n)
+	}
+	if got := smtp.To("pat@example.com"); len(got) != len(confirm) {
+		t.Errorf("the unconfirmed manager was mailed about the request: %q", got[len(got)-1].Subject)
+	}
+	// Confirmed, the same manager is told of the next request.
+	if err := ta.store.SetActive(ctx, db.Actor{Email: "cli"}, pat.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	requestFrom("fay@example.com")
+	if got := smtp.To("pat@example.com"); len(got) != len(confirm)+1 || !strings.Contains(got[len(got)-1].Subject, "fay") {
+		t.Errorf("the confirmed manager got %d new messages, want the notice of fay's request", len(got)-len(confirm))
 	}
 }
