@@ -215,3 +215,101 @@ func (e *ssoEnv) lastLinkDetail(t *testing.T, email string) string {
 	}
 	return detail
 }
+
+// TestSSOLinkNever: with --oidc-link=never a first SSO sign-in does not
+// take over an existing account by its email (401, one sentence, audited,
+// nothing linked, and the account's own sign-in still works); people
+// already linked and new people of an allowed domain sign in as before.
+func TestSSOLinkNever(t *testing.T) {
+	e := newSSOApp(t, func(c *Config, _ *dashboards.Registry) { c.OIDCLink = "never" })
+	ctx := context.Background()
+	old := e.createUser(t, "old@example.com", false)
+	e.addIdPUser("old", "Old@Example.com")
+	_, res, body := e.signIn(t, "old", "/")
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, html.EscapeString(ssoMsgNotLinked)) {
+		t.Errorf("SSO into an unlinked account: %d, want 401 saying %q", res.StatusCode, ssoMsgNotLinked)
+	}
+	if e.countAudit(t, db.ActionSSOFailed, "Old@Example.com") != 1 || !strings.Contains(e.lastAuditDetail(t), "linking by email is off") {
+		t.Errorf("the refusal was not audited with its reason: %s", e.lastAuditDetail(t))
+	}
+	if ids, _ := e.store.IdentitiesOf(ctx, old.ID); len(ids) != 0 {
+		t.Errorf("the refusal linked %+v", ids)
+	}
+	if n, _ := e.store.CountActiveSessions(ctx); n != 0 {
+		t.Errorf("%d sessions after the refusal", n)
+	}
+	e.login(t, "old@example.com") // the account's own sign-in still works
+
+	// Linked before (say while --oidc-link was email): signs in by subject.
+	linked := e.createUser(t, "linked@example.com", false)
+	e.addIdPUser("linked", "linked@example.com")
+	if _, err := e.store.SignInWithIdP(ctx, db.Actor{Email: "idp"}, db.IdPIdentity{Issuer: e.idp.Issuer, Subject: "linked",
+		Email: "linked@example.com", EmailVerified: true}, db.SSOPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.mustSignIn(t, "linked")
+	if _, body := e.get(t, c, "/account", false); !strings.Contains(body, "linked@example.com") {
+		t.Error("the linked person did not land in their account")
+	}
+	// A new person of an allowed domain is created.
+	e.addIdPUser("new", "new@example.com")
+	e.mustSignIn(t, "new")
+	if _, err := e.store.UserByEmail(ctx, "new@example.com"); err != nil {
+		t.Errorf("the new person was not created: %v", err)
+	}
+	if ids, _ := e.store.IdentitiesOf(ctx, linked.ID); len(ids) != 1 {
+		t.Errorf("identities of the linked person: %+v", ids)
+	}
+}
+
+// TestSecurityPageSaysWhichFactorProtectsWhom: /account/security says in
+// words what protects each way into the account: the second factors on the
+// page protect the password; the IdP's own sign-in protects SSO, for a
+// linked account, for one the next SSO sign-in may link by email, and not
+// at all under --oidc-link=never.
+func TestSecurityPageSaysWhichFactorProtectsWhom(t *testing.T) {
+	const (
+		password    = "Signing in with your password asks for nothing more until you add a passkey or an authenticator app below."
+		linked      = "Your account is linked to Test SSO: signing in with Test SSO is protected by Test SSO's own sign-in"
+		linkable    = "Your account is not linked to Test SSO yet: whoever first signs in with Test SSO as pam@example.com"
+		unreachable = "Signing in with Test SSO does not reach your account"
+	)
+	page := func(t *testing.T, ta *testApp, c *http.Client) string {
+		t.Helper()
+		res, body := ta.get(t, c, "/account/security", false)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("/account/security: %d", res.StatusCode)
+		}
+		return body
+	}
+	want := func(t *testing.T, body string, in, out []string) {
+		t.Helper()
+		for _, s := range in {
+			if !strings.Contains(body, s) {
+				t.Errorf("the page lacks %q", s)
+			}
+		}
+		for _, s := range out {
+			if strings.Contains(body, s) {
+				t.Errorf("the page says %q", s)
+			}
+		}
+	}
+	t.Run("link by email", func(t *testing.T) {
+		e := newSSOApp(t)
+		e.createUser(t, "pam@example.com", false)
+		want(t, page(t, e.testApp, e.login(t, "pam@example.com")), []string{password, linkable}, []string{linked, unreachable})
+		e.addIdPUser("pam", "pam@example.com")
+		want(t, page(t, e.testApp, e.mustSignIn(t, "pam")), []string{password, linked}, []string{linkable, unreachable})
+	})
+	t.Run("never", func(t *testing.T) {
+		e := newSSOApp(t, func(c *Config, _ *dashboards.Registry) { c.OIDCLink = "never" })
+		e.createUser(t, "pam@example.com", false)
+		want(t, page(t, e.testApp, e.login(t, "pam@example.com")), []string{password, unreachable}, []string{linked, linkable})
+	})
+	t.Run("no SSO", func(t *testing.T) {
+		ta := newTestApp(t)
+		ta.createUser(t, "pam@example.com", false)
+		want(t, page(t, ta, ta.login(t, "pam@example.com")), []string{password}, []string{"Test SSO", "SSO"})
+	})
+}

@@ -34,6 +34,7 @@ var (
 	ErrNoAccount       = errors.New("no Gatehouse account for this email, and its domain may not sign up")
 	ErrDeactivated     = errors.New("the account is deactivated")
 	ErrLinkedElsewhere = errors.New("the account is already linked to another account at this identity provider")
+	ErrLinkRefused     = errors.New("an account has this email and is not linked to this identity provider account, and linking by email is off")
 )
 
 // MaxIdPGroupLen bounds an IdP group name (Entra ID uses 36-character ids,
@@ -99,8 +100,13 @@ type IdPIdentity struct {
 // SSOPolicy says who may be created at a first sign-in.
 type SSOPolicy struct {
 	// Domains lists the email domains whose unknown users are created
-	// (lower case); empty: only existing users may sign in.
+	// (lower case); empty: only existing users may sign in. It never
+	// applies to existing users.
 	Domains []string
+	// NoEmailLink refuses (ErrLinkRefused) to link an existing user to an
+	// IdP account by its email: only users already linked, and new ones,
+	// may sign in (--oidc-link=never).
+	NoEmailLink bool
 }
 
 // SSOResult says what a sign-in did.
@@ -118,7 +124,7 @@ type GroupSync struct {
 }
 
 // SignInWithIdP finds the user for an IdP account, linking an existing user
-// by verified email or creating one in an allowed domain at the first
+// by verified email (unless p.NoEmailLink) or creating one in an allowed domain at the first
 // sign-in, refuses deactivated users, and syncs the memberships of mapped
 // groups with id.Groups: all in one transaction, so a refusal (one of the
 // Err* refusals above) or a fault changes nothing. The caller records the
@@ -158,6 +164,9 @@ func (s *Store) SignInWithIdP(ctx context.Context, a Actor, id IdPIdentity, p SS
 				}
 				if n > 0 {
 					return ErrLinkedElsewhere
+				}
+				if p.NoEmailLink {
+					return ErrLinkRefused
 				}
 				res.Linked = true
 				detail := map[string]any{"issuer": id.Issuer, "subject": id.Subject}
