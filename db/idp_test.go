@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestSignInWithIdPWithoutGroupSync: a first sign-in without group sync
@@ -44,6 +45,38 @@ func TestSignInWithIdPWithoutGroupSync(t *testing.T) {
 		}
 		if n := countRows(t, s, "user_identities", ""); n != 2 {
 			t.Errorf("%d identities after the refusal, want 2", n)
+		}
+	})
+}
+
+// TestSignInWithIdPDiscardsAnUnconfirmedSignup: linking an unconfirmed
+// sign-up keeps neither its password nor its pending state nor its links,
+// so confirming it afterwards does nothing.
+func TestSignInWithIdPDiscardsAnUnconfirmedSignup(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		u, err := s.SignupPendingUser(ctx, Actor{IP: "192.0.2.1"}, NewUser{Email: "vic@example.com", Name: "Not Vic", PasswordHash: "attacker"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		confirm, err := s.NewMailToken(ctx, u.ID, TokenVerify, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.SignInWithIdP(ctx, Actor{Email: "idp"}, IdPIdentity{Issuer: "https://idp", Subject: "vic",
+			Email: "vic@example.com", EmailVerified: true, Name: "Vic"}, SSOPolicy{})
+		if err != nil || !res.Linked || res.User.PasswordHash != "" || res.User.EmailPending {
+			t.Fatalf("linking the sign-up: %+v %v", res, err)
+		}
+		got, _ := s.UserByID(ctx, u.ID)
+		if got.PasswordHash != "" || got.EmailPending || got.Name != "Vic" {
+			t.Errorf("after linking: password kept %v, pending %v, name %q", got.PasswordHash != "", got.EmailPending, got.Name)
+		}
+		if _, err := s.ConfirmEmail(ctx, confirm, "", "192.0.2.1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("confirming the old sign-up: %v, want ErrNotFound", err)
+		}
+		if n := countRows(t, s, "mail_tokens", "user_id = ?", u.ID); n != 0 {
+			t.Errorf("%d emailed links of the sign-up left", n)
 		}
 	})
 }
