@@ -2,11 +2,17 @@
 # a non-root user, with the SQLite data in a volume. Build and run:
 #
 #   docker build -t gatehouse --build-arg VERSION=$(git describe --tags --always) .
-#   docker run -d --name gatehouse -p 8080:8080 -v gatehouse-data:/data \
-#     -e GATEHOUSE_BASE_URL=https://gatehouse.example.com gatehouse
+#   docker run -d --name gatehouse -p 127.0.0.1:8080:8080 -v gatehouse-data:/data \
+#     -e GATEHOUSE_BASE_URL=https://gatehouse.example.com \
+#     -e GATEHOUSE_TRUSTED_PROXIES=172.17.0.1 gatehouse
 #   docker logs gatehouse          # the one-time setup link, on the first start
 #   docker exec gatehouse /gatehouse users list
 #
+# Publish on loopback and put the TLS proxy in front; the proxy's requests
+# reach the container from the bridge's gateway (172.17.0.1 on Docker's
+# default bridge: `docker network inspect bridge`), which is the address to
+# trust. A bind-mounted /data must be owned by uid 65532 (the image's user):
+# `install -d -o 65532 -g 65532 -m 0700 /srv/gatehouse`.
 # docs/deploy.md has the details; app/packaging_test.go runs this file's
 # build command, environment, command and health check without Docker.
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"image/png"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -176,9 +178,11 @@ func (a *App) renderTOTPEnrol(w http.ResponseWriter, r *http.Request, status int
 
 // confirmTOTP handles POST /account/security/totp/confirm: one right code
 // turns the app on and shows ten new recovery codes, once. A user who was
-// made to enrol is signed in fully.
+// made to enrol is signed in fully. Like adding any factor it needs a
+// recent sign-in; wrong codes are audited and throttled like those of the
+// second-factor step (counted apart from them, with the same limits).
 func (a *App) confirmTOTP(w http.ResponseWriter, r *http.Request) {
-	if !a.parseForm(w, r) {
+	if !a.parseForm(w, r) || !a.requireRecentSignIn(w, r) {
 		return
 	}
 	v, enrolling := securityViewer(r)
@@ -192,15 +196,36 @@ func (a *App) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
+	wait, err := a.failuresWait(ctx, db.ActionTOTPConfirmFailed, v.User.Email, actor.IP, a.now().Add(-a.cfg.ThrottleWindow))
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	if wait > 0 {
+		if err := a.store.Audit(ctx, actor, db.Event{Action: db.ActionMFAThrottled, Target: v.User.Email,
+			Detail: map[string]string{"step": "authenticator app setup"}}); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		a.renderTOTPEnrol(w, r, http.StatusTooManyRequests, v, enrolling, t.Secret,
+			fmt.Sprintf("Too many wrong codes. Try again in %s.", humanWait(wait)))
+		return
+	}
 	code := normalizeCode(r.PostForm.Get("code"))
 	step, ok := totpMatch(t.Secret, code, a.now())
 	if !isTOTPCode(code) || !ok {
+		if err := a.store.Audit(ctx, actor, db.Event{Action: db.ActionTOTPConfirmFailed, Target: v.User.Email,
+			Detail: map[string]string{"reason": "wrong code"}}); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
 		a.renderTOTPEnrol(w, r, http.StatusUnprocessableEntity, v, enrolling, t.Secret,
 			"That code is not right. Enter the six digits your app shows now.")
 		return
 	}
 	codes, hashes := newRecoveryCodes()
-	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: a.clientIP(r)}
 	switch err := a.store.ConfirmTOTP(ctx, actor, v.User.ID, t.Secret, step, hashes); {
 	case errors.Is(err, db.ErrConflict):
 		a.renderSecurity(w, r, http.StatusConflict, "", "The setup was started again elsewhere. Scan the newest QR code.")

@@ -181,7 +181,7 @@ func (a *App) showExplain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := &components.ExplainResult{User: u, DashboardTitle: dash.Title, Allowed: dec.Allowed, Code: dec.Code,
-		Reason: capitalize(theyReason(dec.Reason)), Via: dec.Via, ViaIdP: dec.ViaIdP, Candidates: dec.Candidates}
+		Reason: capitalize(dashboards.TheirReason(dec.Reason)), Via: dec.Via, ViaIdP: dec.ViaIdP, Candidates: dec.Candidates}
 	for _, p := range dash.Panels {
 		pd, err := dashboards.Check(ctx, a.store, viewer, dash, p)
 		if err != nil {
@@ -189,7 +189,7 @@ func (a *App) showExplain(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res.Panels = append(res.Panels, components.PanelDecision{ID: p.ID, Title: p.Title, RequireGroup: p.RequireGroup,
-			Allowed: pd.Allowed, Reason: capitalize(theyReason(pd.Reason))})
+			Allowed: pd.Allowed, Reason: capitalize(dashboards.TheirReason(pd.Reason))})
 	}
 	d.Result = res
 	render()

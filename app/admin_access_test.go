@@ -278,3 +278,86 @@ func TestAdminExplain(t *testing.T) {
 		t.Error("explainer speaks to the viewer instead of about the user")
 	}
 }
+
+// TestAuditShowsApply: the audit log marks the changes an apply made, with
+// the file's sha256, and panel edits made after it are not marked.
+func TestAuditShowsApply(t *testing.T) {
+	ta := newTestApp(t)
+	ta.createUser(t, "admin@example.com", true)
+	ta.createUser(t, "ann@example.com", false)
+	c := ta.login(t, "admin@example.com")
+	ctx := context.Background()
+	want := db.AccessState{Groups: []db.StateGroup{{Name: "ops", Members: []db.StateMember{{Email: "ann@example.com"}}}}}
+	sha := strings.Repeat("ab", 32)
+	if _, err := ta.store.ApplyAccess(ctx, db.Actor{Email: "cli"}, "access.yaml", sha, func(db.AccessState, map[string]int64) (db.AccessState, error) {
+		return want, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, body := ta.get(t, c, "/admin/audit", false)
+	wantStatus(t, res, body, 200)
+	if n := strings.Count(body, "from access apply abababababab…"); n != 2 {
+		t.Errorf("%d audit rows marked as from the apply, want 2 (group.create, member.add)", n)
+	}
+	if !strings.Contains(body, "access.apply") || !strings.Contains(body, sha) {
+		t.Error("the audit log does not show the apply with its sha256")
+	}
+}
+
+// TestApplyWithPanelEdits: an admin working in the panel while an apply
+// runs waits for it, then sees its result: an add of someone the file
+// added answers "already a member", a removal lands after the apply. The
+// apply itself is never broken or mixed by them.
+func TestApplyWithPanelEdits(t *testing.T) {
+	ta := newTestApp(t)
+	ctx := context.Background()
+	ta.createUser(t, "admin@example.com", true)
+	c := ta.login(t, "admin@example.com")
+	ann := ta.createUser(t, "ann@example.com", false)
+	bob := ta.createUser(t, "bob@example.com", false)
+	team := mustGroup(t, ta, "team")
+	side := mustGroup(t, ta, "side")
+	mustMember(t, ta, side, bob, 0)
+	want := db.AccessState{Groups: []db.StateGroup{
+		{Name: "side", Members: []db.StateMember{{Email: "bob@example.com"}}},
+		{Name: "team", Members: []db.StateMember{{Email: "ann@example.com"}, {Email: "bob@example.com"}}},
+	}}
+	type answer struct {
+		status int
+		body   string
+	}
+	add, remove := make(chan answer, 1), make(chan answer, 1)
+	_, err := ta.store.ApplyAccess(ctx, db.Actor{Email: "cli"}, "f", "s", func(db.AccessState, map[string]int64) (db.AccessState, error) {
+		// The apply's transaction is open: the admin clicks in the panel.
+		go func() {
+			res, body := ta.hxPost(t, c, "/admin/groups/"+idStr(team.ID)+"/members", url.Values{"user_id": {idStr(ann.ID)}})
+			add <- answer{res.StatusCode, body}
+		}()
+		go func() {
+			res, body := ta.hxPost(t, c, "/admin/groups/"+idStr(side.ID)+"/members/"+idStr(bob.ID)+"/remove", nil)
+			remove <- answer{res.StatusCode, body}
+		}()
+		time.Sleep(300 * time.Millisecond) // let them reach the database
+		return want, nil
+	})
+	if err != nil {
+		t.Fatalf("apply beside panel edits: %v", err)
+	}
+	if a := <-add; a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, "ann@example.com is already a member of team") {
+		t.Errorf("panel add during the apply: %d %s", a.status, a.body)
+	}
+	if r := <-remove; r.status != http.StatusOK {
+		t.Errorf("panel remove during the apply: %d %s", r.status, r.body)
+	}
+	plan, err := ta.store.PlanAccess(ctx, func(db.AccessState, map[string]int64) (db.AccessState, error) { return want, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, ch := range plan.Changes {
+		lines = append(lines, ch.String())
+	}
+	if strings.Join(lines, "\n") != `+ member "side" / bob@example.com` {
+		t.Errorf("after the apply and the panel's edits the file would change: %q", lines)
+	}
+}

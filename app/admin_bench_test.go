@@ -64,7 +64,7 @@ func seededBenchDir(ctx context.Context) (string, db.SeedResult, error) {
 		return "", res, err
 	}
 	defer os.RemoveAll(tmp)
-	store, err := openStore(ctx, Config{DataDir: filepath.Join(tmp, "data")})
+	store, err := OpenStore(ctx, Config{DataDir: filepath.Join(tmp, "data")})
 	if err != nil {
 		return "", res, err
 	}
@@ -102,7 +102,7 @@ func newAdminBench(b *testing.B) *adminBench {
 		}
 		cfg := DefaultConfig()
 		cfg.DataDir = dir
-		store, err := openStore(ctx, cfg)
+		store, err := OpenStore(ctx, cfg)
 		if err != nil {
 			adminBenchErr = err
 			return

@@ -7,9 +7,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/components"
 	"gatehouse/db"
+
+	"github.com/a-h/templ"
 )
 
 // groupsData loads a page of the groups list for the query string.
@@ -297,7 +301,7 @@ func (a *App) groupCandidates(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.renderFragment(w, r, http.StatusOK, components.AdminCandidates(g.ID, q, users, a.now().UnixMilli()))
+	a.renderFragment(w, r, http.StatusOK, components.AdminCandidates(g.ID, q, users, a.now().UnixMilli(), false))
 }
 
 // memberCandidates finds users to add to a group. Admins search by any
@@ -363,15 +367,32 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	nowMS := a.now().UnixMilli()
-	fail := func(msg string) {
-		if isHTMX(r) {
-			a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminCandidateItem(g.ID, u, nowMS, msg, ""))
+	// undo: the Undo after a removal, which puts the membership back with
+	// the expiry it had and answers the members section it sits in.
+	undo := r.PostForm.Get("undo") == "1"
+	failWith := func(status int, msg string) {
+		switch {
+		case undo && isHTMX(r):
+			a.renderMembers(w, r, status, g, func(d *components.MembersData) { d.Error = msg })
+		case isHTMX(r):
+			a.renderFragment(w, r, status, components.AdminCandidateItem(g.ID, u, nowMS, msg, ""))
+		default:
+			a.renderGroupPage(w, r, status, g, func(d *components.GroupPageData) { d.AddError = msg })
+		}
+	}
+	fail := func(msg string) { failWith(http.StatusUnprocessableEntity, msg) }
+	if a.refusedMemberChange(w, r, g, u, failWith) {
+		return
+	}
+	var exp int64
+	var err error
+	if undo {
+		exp, err = strconv.ParseInt(r.PostForm.Get("undo_expires_ms"), 10, 64)
+		if err != nil || exp < 0 {
+			a.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
 			return
 		}
-		a.renderGroupPage(w, r, http.StatusUnprocessableEntity, g, func(d *components.GroupPageData) { d.AddError = msg })
-	}
-	exp, err := ParseExpiry(r.PostForm.Get("expires"), a.now())
-	if err != nil {
+	} else if exp, err = db.ParseExpiry(r.PostForm.Get("expires"), a.now()); err != nil {
 		fail(userMessage(err))
 		return
 	}
@@ -389,6 +410,12 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 	}
 	if !isHTMX(r) {
 		a.redirect(w, r, groupURL(g.ID)+"?msg=member-added")
+		return
+	}
+	if undo {
+		a.renderMembers(w, r, http.StatusOK, g, func(d *components.MembersData) {
+			d.Done = fmt.Sprintf("%s is a member of %s again.", u.Email, g.Name)
+		})
 		return
 	}
 	if g, err = a.store.GroupByID(r.Context(), g.ID); err != nil {
@@ -409,6 +436,23 @@ func (a *App) addMember(w http.ResponseWriter, r *http.Request) {
 		components.AdminMembersSection(members, true)))
 }
 
+// refusedMemberChange decides (dashboards.DecideMember) whether the viewer
+// may add u to g or change u's expiry in it; a manager may not for
+// themselves. A refusal is audited as a denial and answered 403 by show
+// with the sentence saying why. It reports whether it answered.
+func (a *App) refusedMemberChange(w http.ResponseWriter, r *http.Request, g db.Group, u db.User, show func(status int, msg string)) bool {
+	dec := dashboards.DecideMember(dashboards.ViewerOf(viewerFrom(r.Context()).User), u.ID)
+	if dec.Allowed {
+		return false
+	}
+	if err := a.store.AuditDenial(r.Context(), a.actor(r), g.Name+" / "+u.Email, dec.Code, dec.Reason, time.Minute); err != nil {
+		a.serverError(w, r, err)
+		return true
+	}
+	show(http.StatusForbidden, "You cannot change your own membership of "+g.Name+": "+dec.Reason+".")
+	return true
+}
+
 // memberFromPath loads the group and the member user of a membership route.
 func (a *App) memberFromPath(w http.ResponseWriter, r *http.Request) (db.Group, db.User, bool) {
 	g, ok := a.groupFromPath(w, r)
@@ -427,7 +471,11 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := a.store.RemoveMember(r.Context(), a.actor(r), g.ID, u.ID)
+	// The membership as it was, for Undo.
+	m, err := a.store.MemberOf(r.Context(), g.ID, u.ID)
+	if err == nil {
+		err = a.store.RemoveMember(r.Context(), a.actor(r), g.ID, u.ID)
+	}
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		msg := fmt.Sprintf("%s is not a member of %s.", u.Email, g.Name)
@@ -446,9 +494,29 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, groupURL(g.ID)+"?msg=member-removed")
 		return
 	}
-	// The whole members section is answered, so its count, rows and
-	// "1–N of N" footer all agree with the change.
-	if g, err = a.store.GroupByID(r.Context(), g.ID); err != nil {
+	// The search results above are answered too (for the query the page
+	// holds), so none still says "Added" about someone no longer a member.
+	q := strings.TrimSpace(truncateRunes(r.PostForm.Get("q"), 100))
+	var candidates []db.User
+	if q != "" {
+		if candidates, err = a.memberCandidates(r, g.ID, q); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+	}
+	a.renderMembers(w, r, http.StatusOK, g, func(d *components.MembersData) {
+		d.Done = fmt.Sprintf("Removed %s from %s.", u.Email, g.Name)
+		d.Undo = &components.MemberUndo{UserID: u.ID, Email: u.Email, ExpiresAt: m.ExpiresAt}
+	}, components.AdminCandidates(g.ID, q, candidates, a.now().UnixMilli(), true))
+}
+
+// renderMembers answers an htmx change to a group's members with the whole
+// members section, so its count, rows and "1–N of N" footer all agree with
+// the change; edit fills in what the change says, and more is sent after
+// it (out-of-band swaps).
+func (a *App) renderMembers(w http.ResponseWriter, r *http.Request, status int, g db.Group, edit func(*components.MembersData), more ...templ.Component) {
+	g, err := a.store.GroupByID(r.Context(), g.ID)
+	if err != nil {
 		a.serverError(w, r, err)
 		return
 	}
@@ -457,8 +525,8 @@ func (a *App) removeMember(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	members.Done = fmt.Sprintf("Removed %s from %s.", u.Email, g.Name)
-	a.renderFragment(w, r, http.StatusOK, components.AdminMembersSection(members, false))
+	edit(&members)
+	a.renderFragment(w, r, status, joinComponents(append([]templ.Component{components.AdminMembersSection(members, false)}, more...)...))
 }
 
 // setMemberExpiry handles POST /admin/groups/{id}/members/{user}/expiry:
@@ -484,9 +552,18 @@ func (a *App) setMemberExpiry(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
+	if a.refusedMemberChange(w, r, g, u, func(status int, msg string) {
+		if isHTMX(r) {
+			a.renderFragment(w, r, status, components.AdminMemberRow(g.ID, m, nowMS, msg))
+			return
+		}
+		a.renderGroupPage(w, r, status, g, func(d *components.GroupPageData) { d.Members.Error = msg })
+	}) {
+		return
+	}
 	var exp int64
 	if r.PostForm.Get("clear") == "" {
-		if exp, err = ParseExpiry(r.PostForm.Get("expires"), a.now()); err != nil {
+		if exp, err = db.ParseExpiry(r.PostForm.Get("expires"), a.now()); err != nil {
 			msg := userMessage(err)
 			if isHTMX(r) {
 				a.renderFragment(w, r, http.StatusUnprocessableEntity, components.AdminMemberRow(g.ID, m, nowMS, msg))

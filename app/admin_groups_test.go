@@ -505,3 +505,57 @@ func TestAdminNamesAreEscaped(t *testing.T) {
 		t.Error("the group name is not shown as text")
 	}
 }
+
+// TestGroupNamesAreNFCAndVisible: group names are stored in NFC, and a
+// name with a zero-width character, a leading byte order mark or a bidi
+// control is refused (422 with the reason, plain and htmx; on the command
+// line exit 1 with the reason, as for any bad name), so "SALES\u200b" cannot sit beside "sales" looking
+// the same, nor "Cafe\u0301" beside "Café".
+func TestGroupNamesAreNFCAndVisible(t *testing.T) {
+	ta, c, _ := adminApp(t)
+	ctx := context.Background()
+	mustGroup(t, ta, "sales")
+	other := mustGroup(t, ta, "other")
+	for _, tc := range []struct{ name, want string }{
+		{"SALES\u200b", "Group name must not contain invisible characters (it contains U+200B)"},
+		{"sa\u2060les", "Group name must not contain invisible characters (it contains U+2060)"},
+		{"\ufeffsales", "Group name starts with an invisible byte order mark (U+FEFF)"},
+		{"sales\u202e", "Group name must not contain bidi controls, which reorder text on screen (it contains U+202E)"},
+	} {
+		for _, htmx := range []bool{false, true} {
+			before := countGroups(t, ta)
+			res, body := ta.send(t, c, http.MethodPost, "/admin/groups", url.Values{"name": {tc.name}}, htmx)
+			wantStatus(t, res, body, http.StatusUnprocessableEntity)
+			if !strings.Contains(body, tc.want) || strings.Contains(body, "<html") == htmx {
+				t.Errorf("create %q (htmx %v): the reason is missing, or the wrong shape:\n%s", tc.name, htmx, body)
+			}
+			if countGroups(t, ta) != before {
+				t.Errorf("create %q (htmx %v) made a group", tc.name, htmx)
+			}
+		}
+		// Renaming a group to it is refused the same way.
+		res, body := ta.post(t, c, "/admin/groups/"+idStr(other.ID), url.Values{"name": {tc.name}, "was_name": {"other"}, "was_description": {""}})
+		wantStatus(t, res, body, http.StatusUnprocessableEntity)
+		if g, _ := ta.store.GroupByID(ctx, other.ID); g.Name != "other" || !strings.Contains(body, tc.want) {
+			t.Errorf("rename to %q: now %q\n%s", tc.name, g.Name, body)
+		}
+	}
+
+	// Decomposed "Café" is stored composed, and is then the same name.
+	res, body := ta.post(t, c, "/admin/groups", url.Values{"name": {"Cafe\u0301"}})
+	wantStatus(t, res, body, http.StatusSeeOther)
+	if g, err := ta.store.GroupByName(ctx, "caf\u00e9"); err != nil || g.Name != "Caf\u00e9" {
+		t.Fatalf("stored as %q (%v), want NFC %q", g.Name, err, "Caf\u00e9")
+	}
+	if g, err := ta.store.GroupByName(ctx, "CAFE\u0301"); err != nil || g.Name != "Caf\u00e9" {
+		t.Errorf("looked up in the decomposed form: %q (%v)", g.Name, err)
+	}
+	for _, name := range []string{"CAF\u00c9", "cafe\u0301"} {
+		res, body := ta.post(t, c, "/admin/groups", url.Values{"name": {name}})
+		wantStatus(t, res, body, http.StatusUnprocessableEntity)
+		if !strings.Contains(body, "already exists") {
+			t.Errorf("%q beside Café: %s", name, body)
+		}
+	}
+
+}

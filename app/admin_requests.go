@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/app/dashboards"
 	"gatehouse/components"
@@ -116,6 +117,11 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !dec.Allowed {
+		target := "request " + strconv.FormatInt(req.ID, 10) + ": " + req.UserEmail + " / " + req.Dashboard
+		if err := a.store.AuditDenial(ctx, a.actor(r), target, dec.Code, dec.Reason, time.Minute); err != nil {
+			a.serverError(w, r, err)
+			return
+		}
 		a.forbidden(w, r, "You cannot decide this request: "+dec.Reason+".")
 		return
 	}
@@ -169,7 +175,7 @@ func (a *App) decideRequest(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.kickMail() // the requester's notice, when mail is on
+	a.mail.Kick() // the requester's notice, when mail is on
 	if !isHTMX(r) {
 		msg := "request-denied"
 		if approve {

@@ -1,5 +1,26 @@
-// Package app is Gatehouse's HTTP server, its handlers and middleware, and
-// its command line.
+// Package app is Gatehouse's HTTP server: routes.go lists every route, and
+// the handlers and middleware that share the request state (who is asking,
+// the access snapshot) and the one render rule live here, named by area:
+//
+//   - auth*.go: everything about signing in: login, logout and the account
+//     page (auth.go), the first admin (auth_setup.go), sign-up
+//     (auth_signup.go), password reset and email confirmation
+//     (auth_password.go), second factors (auth_mfa.go), passkeys
+//     (auth_passkeys.go), SSO (auth_oidc*.go), device cookies
+//     (auth_device.go) and the session store (auth_sessions.go);
+//     account_security.go is /account/security;
+//   - admin*.go: the admin panel and group managers (admin_managers.go);
+//   - dashboards*.go: the home page, dashboard pages, panels through the one
+//     access check, and live access (dashboards_live.go);
+//   - middleware*.go, render*.go, clientip.go: the request pipeline;
+//   - app.go, config.go, server.go: building and starting the server
+//     (Serve is what the command line calls).
+//
+// Areas that do not need the request pipeline are packages below it:
+// mailer (mail), auditlog (the audit log as JSON lines), ops (log output,
+// GC floor), dashboards (the registry and the access decision),
+// accessfile (access as code). The command line (app/cli) sits above it
+// and calls only its exported start-up and the store.
 package app
 
 import (
@@ -12,6 +33,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"gatehouse/app/dashboards"
+	"gatehouse/app/mailer"
 	"gatehouse/db"
 )
 
@@ -25,14 +47,14 @@ type App struct {
 	registry *dashboards.Registry
 	// now is the clock; tests replace it (together with store.Now).
 	now func() time.Time
-	// deviceKey signs device cookies (device.go).
+	// deviceKey signs device cookies (auth_device.go).
 	deviceKey []byte
 	// denials holds rendered denial fragments: polling denied panels ask
 	// for the same few fragments over and over.
 	denials fragmentCache
 	// mail drains the outbox; nil without --smtp-url (then no page
 	// mentions mail).
-	mail *mailer
+	mail *mailer.Worker
 	// oidc is sign-in with the identity provider (nil when not configured).
 	oidc *oidcClient
 	// webauthn is the passkey relying party; nil (passkeys off) when the
@@ -42,10 +64,10 @@ type App struct {
 	// --metrics-addr is set.
 	metrics *appMetrics
 	// streamsDone is closed when the server shuts down: open event streams
-	// (live.go) end, so shutdown does not wait for them.
+	// (dashboards_live.go) end, so shutdown does not wait for them.
 	streamsDone      chan struct{}
 	closeStreamsOnce sync.Once
-	// liveCalls shares the streams' decisions after a change (live.go).
+	// liveCalls shares the streams' decisions after a change (dashboards_live.go).
 	liveCalls liveCalls
 }
 
@@ -76,16 +98,15 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	}
 	ss.ClientIP = a.clientIP
 	if cfg.SMTPURL != "" {
-		server, err := parseSMTPURL(cfg.SMTPURL)
+		server, err := mailer.ParseSMTPURL(cfg.SMTPURL)
 		if err != nil {
 			return nil, err
 		}
-		from, err := parseMailFrom(cfg.MailFrom)
+		from, err := mailer.ParseFrom(cfg.MailFrom)
 		if err != nil {
 			return nil, err
 		}
-		a.mail = newMailer(a, &smtpSender{server: server, from: from})
-		a.mail.server = server.String()
+		a.mail = a.newMailWorker(&mailer.SMTPSender{Server: server, From: from}, server.String())
 		store.MailEnabled = true
 	}
 	if err := a.newOIDC(ctx); err != nil {

@@ -198,14 +198,14 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.metrics.login(loginSuccess) // the password was right; a second factor may follow
-	// A second factor, or enrolment, may come before the session (mfa.go).
+	// A second factor, or enrolment, may come before the session (auth_mfa.go).
 	a.afterPassword(w, r, user, next)
 }
 
 // throttled reports how long the caller must wait before another login
 // attempt for email from ip (0: go ahead), and the audit target a failure
 // of this attempt is recorded under: the email, or, when the browser holds
-// a device cookie for that account (see device.go), the device. Failures
+// a device cookie for that account (see auth_device.go), the device. Failures
 // are counted from the audit log, so every instance and restart sees the
 // same counts:
 //   - per account, the failures made without a device cookie since the

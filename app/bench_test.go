@@ -14,7 +14,8 @@ import (
 	"github.com/a-h/templ"
 
 	"gatehouse/app/dashboards"
-	"gatehouse/components"
+	"gatehouse/app/ops"
+	"gatehouse/components/charts"
 	"gatehouse/db"
 )
 
@@ -27,10 +28,10 @@ import (
 
 // benchPanelBody is the static panel the benchmarks render; its bytes are
 // what the bare handler of scripts/bench-load.sh writes too.
-var benchPanelBody = components.Stats(
-	components.StatTile("Open tickets", "1,204", "across all queues", ""),
-	components.StatTile("Breaching SLA", "17", "first response", "warn"),
-	components.StatTile("Median first response", "42 min", "last 7 days", ""),
+var benchPanelBody = charts.Stats(
+	charts.StatTile("Open tickets", "1,204", "across all queues", ""),
+	charts.StatTile("Breaching SLA", "17", "first response", "warn"),
+	charts.StatTile("Median first response", "42 min", "last 7 days", ""),
 )
 
 // withBenchDashboard registers "bench": a static panel (no data query, so
@@ -232,5 +233,5 @@ func BenchmarkLogin(b *testing.B) {
 // discardLogger logs at Info, like `gatehouse serve`, into io.Discard: the
 // request line is formatted but not written.
 func discardLogger() *slog.Logger {
-	return slog.New(newTextLog(io.Discard))
+	return slog.New(ops.NewTextLog(io.Discard))
 }

@@ -140,8 +140,8 @@ func DefaultConfig() Config {
 // Secure reports whether the base URL is https (Secure, __Host- cookies and HSTS).
 func (c Config) Secure() bool { return strings.HasPrefix(strings.ToLower(c.BaseURL), "https://") }
 
-// baseURL returns the configured base URL or one derived from Addr.
-func (c Config) baseURL() string {
+// PublicURL returns the configured base URL or one derived from Addr.
+func (c Config) PublicURL() string {
 	if c.BaseURL != "" {
 		return strings.TrimRight(c.BaseURL, "/")
 	}

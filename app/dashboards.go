@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -34,17 +35,45 @@ func (a *App) dashboardCards(r *http.Request, v *Viewer) ([]components.Dashboard
 		if err != nil {
 			return nil, err
 		}
+		req, err := a.requestState(ctx, d.Slug, requests[d.Slug])
+		if err != nil {
+			return nil, err
+		}
 		cards = append(cards, components.DashboardCard{Slug: d.Slug, Title: d.Title, Description: d.Description,
-			Allowed: dec.Allowed, Reason: capitalize(dec.Reason) + ".", Request: requests[d.Slug].Status})
+			Allowed: dec.Allowed, Reason: capitalize(dec.Reason) + ".", Request: req})
 	}
 	return cards, nil
+}
+
+// requestState is what the viewer sees of their latest request for a
+// dashboard: who decides a pending one, the decider's note on a decided one.
+func (a *App) requestState(ctx context.Context, slug string, req db.AccessRequest) (components.RequestState, error) {
+	st := components.RequestState{Status: req.Status, Note: req.Note, DecidedBy: req.DecidedBy}
+	if req.Status != db.RequestPending {
+		return st, nil
+	}
+	groups, err := a.store.DecidingGroups(ctx, slug)
+	if err != nil {
+		return st, err
+	}
+	st.Deciders = decidersPhrase(groups)
+	return st, nil
+}
+
+// decidersPhrase says who decides a request: "an admin", or "an admin or a
+// manager of sales or support".
+func decidersPhrase(groups []string) string {
+	if len(groups) == 0 {
+		return "an admin"
+	}
+	return "an admin or a manager of " + strings.Join(groups, " or ")
 }
 
 // showDashboard renders GET /dashboards/{slug}: the page with its panels
 // (which load themselves) when the viewer may open it, else a 403 page with
 // one denial in their place. A panel needing a group the viewer is not in
 // shows its own denial. Either way the page follows the viewer's access
-// through its event stream (live.go) and fetches itself again, with htmx,
+// through its event stream (dashboards_live.go) and fetches itself again, with htmx,
 // when it changes.
 func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	d := a.registry.Get(r.PathValue("slug"))
@@ -63,8 +92,8 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state()}
 	if !access.dashboard.Allowed {
 		dec := access.dashboard
-		a.deny(w, r, d, nil, dec, func(status string) {
-			view.Denial = &components.Denial{What: "dashboard", Reason: dec.Reason, CanRequest: canRequest(dec), Request: status}
+		a.deny(w, r, d, nil, dec, func(req components.RequestState) {
+			view.Denial = &components.Denial{What: "dashboard", Reason: dec.Reason, CanRequest: canRequest(dec), Request: req}
 			a.render(w, r, http.StatusForbidden, page, components.DashboardPage(view))
 		})
 		return
@@ -119,8 +148,8 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		if dec.Code == dashboards.CodePanelGroup {
 			what = "dashboard panel"
 		}
-		a.deny(w, r, d, p, dec, func(status string) {
-			fragment := components.DeniedPanel(d.Slug, what, dec.Reason, canRequest(dec), status)
+		a.deny(w, r, d, p, dec, func(req components.RequestState) {
+			fragment := components.DeniedPanel(d.Slug, what, dec.Reason, canRequest(dec), req)
 			if isHTMX(r) {
 				if what == "dashboard" {
 					// The whole dashboard is gone: the page fetches itself
@@ -128,12 +157,12 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 					// (this matters when its event stream is down).
 					w.Header()["Hx-Trigger"] = accessChangedTrigger
 				}
-				key := strings.Join([]string{d.Slug, what, dec.Reason, status, strconv.FormatBool(canRequest(dec))}, "\x00")
+				key := strings.Join([]string{d.Slug, what, dec.Reason, req.Status, req.Deciders, req.Note, req.DecidedBy, strconv.FormatBool(canRequest(dec))}, "\x00")
 				a.writeBytes(w, http.StatusForbidden, a.denials.get(key, func() ([]byte, error) { return renderBytes(r.Context(), fragment) }))
 				return
 			}
 			a.render(w, r, http.StatusForbidden, page(), components.DeniedPanelPage(d.Slug, d.Title, p.Title,
-				components.Denial{What: what, Reason: dec.Reason, CanRequest: canRequest(dec), Request: status}))
+				components.Denial{What: what, Reason: dec.Reason, CanRequest: canRequest(dec), Request: req}))
 		})
 		return
 	}
@@ -166,7 +195,7 @@ func canRequest(dec dashboards.Decision) bool {
 // deny audits a denial (at most once a minute per viewer and target, so
 // polling panels do not flood the log) and renders it with the viewer's
 // request status.
-func (a *App) deny(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard, p *dashboards.Panel, dec dashboards.Decision, render func(requestStatus string)) {
+func (a *App) deny(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard, p *dashboards.Panel, dec dashboards.Decision, render func(components.RequestState)) {
 	target := d.Slug
 	if p != nil {
 		target += "/" + p.ID
@@ -175,16 +204,18 @@ func (a *App) deny(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboa
 		a.serverError(w, r, err)
 		return
 	}
-	status := ""
+	var req components.RequestState
 	if canRequest(dec) {
 		reqs, err := a.store.LatestRequests(r.Context(), viewerFrom(r.Context()).User.ID)
+		if err == nil {
+			req, err = a.requestState(r.Context(), d.Slug, reqs[d.Slug])
+		}
 		if err != nil {
 			a.serverError(w, r, err)
 			return
 		}
-		status = reqs[d.Slug].Status
 	}
-	render(status)
+	render(req)
 }
 
 // requestAccess handles POST /dashboards/{slug}/request: a denied viewer
@@ -219,9 +250,15 @@ func (a *App) requestAccess(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	a.kickMail() // the deciders' notices, when mail is on
+	a.mail.Kick() // the deciders' notices, when mail is on
 	if isHTMX(r) {
-		a.renderFragment(w, r, http.StatusOK, components.RequestAccessControl(d.Slug, db.RequestPending))
+		req, err := a.requestState(r.Context(), d.Slug, db.AccessRequest{Status: db.RequestPending})
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		req.Just = true
+		a.renderFragment(w, r, http.StatusOK, components.RequestAccessControl(d.Slug, req))
 		return
 	}
 	http.Redirect(w, r, "/?requested="+d.Slug, http.StatusSeeOther)

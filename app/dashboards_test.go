@@ -12,7 +12,7 @@ import (
 	"github.com/a-h/templ"
 
 	"gatehouse/app/dashboards"
-	"gatehouse/components"
+	"gatehouse/components/charts"
 	"gatehouse/db"
 )
 
@@ -28,11 +28,11 @@ func withTestDashboard(calls *dataCalls) func(*Config, *dashboards.Registry) {
 			Panels: []*dashboards.Panel{
 				{ID: "open", Title: "Open panel", Refresh: time.Second, Data: func(ctx context.Context, q dashboards.Query) (templ.Component, error) {
 					calls.open.Add(1)
-					return components.Empty("secret open data"), nil
+					return charts.Empty("secret open data"), nil
 				}},
 				{ID: "leads", Title: "Leads panel", RequireGroup: "leads", Data: func(ctx context.Context, q dashboards.Query) (templ.Component, error) {
 					calls.leads.Add(1)
-					return components.Empty("secret leads data"), nil
+					return charts.Empty("secret leads data"), nil
 				}},
 			},
 		})

@@ -117,7 +117,7 @@ func (a *App) SeedDemo(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	return printDemo(out, a.cfg.baseURL(), existed, sees)
+	return printDemo(out, a.cfg.PublicURL(), existed, sees)
 }
 
 // demoSees says in a few words what the user with email may open now, by

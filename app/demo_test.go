@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -323,5 +324,35 @@ func TestRenderedPanelIsWrittenAsRendered(t *testing.T) {
 	}
 	if res, body := ta.get(t, c, "/dashboards/finance/panels/burn-and-runway", false); res.StatusCode != http.StatusOK || !strings.Contains(body, want.String()) || !strings.Contains(body, "<html") {
 		t.Errorf("full page: status %d, panel in it: %v", res.StatusCode, strings.Contains(body, want.String()))
+	}
+}
+
+// TestDemoBannerFollowsTheData: the banner says what each demo user sees
+// now, not what the demo first set up.
+func TestDemoBannerFollowsTheData(t *testing.T) {
+	ta := newDemoTestApp(t)
+	out := ta.seedDemo(t)
+	if !regexp.MustCompile(`olivia@demo.example\s+sees nothing: in no group`).MatchString(out) ||
+		!regexp.MustCompile(`alice@demo.example\s+sees Sales \(without Rep performance\)`).MatchString(out) ||
+		!regexp.MustCompile(`lee@demo.example\s+sees Sales, including Rep performance \(sales-leads\)`).MatchString(out) {
+		t.Errorf("first banner:\n%s", out)
+	}
+	ctx := context.Background()
+	olivia, err := ta.store.UserByEmail(ctx, "olivia@demo.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"finance", "sales"} {
+		g, err := ta.store.GroupByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ta.store.AddMember(ctx, db.Actor{}, g.ID, olivia.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = ta.seedDemo(t)
+	if strings.Contains(out, "olivia@demo.example   sees nothing") || !regexp.MustCompile(`olivia@demo.example\s+sees Finance; Sales \(without Rep performance\)|olivia@demo.example\s+sees Sales \(without Rep performance\); Finance`).MatchString(out) {
+		t.Errorf("banner after olivia joined finance and sales:\n%s", out)
 	}
 }

@@ -16,8 +16,9 @@ import (
 	"github.com/a-h/templ"
 
 	"gatehouse/app/dashboards"
-	"gatehouse/components"
+	"gatehouse/components/charts"
 	"gatehouse/db"
+	"gatehouse/internal/testutil"
 )
 
 // TestDenialsEscapeGroupNames: the reasons on the denial page, the denied
@@ -27,7 +28,7 @@ func TestDenialsEscapeGroupNames(t *testing.T) {
 	const grantName, leadName = `<img src=x onerror=alert(1)>`, `<script>alert(2)</script>`
 	ctx := context.Background()
 	ta := newTestApp(t, func(_ *Config, r *dashboards.Registry) {
-		data := func(context.Context, dashboards.Query) (templ.Component, error) { return components.Empty("data"), nil }
+		data := func(context.Context, dashboards.Query) (templ.Component, error) { return charts.Empty("data"), nil }
 		r.MustRegister(&dashboards.Dashboard{Slug: "xss", Title: "XSS board", Panels: []*dashboards.Panel{
 			{ID: "open", Title: "Open", Data: data},
 			{ID: "lead", Title: "Lead", RequireGroup: leadName, Data: data},
@@ -150,7 +151,7 @@ func TestSignupIsThrottledPerIP(t *testing.T) {
 func TestGoErrorAnswersCarrySecurityHeaders(t *testing.T) {
 	ta := newTestApp(t)
 	srv := &http.Server{Handler: ta.Routes(), MaxHeaderBytes: 32 << 10}
-	ln := listenLocal(t)
+	ln := testutil.ListenLocal(t)
 	go srv.Serve(ta.guardListener(ln))
 	defer srv.Close()
 	raw := func(req string) (*http.Response, string) {

@@ -19,6 +19,7 @@ import (
 	"gatehouse/db"
 	"gatehouse/db/postgrestest"
 	"gatehouse/internal/smtptest"
+	"gatehouse/internal/testutil"
 )
 
 const testMailFrom = "Gatehouse <gatehouse@example.com>"
@@ -36,7 +37,7 @@ func (ta *testApp) deliver(t testing.TB) {
 	if ta.mail == nil {
 		t.Fatal("mail is not configured")
 	}
-	ta.mail.drain(context.Background())
+	ta.mail.Drain(context.Background())
 }
 
 // outbox returns the app's outbox, newest first.
@@ -403,17 +404,8 @@ func TestAccessRequestsNotifyAdminsAndRequester(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// reservedPort returns a loopback address nothing listens on (yet).
-func reservedPort(t *testing.T) string {
-	t.Helper()
-	ln := listenLocal(t)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestMailSurvivesSMTPOutageAndRestart(t *testing.T) {
-	addr := reservedPort(t)
+	addr := testutil.FreeAddr(t)
 	dsn := ""
 	down := func(c *Config, _ *dashboards.Registry) {
 		c.SMTPURL, c.MailFrom, c.BaseURL = "smtp://"+addr, testMailFrom, "http://gatehouse.test"
@@ -504,7 +496,7 @@ func TestMailSentOnceByTwoInstances(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, ta := range []*testApp{a1, a2, a1, a2} {
 				wg.Add(1)
-				go func() { defer wg.Done(); ta.mail.drain(ctx) }()
+				go func() { defer wg.Done(); ta.mail.Drain(ctx) }()
 			}
 			wg.Wait()
 			msgs := smtp.Messages()
@@ -522,88 +514,6 @@ func TestMailSentOnceByTwoInstances(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestSMTPURLAndTLSPolicy(t *testing.T) {
-	for _, tc := range []struct {
-		raw        string
-		want       smtpSettings
-		wantErr    string
-		requireTLS bool
-	}{
-		{raw: "smtp://mail.corp.example", want: smtpSettings{Host: "mail.corp.example", Port: 587, RequireTLS: true}},
-		{raw: "smtp://u%40corp:p%3Ass@mail.corp.example:2525", want: smtpSettings{Host: "mail.corp.example", Port: 2525, RequireTLS: true, User: "u@corp", Pass: "p:ss"}},
-		{raw: "smtps://mail.corp.example", want: smtpSettings{Host: "mail.corp.example", Port: 465, ImplicitTLS: true}},
-		{raw: "smtp://127.0.0.1:1025", want: smtpSettings{Host: "127.0.0.1", Port: 1025}},
-		{raw: "smtp://localhost:25", want: smtpSettings{Host: "localhost", Port: 25}},
-		{raw: "smtp://[::1]:25", want: smtpSettings{Host: "::1", Port: 25}},
-		{raw: "http://mail.corp.example", wantErr: "must start with smtp://"},
-		{raw: "smtp://", wantErr: "no host"},
-		{raw: "smtp://host:99999", wantErr: "invalid port"},
-		{raw: "smtp://host/x", wantErr: "no path"},
-	} {
-		got, err := parseSMTPURL(tc.raw)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%s: err %v, want %q", tc.raw, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("%s: %+v %v, want %+v", tc.raw, got, err, tc.want)
-		}
-	}
-	if s, _ := parseSMTPURL("smtp://u:secret@mail.corp.example"); strings.Contains(s.String(), "secret") {
-		t.Errorf("String shows the password: %s", s)
-	}
-
-	// A server that offers no STARTTLS gets nothing when TLS is required.
-	smtp := smtptest.Start(t)
-	host, port, _ := net.SplitHostPort(smtp.Addr)
-	s, _ := parseSMTPURL("smtp://" + net.JoinHostPort(host, port))
-	s.RequireTLS = true // as for any host that is not loopback
-	err := (&smtpSender{server: s, from: testMailFrom}).Send(context.Background(), outgoingMail{To: "a@example.com", Subject: "x", Text: "x"})
-	if err == nil || len(smtp.Messages()) != 0 {
-		t.Errorf("sent without TLS: err %v, %d messages", err, len(smtp.Messages()))
-	}
-}
-
-func TestSMTPCredentials(t *testing.T) {
-	smtp := smtptest.Start(t)
-	smtp.User, smtp.Pass = "gatehouse", "s3cret"
-	s, err := parseSMTPURL(smtp.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(s smtpSettings) error {
-		return (&smtpSender{server: s, from: testMailFrom}).Send(context.Background(), outgoingMail{To: "a@example.com", Subject: "hi", Text: "hi", HTML: "<p>hi</p>"})
-	}
-	if err := send(s); err != nil || len(smtp.Messages()) != 1 {
-		t.Fatalf("with credentials: %v, %d messages", err, len(smtp.Messages()))
-	}
-	s.Pass = "wrong"
-	if err := send(s); err == nil || len(smtp.Messages()) != 1 {
-		t.Errorf("wrong password: %v", err)
-	}
-}
-
-func TestMailTestCommand(t *testing.T) {
-	smtp := smtptest.Start(t)
-	e := newCLIEnv(t)
-	out := e.ok("", "mail", "test", "ops@example.com", "--smtp-url", smtp.URL(), "--mail-from", testMailFrom, "--base-url", "https://gatehouse.corp.example")
-	if !strings.Contains(out, "sent a test message to ops@example.com") {
-		t.Errorf("output: %s", out)
-	}
-	msgs := smtp.To("ops@example.com")
-	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "https://gatehouse.corp.example") || msgs[0].HTML == "" {
-		t.Fatalf("test message: %+v", msgs)
-	}
-	down := reservedPort(t)
-	e.fails(1, "sending through smtp://"+down+" failed", "", "mail", "test", "ops@example.com", "--smtp-url", "smtp://"+down, "--mail-from", testMailFrom)
-	e.fails(2, "--mail-from is required", "", "mail", "test", "ops@example.com", "--smtp-url", smtp.URL())
-	e.fails(2, "must start with smtp://", "", "mail", "test", "ops@example.com", "--smtp-url", "http://x", "--mail-from", testMailFrom)
-	e.fails(2, "--smtp-url", "", "mail", "test", "ops@example.com")
-	e.fails(2, "must start with smtp://", "", "serve", "--smtp-url", "ftp://x", "--mail-from", testMailFrom)
 }
 
 // TestForgotPasswordTimingSameForUnknownEmail compares, statistically, how
@@ -742,7 +652,9 @@ func TestResetTakesOverAnUnconfirmedSignup(t *testing.T) {
 	ta.deliver(t)
 	var link string
 	for _, m := range smtp.To("cfo@example.com") {
-		link = firstNonEmpty(link, m.Link("/password/reset?token="))
+		if link == "" {
+			link = m.Link("/password/reset?token=")
+		}
 	}
 	if link == "" {
 		t.Fatal("no reset link for the unconfirmed account")
@@ -889,5 +801,33 @@ func TestSignupWithAnExistingAddressLooksLikeANewOne(t *testing.T) {
 	}
 	if u, _ := ta.store.UserByEmail(context.Background(), "taken@example.com"); u.EmailPending {
 		t.Error("the existing account was touched")
+	}
+}
+
+// TestManagersOwnRequestIsNotMailedToThem: a manager who asks for a
+// dashboard granted to their group is not sent the notice to decide it
+// (they cannot); the admins are.
+func TestManagersOwnRequestIsNotMailedToThem(t *testing.T) {
+	smtp := smtptest.Start(t)
+	ta := newTestApp(t, withMail(smtp))
+	ctx := context.Background()
+	ta.createUser(t, "boss@example.com", true)
+	g, _ := ta.store.CreateGroup(ctx, db.Actor{}, "Sales", "")
+	d := ta.registry.All()[0]
+	if err := ta.store.AddGrant(ctx, db.Actor{}, d.Slug, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	mgr := ta.createUser(t, "mgr@example.com", false)
+	if err := ta.store.AddManager(ctx, db.Actor{}, g.ID, mgr.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := ta.post(t, ta.login(t, mgr.Email), "/dashboards/"+d.Slug+"/request", url.Values{"message": {"me too"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("request: %d", res.StatusCode)
+	}
+	ta.deliver(t)
+	if len(smtp.To("boss@example.com")) != 1 || len(smtp.To("mgr@example.com")) != 0 {
+		t.Errorf("notices: %d to the admin, %d to the requesting manager; want 1 and 0",
+			len(smtp.To("boss@example.com")), len(smtp.To("mgr@example.com")))
 	}
 }

@@ -114,7 +114,7 @@ func newMetrics(store *db.Store) *appMetrics {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "gatehouse_build_info",
 		Help:        "Always 1; the version label says which build runs.",
-		ConstLabels: prometheus.Labels{"version": version(), "dialect": store.Dialect},
+		ConstLabels: prometheus.Labels{"version": VersionString(), "dialect": store.Dialect},
 	}, func() float64 { return 1 }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gatehouse_sessions_active",

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -266,21 +265,4 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func TestServeRefusesABadMetricsAddrBeforeListening(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	e := newCLIEnv(t)
-	e.ok("", "migrate")
-	_, errOut, code := e.run("", "serve", "--addr", "127.0.0.1:0", "--metrics-addr", ln.Addr().String())
-	if code != 1 || !strings.Contains(errOut, "cannot listen for metrics on "+ln.Addr().String()) {
-		t.Fatalf("serve with a taken --metrics-addr: exit %d, stderr %q", code, errOut)
-	}
-	if strings.Contains(errOut, "gatehouse listening") {
-		t.Errorf("serve said it was listening before failing: %q", errOut)
-	}
 }

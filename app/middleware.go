@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"gatehouse/app/ops"
 	"gatehouse/db"
 )
 
@@ -148,15 +149,15 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 			return
 		}
 		now := time.Now()
-		line := requestLine{id: id, method: r.Method, path: r.URL.Path, ip: a.clientIP(r),
-			status: sw.status, bytes: sw.bytes, duration: now.Sub(start)}
-		if tl, ok := a.log.Handler().(*textLog); ok && tl.logRequest(ctx, level, now, line) {
+		line := ops.RequestLine{ID: id, Method: r.Method, Path: r.URL.Path, IP: a.clientIP(r),
+			Status: sw.status, Bytes: sw.bytes, Duration: now.Sub(start)}
+		if tl, ok := a.log.Handler().(*ops.TextLog); ok && tl.LogRequest(ctx, level, now, line) {
 			return
 		}
 		a.log.LogAttrs(ctx, level, "request",
-			slog.String("id", line.id), slog.String("method", line.method), slog.String("path", line.path),
-			slog.Int("status", line.status), slog.Int("bytes", line.bytes),
-			slog.Duration("duration", line.duration), slog.String("ip", line.ip))
+			slog.String("id", line.ID), slog.String("method", line.Method), slog.String("path", line.Path),
+			slog.Int("status", line.Status), slog.Int("bytes", line.Bytes),
+			slog.Duration("duration", line.Duration), slog.String("ip", line.IP))
 	})
 }
 

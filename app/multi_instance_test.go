@@ -32,7 +32,7 @@ var (
 // buildGatehouse builds the real binary once per test run into a temporary
 // directory (with -race when the tests run with it, so the build reuses
 // their packages).
-func buildGatehouse(t *testing.T) string {
+func buildGatehouse(t testing.TB) string {
 	t.Helper()
 	binaryOnce.Do(func() {
 		goTool, err := exec.LookPath("go")

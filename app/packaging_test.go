@@ -1,9 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"gatehouse/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
@@ -144,7 +144,7 @@ func TestDockerfileRunsAsDescribed(t *testing.T) {
 		t.Fatal("the health check passes with no server running")
 	}
 	server := run(append(append([]string{}, entry...), cmd...))
-	logs := &lockedBuffer{b: &bytes.Buffer{}}
+	logs := &testutil.LockedBuffer{}
 	server.Stderr, server.Stdout = logs, logs
 	if err := server.Start(); err != nil {
 		t.Fatal(err)

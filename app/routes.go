@@ -45,7 +45,7 @@ func (a *App) Routes() http.Handler {
 	mux.HandleFunc("GET /password/reset", a.showResetWithLink)
 	mux.HandleFunc("POST /password/reset", a.resetPasswordWithLink)
 
-	// Second factors and passkeys while signing in (app/mfa.go, app/passkeys.go):
+	// Second factors and passkeys while signing in (app/auth_mfa.go, app/auth_passkeys.go):
 	// the half-authenticated session of a right password, or nobody yet.
 	mux.HandleFunc("GET /login/mfa", a.showSecondFactor)
 	mux.HandleFunc("POST /login/mfa", a.secondFactor)

@@ -121,7 +121,7 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"GET /dashboards/{slug}":                      {"GET", "/dashboards/test", see, no, ok, ok, no},
 		"GET /dashboards/{slug}/panels/{panel}":       {"GET", "/dashboards/test/panels/open", see, no, ok, ok, no},
 		"POST /dashboards/{slug}/request":             {"POST", "/dashboards/nope/request", see, nf, nf, nf, nf},
-		"GET /dashboards/{slug}/events":               {"GET", "/dashboards/nope/events", 401, nf, nf, nf, nf}, // a stream: checked in live_test.go
+		"GET /dashboards/{slug}/events":               {"GET", "/dashboards/nope/events", 401, nf, nf, nf, nf}, // a stream: checked in dashboards_live_test.go
 
 		"GET /admin":                                       {"GET", "/admin", see, no, no, ok, no},
 		"GET /admin/{$}":                                   {"GET", "/admin/", see, no, no, ok, no},

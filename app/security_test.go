@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
+	"gatehouse/internal/testutil"
 )
 
 func TestCrossOriginPostsAreRefused(t *testing.T) {
@@ -291,7 +292,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 func TestHugeHeadersAreRefusedByTheServer(t *testing.T) {
 	// The real server (http.Server with MaxHeaderBytes) answers 431.
 	srv := &http.Server{Handler: newTestApp(t).Routes(), MaxHeaderBytes: 32 << 10}
-	ln := listenLocal(t)
+	ln := testutil.ListenLocal(t)
 	go srv.Serve(ln)
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/login", nil)

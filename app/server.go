@@ -12,9 +12,15 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/app/auditlog"
 	"gatehouse/app/dashboards"
+	"gatehouse/app/ops"
 	"gatehouse/db"
 )
+
+// DemoFlagKey is the database flag `serve --demo` sets: the database stays
+// a demo one, so commands know the demo dashboards without --demo.
+const DemoFlagKey = "demo"
 
 // Serve opens and migrates the database, starts the HTTP server on
 // cfg.Addr with the built-in dashboards, the demo ones with cfg.Demo, and
@@ -34,13 +40,13 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	// A demo database stays one: later starts and every command serve the
 	// demo dashboards its grants name.
 	if cfg.Demo {
-		if err := store.SetFlag(ctx, demoFlagKey, true); err != nil {
+		if err := store.SetFlag(ctx, DemoFlagKey, true); err != nil {
 			return err
 		}
-	} else if cfg.Demo, err = store.Flag(ctx, demoFlagKey); err != nil {
+	} else if cfg.Demo, err = store.Flag(ctx, DemoFlagKey); err != nil {
 		return err
 	}
-	registry, err := buildRegistry(&cfg, extra)
+	registry, err := BuildRegistry(&cfg, extra)
 	if err != nil {
 		return err
 	}
@@ -56,7 +62,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		store.AccessFeed()
 	}
 	if cfg.AuditLog != "" {
-		stopTail, err := startAuditTail(ctx, cfg.AuditLog, store, log)
+		stopTail, err := auditlog.Start(ctx, cfg.AuditLog, store, log)
 		if err != nil {
 			return err
 		}
@@ -106,7 +112,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 			return fmt.Errorf("seeding demo data: %w", err)
 		}
 	}
-	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store, cfg), "version", version())
+	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store, cfg), "version", VersionString())
 	if u, err := a.SetupURL(ctx); err != nil {
 		return err
 	} else if u != "" {
@@ -118,15 +124,15 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	defer func() { stop(); <-sweepDone }()
 	if a.mail != nil {
 		mailDone := make(chan struct{})
-		go func() { defer close(mailDone); a.mail.run(ctx) }()
+		go func() { defer close(mailDone); a.mail.Run(ctx) }()
 		defer func() { stop(); <-mailDone }()
-		log.Info("mail outbox worker started", "smtp", a.mail.server)
+		log.Info("mail outbox worker started", "smtp", a.mail.Server)
 		if cfg.BaseURL == "" {
-			log.Warn("--base-url is not set: links in mail point at the listening address; set it to the address people use", "links_to", a.cfg.baseURL())
+			log.Warn("--base-url is not set: links in mail point at the listening address; set it to the address people use", "links_to", a.cfg.PublicURL())
 		}
 	}
 
-	startGCFloor()
+	ops.StartGCFloor()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.guardListener(ln)) }()
 	if ready != nil {
@@ -150,9 +156,9 @@ func describeStore(s *db.Store, cfg Config) string {
 	return db.RedactDSN(cfg.DSN)
 }
 
-// openStore opens the database and applies migrations. It tries
+// OpenStore opens the database and applies migrations. It tries
 // PostgreSQL once: commands fail at once when it cannot be reached.
-func openStore(ctx context.Context, cfg Config) (*db.Store, error) {
+func OpenStore(ctx context.Context, cfg Config) (*db.Store, error) {
 	return openStoreWaiting(ctx, Config{DSN: cfg.DSN, DataDir: cfg.DataDir}, nil)
 }
 
@@ -193,27 +199,16 @@ func (a *App) sweepSessions(ctx context.Context) {
 	}
 }
 
-// startAuditTail streams every new audit event to dest (--audit-log) until
-// the returned stop is called; stop writes what is left and closes dest.
-func startAuditTail(ctx context.Context, dest string, store *db.Store, log *slog.Logger) (stop func(), err error) {
-	w, closeLog, err := openAuditLog(dest, os.Stdout)
-	if err != nil {
+// BuildRegistry returns the dashboards a server with cfg serves: the
+// built-in ones, the demo ones with --demo, then extra.
+func BuildRegistry(cfg *Config, extra []*dashboards.Dashboard) (*dashboards.Registry, error) {
+	r := dashboards.NewRegistry()
+	dashboards.RegisterBuiltins(r)
+	if cfg.Demo {
+		dashboards.RegisterDemo(r)
+	}
+	if err := r.Register(extra...); err != nil {
 		return nil, err
 	}
-	tail := newAuditTail(store, w, log)
-	if err := tail.start(ctx); err != nil {
-		closeLog()
-		return nil, err
-	}
-	tailCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); tail.run(tailCtx) }()
-	log.Info("streaming the audit log", "to", dest)
-	return func() {
-		cancel()
-		<-done
-		if err := closeLog(); err != nil {
-			log.Error("closing the audit log", "err", err)
-		}
-	}, nil
+	return r, nil
 }

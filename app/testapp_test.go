@@ -20,6 +20,7 @@ import (
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
 	"gatehouse/db/postgrestest"
+	"gatehouse/internal/testutil"
 )
 
 // testPassword passes the password policy; every test user gets it unless a test says otherwise.
@@ -62,7 +63,7 @@ type testApp struct {
 	Server *httptest.Server
 	Clock  *fakeClock
 	Dir    string
-	Logs   *strings.Builder
+	Logs   *testutil.LockedBuffer
 }
 
 // newTestApp starts a fresh app on a new SQLite file, or on a fresh
@@ -92,7 +93,7 @@ func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboar
 	for _, f := range configure {
 		f(&cfg, reg)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +110,8 @@ func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboar
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	logs := &strings.Builder{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &testutil.LockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := New(ctx, cfg, store, log, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -128,17 +129,6 @@ func newTestAppOn(t testing.TB, dsn string, configure ...func(*Config, *dashboar
 }
 
 var testHashParams = &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
 
 // client returns a browser-like client with a cookie jar that does not follow redirects.
 func (ta *testApp) client() *http.Client {

@@ -1,11 +1,13 @@
 // Gatehouse's own script (no inline scripts: the Content-Security-Policy
-// allows only files from /assets/). It does two things:
+// allows only files from /assets/). It does three things:
 //
 //  1. The colour theme: pages follow the system's prefers-color-scheme
-//     until the person presses the theme button in the top bar; their
+//     until the person presses the theme button in the top bar, which
+//     cycles system → the other theme → the system's theme → system; a
 //     choice is remembered in localStorage. Loaded in <head> without
 //     defer, so a remembered theme applies before the first paint.
-//  2. The keyboard focus through htmx swaps: htmx itself refocuses an
+//  2. On a phone, the admin sections' row scrolls its current one into view.
+//  3. The keyboard focus through htmx swaps: htmx itself refocuses an
 //     element with the same id, or an [autofocus] element in new content;
 //     when neither exists and the focused element was swapped away, the
 //     swapped-in content takes the focus instead of <body>.
@@ -27,17 +29,20 @@
   }
 
   var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
-  function effective() {
-    var t = root.getAttribute("data-theme");
-    if (t === "light" || t === "dark") {
-      return t;
-    }
+  function system() {
     return darkQuery && darkQuery.matches ? "dark" : "light";
   }
+  // mode is "light", "dark", or "system" (follow the system's setting).
+  function mode() {
+    var t = root.getAttribute("data-theme");
+    return t === "light" || t === "dark" ? t : "system";
+  }
   function sync(button) {
-    var dark = effective() === "dark";
-    button.setAttribute("aria-pressed", dark ? "true" : "false");
-    button.title = dark ? "Dark theme is on: press for the light theme" : "Press for the dark theme";
+    var m = mode();
+    var label = m === "system" ? "Theme: follows the system (" + system() + " now)" : "Theme: " + m;
+    button.setAttribute("data-mode", m);
+    button.setAttribute("aria-label", label + ". Press to change.");
+    button.title = label;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -47,13 +52,34 @@
     }
     button.hidden = false;
     sync(button);
+    // The button cycles: following the system → the other theme → the
+    // system's theme, kept → following the system again. Every press
+    // changes something visible, and the system can always be followed
+    // again.
     button.addEventListener("click", function () {
-      var next = effective() === "dark" ? "light" : "dark";
-      root.setAttribute("data-theme", next);
+      var m = mode();
+      var sys = system();
+      var next;
+      if (m === "system") {
+        next = sys === "dark" ? "light" : "dark";
+      } else if (m !== sys) {
+        next = sys;
+      } else {
+        next = "system";
+      }
       try {
-        localStorage.setItem(KEY, next);
+        if (next === "system") {
+          localStorage.removeItem(KEY);
+        } else {
+          localStorage.setItem(KEY, next);
+        }
       } catch (e) {
         // Private windows may refuse storage: the theme still changes.
+      }
+      if (next === "system") {
+        root.removeAttribute("data-theme");
+      } else {
+        root.setAttribute("data-theme", next);
       }
       sync(button);
     });
@@ -61,6 +87,16 @@
       darkQuery.addEventListener("change", function () {
         sync(button);
       });
+    }
+  });
+
+  // On a phone the admin sections are one row that scrolls sideways: show
+  // the current one.
+  document.addEventListener("DOMContentLoaded", function () {
+    var current = document.querySelector('.admin-nav [aria-current="page"]');
+    var nav = current && current.closest(".admin-nav");
+    if (nav && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
     }
   });
 

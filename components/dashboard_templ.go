@@ -33,8 +33,8 @@ type Denial struct {
 	What       string
 	Reason     string
 	CanRequest bool
-	// Request is the viewer's latest access request status ("" for none).
-	Request string
+	// Request is the viewer's latest access request for the dashboard.
+	Request RequestState
 }
 
 // DashboardView is a dashboard page: its panels (which load by htmx), or,
@@ -47,7 +47,7 @@ type DashboardView struct {
 	// Denial, when set, replaces the whole panel grid.
 	Denial *Denial
 	// State names the access the page was rendered with; the event stream
-	// compares it with the viewer's current access (see app/live.go).
+	// compares it with the viewer's current access (see app/dashboards_live.go).
 	State string
 }
 
@@ -447,7 +447,7 @@ func PanelPage(slug, dashTitle, title string, body templ.Component) templ.Compon
 // denials) a Request access button. It sits under the panel's h2 title. It
 // is not a live region: the page announces a change of access once, from
 // its status line.
-func DeniedPanel(slug, what, reason string, canRequest bool, request string) templ.Component {
+func DeniedPanel(slug, what, reason string, canRequest bool, request RequestState) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {

@@ -681,3 +681,54 @@ func insertChunks[T any](ctx context.Context, tx bun.Tx, rows []T) error {
 	}
 	return nil
 }
+
+// Removals counts what going from one access state to another removes, of
+// the kinds a careless file would wipe out (groups, memberships, grants),
+// beside how many there were: the removal guard of `access apply` reads
+// it. A removed group's memberships and grants count as removed too.
+type Removals struct {
+	Groups, Members, Grants          int
+	HadGroups, HadMembers, HadGrants int
+}
+
+// Total is the number of groups, memberships and grants removed.
+func (r Removals) Total() int { return r.Groups + r.Members + r.Grants }
+
+// CountRemovals compares have with want by name regardless of case, as
+// DiffAccess does.
+func CountRemovals(have, want AccessState) Removals {
+	var r Removals
+	wantGroups := make(map[string]bool, len(want.Groups))
+	wantMembers := make(map[string]bool)
+	for _, g := range want.Groups {
+		k := strings.ToLower(g.Name)
+		wantGroups[k] = true
+		for _, m := range g.Members {
+			wantMembers[k+"\x00"+m.Email] = true
+		}
+	}
+	for _, g := range have.Groups {
+		k := strings.ToLower(g.Name)
+		r.HadGroups++
+		if !wantGroups[k] {
+			r.Groups++
+		}
+		for _, m := range g.Members {
+			r.HadMembers++
+			if !wantMembers[k+"\x00"+m.Email] {
+				r.Members++
+			}
+		}
+	}
+	wantGrants := make(map[string]bool, len(want.Grants))
+	for _, g := range want.Grants {
+		wantGrants[g.Dashboard+"\x00"+strings.ToLower(g.Group)] = true
+	}
+	for _, g := range have.Grants {
+		r.HadGrants++
+		if !wantGrants[g.Dashboard+"\x00"+strings.ToLower(g.Group)] {
+			r.Grants++
+		}
+	}
+	return r
+}

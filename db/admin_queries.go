@@ -30,7 +30,7 @@ var Actions = []string{
 	ActionRequestCreate, ActionRequestApprove, ActionRequestDeny, ActionAccessDenied,
 	ActionSSOFailed, ActionUserLink, ActionGroupMap, ActionGroupUnmap, ActionSessionEnded,
 	ActionMFAFailed, ActionMFAThrottled, ActionPasskeyRejected,
-	ActionPasskeyAdd, ActionPasskeyRemove, ActionTOTPEnable, ActionTOTPRemove,
+	ActionPasskeyAdd, ActionPasskeyRemove, ActionTOTPEnable, ActionTOTPConfirmFailed, ActionTOTPRemove,
 	ActionRecoveryNew, ActionRecoveryUsed, ActionMFAReset,
 	ActionPasswordForgot, ActionPasswordForgotThrottled, ActionPasswordReset, ActionEmailConfirm, ActionSignupExisting, ActionMailFailed,
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Audit actions for groups, memberships and grants.
@@ -28,8 +29,28 @@ const (
 	MaxDescriptionLen = 500
 )
 
-// CleanGroupName validates a group name: trimmed, 1–64 characters.
+// CleanGroupName validates a group name, the one check every way of
+// naming a group goes through (forms, access files, the command line):
+// trimmed, in Unicode NFC (so "Café" typed either way is one name),
+// 1–64 characters, and free of what makes two names look alike or text
+// run backwards: zero-width characters, a byte order mark, bidi controls
+// and marks, and control characters. Otherwise "SALES\u200b" and "sales"
+// could both exist and look the same.
 func CleanGroupName(name string) (string, error) {
+	name = norm.NFC.String(strings.TrimSpace(name))
+	if strings.HasPrefix(name, "\ufeff") {
+		return "", errors.New("group name starts with an invisible byte order mark (U+FEFF); remove it (an editor may have added it)")
+	}
+	for _, r := range name {
+		switch {
+		case zeroWidthRune(r):
+			return "", fmt.Errorf("group name must not contain invisible characters (it contains U+%04X); remove it", r)
+		case bidiRune(r):
+			return "", fmt.Errorf("group name must not contain bidi controls, which reorder text on screen (it contains U+%04X); remove it", r)
+		case UnsafeRune(r):
+			return "", fmt.Errorf("group name must not contain control characters (it contains U+%04X)", r)
+		}
+	}
 	return CleanName("group name", name, 1, MaxGroupNameLen)
 }
 
@@ -130,7 +151,14 @@ func (s *Store) GroupByID(ctx context.Context, id int64) (Group, error) {
 // GroupByName finds a group by name, regardless of case.
 func (s *Store) GroupByName(ctx context.Context, name string) (Group, error) {
 	var g Group
-	err := s.groupSelect(&g).Where("g.name_key = ?", strings.ToLower(strings.TrimSpace(name))).Limit(1).Scan(ctx)
+	key := strings.ToLower(strings.TrimSpace(name))
+	q := s.groupSelect(&g).Where("g.name_key = ?", key)
+	if nfc := norm.NFC.String(key); nfc != key {
+		// Names are stored in NFC (CleanGroupName); the exact key first,
+		// for a group named before that rule.
+		q = s.groupSelect(&g).Where("g.name_key IN (?, ?)", key, nfc).OrderExpr("g.name_key = ? DESC", key)
+	}
+	err := q.Limit(1).Scan(ctx)
 	return g, storageErr(err)
 }
 

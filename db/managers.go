@@ -90,29 +90,32 @@ func (s *Store) ManagedGroups(ctx context.Context, userID int64) ([]GroupOption,
 // every active admin, and every active manager of a group granted the
 // dashboard; each once, ordered by email. Mail notifications go to them.
 func (s *Store) RequestDeciders(ctx context.Context, dashboard string) ([]User, error) {
-	users, err := requestDeciders(ctx, s.DB, dashboard)
+	users, err := requestDeciders(ctx, s.DB, dashboard, 0)
 	return users, storageErr(err)
 }
 
 // requestDeciders is RequestDeciders on idb (a transaction queueing the
-// notices of a new request). Unconfirmed sign-ups are left out.
-func requestDeciders(ctx context.Context, idb bun.IDB, dashboard string) ([]User, error) {
+// notices of a new request by requester). Unconfirmed sign-ups are left
+// out, and so is the requester as a manager: they cannot decide their own
+// request.
+func requestDeciders(ctx context.Context, idb bun.IDB, dashboard string, requester int64) ([]User, error) {
 	var users []User
 	err := idb.NewSelect().Model(&users).ModelTableExpr("users AS u").ColumnExpr("u.*").
 		Where("u.is_active AND NOT u.email_pending").
 		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			return q.Where("u.is_admin").WhereOr(`EXISTS (SELECT 1 FROM group_managers AS gm
+			return q.Where("u.is_admin").WhereOr(`u.id <> ? AND EXISTS (SELECT 1 FROM group_managers AS gm
 				JOIN grants AS gr ON gr.group_id = gm.group_id
-				WHERE gm.user_id = u.id AND gr.dashboard = ?)`, dashboard)
+				WHERE gm.user_id = u.id AND gr.dashboard = ?)`, requester, dashboard)
 		}).
 		OrderExpr("u.email").Scan(ctx)
 	return users, err
 }
 
 // decidableBy narrows a query over access_requests AS r to the requests
-// managerID can decide: those for a dashboard granted to a group they manage.
+// managerID can decide: those for a dashboard granted to a group they
+// manage, except their own (managing a group does not make one a member).
 func decidableBy(q *bun.SelectQuery, managerID int64) *bun.SelectQuery {
-	return q.Where(`EXISTS (SELECT 1 FROM grants AS gr
+	return q.Where("r.user_id <> ?", managerID).Where(`EXISTS (SELECT 1 FROM grants AS gr
 		JOIN group_managers AS gm ON gm.group_id = gr.group_id
 		WHERE gr.dashboard = r.dashboard AND gm.user_id = ?)`, managerID)
 }

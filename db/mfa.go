@@ -21,6 +21,9 @@ const (
 	ActionMFAThrottled    = "login.mfa_throttled"
 	ActionMFAReset        = "mfa.reset"
 	ActionPasskeyRejected = "login.passkey_failed"
+	// ActionTOTPConfirmFailed is a wrong code while setting up an
+	// authenticator app (detail: reason); counted for its own throttle.
+	ActionTOTPConfirmFailed = "mfa.totp.confirm_failed"
 )
 
 // Session authentication methods, recorded on every session (sessions.auth_method).

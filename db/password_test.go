@@ -141,7 +141,8 @@ func TestNormalizeEmail(t *testing.T) {
 		"a.b+tag@sub.example.org": "a.b+tag@sub.example.org",
 		"":                        "",
 		"no-at-sign":              "",
-		"ann@localhost":           "",
+		"Carol@Corp":              "carol@corp", // a single-label (intranet) domain
+		"ann@":                    "",
 		"Ann <ann@example.com>":   "",
 		"ann@example.com\n":       "ann@example.com",
 	} {

@@ -62,7 +62,7 @@ func (s *Store) CreateAccessRequest(ctx context.Context, a Actor, userID int64, 
 		if !s.MailEnabled {
 			return nil
 		}
-		to, err := requestDeciders(ctx, tx, dashboard)
+		to, err := requestDeciders(ctx, tx, dashboard, userID)
 		if err != nil {
 			return err
 		}

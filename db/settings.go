@@ -98,8 +98,9 @@ func (s *Store) SetupTokenValid(ctx context.Context, token string) (bool, error)
 // token is unknown, used or expired, or an admin already exists.
 func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser, ip string) (User, error) {
 	now := s.nowMS()
+	// The new admin is signed in at once: that is their first login.
 	u := User{Email: nu.Email, Name: nu.Name, PasswordHash: nu.PasswordHash, IsAdmin: true,
-		IsActive: true, CreatedAt: now, UpdatedAt: now}
+		IsActive: true, CreatedAt: now, UpdatedAt: now, LastLoginAt: now}
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := lockAdmins(ctx, tx); err != nil {
 			return err
@@ -125,8 +126,11 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser, ip 
 		if _, err := tx.NewInsert().Model(&u).Exec(ctx); err != nil {
 			return err
 		}
-		return s.insertAudit(ctx, tx, Actor{ID: u.ID, Email: u.Email, IP: ip},
-			Event{Action: ActionSetup, Target: u.Email})
+		a := Actor{ID: u.ID, Email: u.Email, IP: ip}
+		if err := s.insertAudit(ctx, tx, a, Event{Action: ActionSetup, Target: u.Email}); err != nil {
+			return err
+		}
+		return s.insertAudit(ctx, tx, a, Event{Action: ActionLogin, Target: u.Email, Detail: map[string]string{"method": "setup"}})
 	})
 	return u, err
 }

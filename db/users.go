@@ -23,7 +23,9 @@ const (
 )
 
 // NormalizeEmail trims and lower-cases an email address and checks its
-// form, returning a user-facing error for a bad one.
+// form, returning a user-facing error for a bad one. A single-label domain
+// (carol@corp, an intranet's mail) is an address like any other here; the
+// public sign-up form refuses it unless --signup-domains lists it.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {
@@ -33,7 +35,7 @@ func NormalizeEmail(s string) (string, error) {
 		return "", errors.New("email is too long")
 	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
+	if err != nil || a.Address != s {
 		return "", fmt.Errorf("%q is not a valid email address", s)
 	}
 	return s, nil
@@ -342,4 +344,28 @@ func ensureAnotherAdmin(ctx context.Context, tx bun.Tx, userID int64) error {
 		return ErrLastAdmin
 	}
 	return nil
+}
+
+// CleanText reports whether s is valid UTF-8 without a NUL byte; strict
+// also refuses every other C0 and C1 control character and DEL.
+func CleanText(s string, strict bool) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c == 0 || strict && (c < 0x20 || c == 0x7f) {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		if strict && r >= 0x80 && r <= 0x9f {
+			return false
+		}
+		i += size
+	}
+	return true
 }

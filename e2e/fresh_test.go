@@ -118,6 +118,20 @@ func TestAdminActionsKeepTheScreenTrue(t *testing.T) {
 			t.Errorf("members footer after Remove counts %d, want %d", got, before)
 		}
 		wantFocus(t, "Remove", "members-done")
+		// The search line above says Add again, not the stale "Added".
+		admin.waitFor(t, "the search line offering Add again", `!!document.querySelector("#candidates li form button") && !document.querySelector("#candidates").textContent.includes("Added")`, actionTimeout)
+
+		// Undo puts the membership back, expiry and all.
+		settled(t)
+		admin.click(t, "#members-undo")
+		admin.waitFor(t, "the row back with its expiry", fmt.Sprintf(`!!document.querySelector("#member-%s") && document.querySelector("#member-%s").textContent.includes("until 31 Dec 2099")`, uid, uid), actionTimeout)
+		if got := admin.text(t, "#member-count"); got != strconv.Itoa(after) {
+			t.Errorf("members badge after Undo = %q, want %d", got, after)
+		}
+		wantFocus(t, "Undo", "members-done")
+		settled(t)
+		admin.click(t, "#remove-"+uid)
+		admin.waitFor(t, "the row gone again", `![...document.querySelectorAll("#members tbody tr")].some((tr) => tr.textContent.includes("newcomer@demo.example"))`, actionTimeout)
 	})
 
 	t.Run("save_details_updates_the_heading", func(t *testing.T) {

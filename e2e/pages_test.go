@@ -95,7 +95,32 @@ func TestPhoneWidth(t *testing.T) {
 	fits(t, "grants matrix")
 	tb.open(t, srv.URL+"/admin/audit")
 	fits(t, "audit log")
+	// The admin sections are one row, scrolled so the current one shows.
+	var nav struct {
+		Rows    int  `json:"rows"`
+		Visible bool `json:"visible"`
+	}
+	tb.eval(t, `(() => {
+		const nav = document.querySelector(".admin-nav"), cur = nav.querySelector('[aria-current="page"]').getBoundingClientRect(), box = nav.getBoundingClientRect();
+		return {rows: new Set([...nav.querySelectorAll("li")].map((li) => Math.round(li.getBoundingClientRect().top))).size,
+			visible: cur.left >= box.left - 1 && cur.right <= box.right + 1};
+	})()`, &nav)
+	if nav.Rows != 1 || !nav.Visible {
+		t.Errorf("admin sections at %dpx: %d rows, current one visible %v; want one row showing it", phoneWidth, nav.Rows, nav.Visible)
+	}
 	tb.assertClean(t)
+
+	// A group manager's top bar keeps its links on one row.
+	srv.cli(t, "groups", "add-manager", "support", "sam@demo.example")
+	sam := b.newTab(t, "sam")
+	sam.run(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, 812, chromedp.EmulateMobile))
+	logIn(t, sam, srv.URL, "sam@demo.example", demoPassword)
+	var rows int
+	sam.eval(t, `new Set([...document.querySelectorAll(".topbar nav > ul:last-child > li")].map((li) => Math.round(li.getBoundingClientRect().bottom / 20))).size`, &rows)
+	if rows != 1 {
+		t.Errorf("a manager's top bar at %dpx has its links on %d rows, want 1", phoneWidth, rows)
+	}
+	sam.assertClean(t)
 }
 
 // emptyBandsJS finds loaded dashboard panels with empty room under their

@@ -29,8 +29,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/unicode/norm"
 
 	"gatehouse/db"
 )
@@ -120,12 +122,18 @@ type File struct {
 
 // Group is one group of a file.
 type Group struct {
+	// Name is the name as db.CleanGroupName makes it (NFC).
 	Name        string
 	Description string
 	Managers    []Email
 	IdPGroups   []string
 	Members     []Member
 	node        *yaml.Node
+	// raw is the name as written; nameErr is CleanGroupName's refusal of
+	// it, which Resolve reports unless a group is named exactly raw in the
+	// database already (named before the rule: an export still applies).
+	raw     string
+	nameErr error
 }
 
 // Email is an email address in a file, lower-cased.
@@ -218,7 +226,7 @@ func Parse(name string, data []byte) (*File, error) {
 			if g.Name == "" {
 				continue
 			}
-			key := strings.ToLower(g.Name)
+			key := groupKey(g.Name)
 			if first := groupsAt[key]; first != nil {
 				p.at(g.node, "group %q is listed twice (first at line %d)", g.Name, first.Line)
 				continue
@@ -249,7 +257,7 @@ func Parse(name string, data []byte) (*File, error) {
 				if !isString(p, g, "a group name") {
 					continue
 				}
-				key := strings.ToLower(g.Value)
+				key := groupKey(g.Value)
 				if first := granted[key]; first != nil {
 					p.at(g, "group %q is granted %q twice (first at line %d)", g.Value, dn.Value, first.Line)
 					continue
@@ -264,6 +272,10 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	return f, nil
 }
+
+// groupKey is how a file's group names are compared: regardless of case,
+// in NFC.
+func groupKey(name string) string { return strings.ToLower(norm.NFC.String(name)) }
 
 // parseGroup reads one group; its Name is empty when it has none usable.
 func parseGroup(p *problems, n *yaml.Node) Group {
@@ -281,13 +293,16 @@ func parseGroup(p *problems, n *yaml.Node) Group {
 		return g
 	}
 	g.node = nameNode
+	g.raw, g.Name = nameNode.Value, nameNode.Value
 	name, err := db.CleanGroupName(nameNode.Value)
-	if err != nil {
-		p.at(nameNode, "%v", err)
-	} else if name != nameNode.Value {
+	switch {
+	case err != nil:
+		g.nameErr = err
+	case strings.TrimSpace(nameNode.Value) != nameNode.Value:
 		p.at(nameNode, "group name %q has spaces around it", nameNode.Value)
+	default:
+		g.Name = name // in NFC
 	}
-	g.Name = nameNode.Value
 	if d := fields["description"]; d != nil && isString(p, d, "a description") {
 		desc, err := db.CleanName("description", d.Value, 0, db.MaxDescriptionLen)
 		if err != nil {
@@ -505,12 +520,23 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 			p.at(e.node, "unknown email %s: there is no such user (a file never creates users; 'gatehouse users create' does)", e.Email)
 		}
 	}
+	haveName := map[string]bool{}
+	for _, g := range facts.Have.Groups {
+		haveName[g.Name] = true
+	}
 	var st db.AccessState
 	names := map[string]string{}
 	for _, g := range f.Groups {
-		key := strings.ToLower(g.Name)
-		names[key] = g.Name
-		sg := db.StateGroup{Name: g.Name, Description: g.Description, IdPGroups: g.IdPGroups}
+		name := g.Name
+		switch {
+		case haveName[g.raw]:
+			name = g.raw // as the database has it, even from before the rules of CleanGroupName
+		case g.nameErr != nil:
+			p.at(g.node, "%v", g.nameErr)
+		}
+		key := strings.ToLower(name)
+		names[key], names[groupKey(name)] = name, name
+		sg := db.StateGroup{Name: name, Description: g.Description, IdPGroups: g.IdPGroups}
 		for _, m := range g.Managers {
 			user(m)
 			sg.Managers = append(sg.Managers, m.Email)
@@ -530,6 +556,12 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 	for _, gr := range f.Grants {
 		key := strings.ToLower(gr.Group)
 		canonical, ok := names[key]
+		if !ok {
+			canonical, ok = names[groupKey(gr.Group)]
+		}
+		if ok {
+			key = strings.ToLower(canonical)
+		}
 		if !ok {
 			p.at(gr.groupNode, "grant of %q to group %q, which is not in the file's groups", gr.Dashboard, gr.Group)
 		}
@@ -558,8 +590,16 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 func Export(st db.AccessState, header string) ([]byte, error) {
 	st.Normalize()
 	// Strings are tagged so the encoder quotes one that would read back as
-	// something else (a group named "true" or "2024").
-	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+	// something else (a group named "true" or "2024"). One holding a rune
+	// the text output escapes (db.UnsafeRune) is double-quoted, where the
+	// encoder escapes C1 controls and escapeUnsafeYAML the bidi controls.
+	str := func(s string) *yaml.Node {
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+		if strings.ContainsFunc(s, db.UnsafeRune) {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+		return n
+	}
 	kv := func(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, str(k), v) }
 	root := &yaml.Node{Kind: yaml.MappingNode, HeadComment: header}
 	kv(root, "version", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(Version)})
@@ -620,5 +660,27 @@ func Export(st db.AccessState, header string) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return escapeUnsafeYAML(buf.Bytes()), nil
+}
+
+// escapeUnsafeYAML writes the unsafe runes the encoder leaves raw (the
+// bidi controls count as printable in YAML) as \u escapes. Export puts
+// every string holding one in double quotes, and the rest of the file is
+// ASCII, so each is inside a double-quoted scalar, where the escape reads
+// back as the same rune: an exported name applies unchanged.
+func escapeUnsafeYAML(b []byte) []byte {
+	if !bytes.ContainsFunc(b, db.UnsafeRune) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if db.UnsafeRune(r) {
+			out = fmt.Appendf(out, `\u%04X`, r)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }

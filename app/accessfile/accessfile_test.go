@@ -140,6 +140,14 @@ func TestBadFiles(t *testing.T) {
 			[]string{`access.yaml:4:15: "not-an-email" is not a valid email address`}},
 		{"bad group name", "version: 1\ngroups:\n  - name: \"" + strings.Repeat("x", 65) + "\"\n",
 			[]string{"access.yaml:3:11: group name must be at most 64 characters"}},
+		{"zero-width character in a group name", "version: 1\ngroups:\n  - name: \"SALES\\u200b\"\n",
+			[]string{"access.yaml:3:11: group name must not contain invisible characters (it contains U+200B)"}},
+		{"byte order mark before a group name", "version: 1\ngroups:\n  - name: \"\\ufeffsales\"\n",
+			[]string{"access.yaml:3:11: group name starts with an invisible byte order mark (U+FEFF)"}},
+		{"bidi control in a group name", "version: 1\ngroups:\n  - name: \"sales\\u202e\"\n",
+			[]string{"access.yaml:3:11: group name must not contain bidi controls, which reorder text on screen (it contains U+202E)"}},
+		{"one group name in two Unicode forms", "version: 1\ngroups:\n  - name: Caf\u00e9\n  - name: Cafe\u0301\n",
+			[]string{"access.yaml:4:11: group \"Caf\u00e9\" is listed twice (first at line 3)"}},
 		{"group without a name", "version: 1\ngroups:\n  - description: x\n", []string{"access.yaml:3:5: a group needs a name"}},
 		{"members not a list", "version: 1\ngroups:\n  - name: a\n    members: ann@example.com\n",
 			[]string{"access.yaml:4:14: members must be a list"}},
@@ -322,5 +330,30 @@ func TestSchemaKnowsTheKeys(t *testing.T) {
 	members := schema.Defs.Group.Properties["members"].Items.OneOf
 	if len(members) != 2 || !slices.Equal(keys(members[1].Properties), sorted(memberKeys)) {
 		t.Errorf("schema member keys do not match the parser's %q", memberKeys)
+	}
+}
+
+// TestGroupNamesInFiles: a file's group names are read in NFC (a grant may
+// name the group in either form), and a name CleanGroupName refuses is
+// still accepted when the database has a group named exactly so (from
+// before the rule), so an export of that database applies unchanged.
+func TestGroupNamesInFiles(t *testing.T) {
+	fx := facts()
+	fx.Have.Groups = append(fx.Have.Groups, db.StateGroup{Name: "legacy\u200b"})
+	f, err := Parse("access.yaml", []byte("version: 1\ngroups:\n  - name: \"legacy\\u200b\"\n  - name: Cafe\u0301\n"+
+		"grants:\n  sales: [\"cafe\u0301\", \"LEGACY\\u200b\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Resolve("access.yaml", fx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmtState(st), "version: 1\ngroups:\n  - name: Caf\u00e9\n  - name: legacy\u200b\ngrants:\n  sales:\n    - Caf\u00e9\n    - legacy\u200b\n"; got != want {
+		t.Errorf("state:\n%q\nwant\n%q", got, want)
+	}
+	// Without that group in the database, the name is refused.
+	if _, err := f.Resolve("access.yaml", facts()); err == nil || !strings.Contains(err.Error(), "access.yaml:3:11: group name must not contain invisible characters") {
+		t.Errorf("a new group named with a zero-width space: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,7 +191,11 @@ func CheckAt(ctx context.Context, s *db.Store, v Viewer, d *Dashboard, p *Panel,
 const (
 	CodeManager    = "manager"     // allowed: manages the group
 	CodeNotManager = "not-manager" // denied: manages no such group
+	CodeSelf       = "self"        // denied: a manager giving themselves access
 )
+
+// selfReason is why a manager may not give themselves access.
+const selfReason = "managing a group does not make you a member of it; only an admin can give you access"
 
 // ManageFacts are the stored facts a group-management decision needs.
 type ManageFacts struct {
@@ -198,6 +203,8 @@ type ManageFacts struct {
 	Managed []db.GroupOption
 	// Granting are the groups granted the request's dashboard (DecideRequest).
 	Granting []db.GrantingGroup
+	// Requester is the user who asked (DecideRequest).
+	Requester int64
 }
 
 // DecideGroup is the one function that decides whether v may run group
@@ -224,7 +231,8 @@ func DecideGroup(v Viewer, groupID int64, f ManageFacts) Decision {
 // request for dashboard, and into which groups an approval may put the
 // requester: admins may, into any group granted the dashboard; a manager
 // may when they manage a group granted it, into those groups only
-// (Candidates). Via is the first such group.
+// (Candidates), and never their own request (f.Requester). Via is the first
+// such group.
 func DecideRequest(v Viewer, dashboard string, f ManageFacts) Decision {
 	if !v.IsActive {
 		return Decision{Code: CodeInactive, Reason: "your account is deactivated"}
@@ -235,6 +243,9 @@ func DecideRequest(v Viewer, dashboard string, f ManageFacts) Decision {
 	}
 	if v.IsAdmin {
 		return Decision{Allowed: true, Code: CodeAdmin, Candidates: all, Reason: "admins can decide every request"}
+	}
+	if f.Requester != 0 && f.Requester == v.UserID {
+		return Decision{Code: CodeSelf, Reason: "this is your own request: " + selfReason}
 	}
 	managed := make(map[int64]bool, len(f.Managed))
 	for _, g := range f.Managed {
@@ -252,6 +263,23 @@ func DecideRequest(v Viewer, dashboard string, f ManageFacts) Decision {
 	}
 	return Decision{Allowed: true, Code: CodeManager, Via: mine[0], Candidates: mine,
 		Reason: "you are a manager of " + quoteList(mine) + ", which " + grantVerb(len(mine)) + " granted " + strconv.Quote(dashboard)}
+}
+
+// DecideMember decides whether v, allowed to run a group (DecideGroup),
+// may add userID to it or change their membership's expiry: admins may for
+// anyone, a manager for anyone but themselves, since managing a group does
+// not make one a member (removing oneself is always allowed).
+func DecideMember(v Viewer, userID int64) Decision {
+	if !v.IsActive {
+		return Decision{Code: CodeInactive, Reason: "your account is deactivated"}
+	}
+	if v.IsAdmin {
+		return Decision{Allowed: true, Code: CodeAdmin, Reason: "admins can manage every group"}
+	}
+	if userID == v.UserID {
+		return Decision{Code: CodeSelf, Reason: selfReason}
+	}
+	return Decision{Allowed: true, Code: CodeManager, Reason: "you are a manager of this group"}
 }
 
 func grantVerb(n int) string {
@@ -279,7 +307,7 @@ func CheckGroup(ctx context.Context, s *db.Store, v Viewer, groupID int64) (Deci
 // granted the dashboard, each with the requester's membership, for the
 // approve form.
 func CheckRequest(ctx context.Context, s *db.Store, v Viewer, requesterID int64, dashboard string) (Decision, []db.GrantingGroup, error) {
-	var f ManageFacts
+	f := ManageFacts{Requester: requesterID}
 	if !v.IsActive {
 		return DecideRequest(v, dashboard, f), nil, nil
 	}
@@ -293,4 +321,11 @@ func CheckRequest(ctx context.Context, s *db.Store, v Viewer, requesterID int64,
 		}
 	}
 	return DecideRequest(v, dashboard, f), f.Granting, nil
+}
+
+// TheirReason rewrites a decision reason addressed to the viewer ("you are")
+// for a third person reading the CLI or the explainer.
+func TheirReason(s string) string {
+	r := strings.NewReplacer("you are ", "they are ", "your ", "their ")
+	return r.Replace(s)
 }

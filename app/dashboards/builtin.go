@@ -7,7 +7,7 @@ import (
 
 	"github.com/a-h/templ"
 
-	"gatehouse/components"
+	"gatehouse/components/charts"
 	"gatehouse/db"
 )
 
@@ -57,12 +57,12 @@ func accessOverview(ctx context.Context, q Query) (templ.Component, error) {
 	if pending > 0 {
 		pendingTone = "warn"
 	}
-	return components.Stats(
-		components.StatTile("Active sessions", components.FormatNumber(float64(sessions)), "logged in now", ""),
-		components.StatTile("Active users", components.FormatNumber(float64(t.ActiveUsers)), strconv.Itoa(t.Users-t.ActiveUsers)+" deactivated", ""),
-		components.StatTile("Groups", components.FormatNumber(float64(t.Groups)), plural(t.Admins, "admin", "admins"), ""),
-		components.StatTile("Failed logins today", components.FormatNumber(float64(failed[0].Count)), "UTC day", failTone),
-		components.StatTile("Pending requests", components.FormatNumber(float64(pending)), "waiting for an admin", pendingTone),
+	return charts.Stats(
+		charts.StatTile("Active sessions", charts.FormatNumber(float64(sessions)), "logged in now", ""),
+		charts.StatTile("Active users", charts.FormatNumber(float64(t.ActiveUsers)), strconv.Itoa(t.Users-t.ActiveUsers)+" deactivated", ""),
+		charts.StatTile("Groups", charts.FormatNumber(float64(t.Groups)), plural(t.Admins, "admin", "admins"), ""),
+		charts.StatTile("Failed logins today", charts.FormatNumber(float64(failed[0].Count)), "UTC day", failTone),
+		charts.StatTile("Pending requests", charts.FormatNumber(float64(pending)), "waiting for an admin", pendingTone),
 	), nil
 }
 
@@ -75,13 +75,13 @@ func accessLogins(ctx context.Context, q Query) (templ.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	series := []components.Series{{Name: "Logins"}, {Name: "Failed logins"}}
+	series := []charts.Series{{Name: "Logins"}, {Name: "Failed logins"}}
 	for i := range ok {
 		label := ok[i].Day.Format("Jan 2")
-		series[0].Points = append(series[0].Points, components.ChartPoint{Label: label, Value: float64(ok[i].Count)})
-		series[1].Points = append(series[1].Points, components.ChartPoint{Label: label, Value: float64(failed[i].Count)})
+		series[0].Points = append(series[0].Points, charts.ChartPoint{Label: label, Value: float64(ok[i].Count)})
+		series[1].Points = append(series[1].Points, charts.ChartPoint{Label: label, Value: float64(failed[i].Count)})
 	}
-	return components.LineChart("access-logins", "Logins and failed logins per day", series, components.FormatNumber), nil
+	return charts.LineChart("access-logins", "Logins and failed logins per day", series, charts.FormatNumber), nil
 }
 
 func accessDenied(ctx context.Context, q Query) (templ.Component, error) {
@@ -89,7 +89,7 @@ func accessDenied(ctx context.Context, q Query) (templ.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return components.BarChart("access-denied", "Denials by dashboard", namePoints(top), components.FormatNumber), nil
+	return charts.BarChart("access-denied", "Denials by dashboard", namePoints(top), charts.FormatNumber), nil
 }
 
 func accessGroups(ctx context.Context, q Query) (templ.Component, error) {
@@ -97,7 +97,7 @@ func accessGroups(ctx context.Context, q Query) (templ.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return components.BarChart("access-groups", "Members per group", namePoints(groups), components.FormatNumber), nil
+	return charts.BarChart("access-groups", "Members per group", namePoints(groups), charts.FormatNumber), nil
 }
 
 func accessRequests(ctx context.Context, q Query) (templ.Component, error) {
@@ -106,20 +106,20 @@ func accessRequests(ctx context.Context, q Query) (templ.Component, error) {
 		return nil, err
 	}
 	if total == 0 {
-		return components.Empty("No access requests are waiting."), nil
+		return charts.Empty("No access requests are waiting."), nil
 	}
 	rows := make([][]string, len(reqs))
 	for i, r := range reqs {
 		rows[i] = []string{db.FromMS(r.CreatedAt).Format("2006-01-02 15:04"), r.UserEmail, r.Dashboard, r.Message}
 	}
 	caption := strconv.Itoa(total) + " waiting (oldest first)"
-	return components.DataTable(caption, []string{"Requested", "User", "Dashboard", "Message"}, rows, nil), nil
+	return charts.DataTable(caption, []string{"Requested", "User", "Dashboard", "Message"}, rows, nil), nil
 }
 
-func namePoints(xs []db.NameCount) []components.ChartPoint {
-	out := make([]components.ChartPoint, len(xs))
+func namePoints(xs []db.NameCount) []charts.ChartPoint {
+	out := make([]charts.ChartPoint, len(xs))
 	for i, x := range xs {
-		out[i] = components.ChartPoint{Label: x.Name, Value: float64(x.Count)}
+		out[i] = charts.ChartPoint{Label: x.Name, Value: float64(x.Count)}
 	}
 	return out
 }
@@ -129,5 +129,5 @@ func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return components.FormatNumber(float64(n)) + " " + many
+	return charts.FormatNumber(float64(n)) + " " + many
 }

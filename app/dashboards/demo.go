@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"gatehouse/components/charts"
 	"io"
 	"slices"
 	"strconv"
@@ -13,8 +14,6 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-
-	"gatehouse/components"
 )
 
 // The demo dashboards' slugs, and the extra group the Rep performance panel
@@ -130,23 +129,23 @@ func demoAsOfText() string { return DemoAsOf.Format("2 Jan 2006") }
 func salesRevenueByRegion(ctx context.Context, q Query) (templ.Component, error) {
 	teams := demoDataset().teams()
 	slices.SortStableFunc(teams, func(a, b demoTeam) int { return cmp.Compare(b.Revenue, a.Revenue) })
-	points := make([]components.ChartPoint, len(teams))
+	points := make([]charts.ChartPoint, len(teams))
 	for i, t := range teams {
-		points[i] = components.ChartPoint{Label: t.Region, Value: t.Revenue}
+		points[i] = charts.ChartPoint{Label: t.Region, Value: t.Revenue}
 	}
-	return components.BarChart("sales-revenue-by-region", "Closed revenue, "+demoPeriod(), points, components.FormatCurrency), nil
+	return charts.BarChart("sales-revenue-by-region", "Closed revenue, "+demoPeriod(), points, charts.FormatCurrency), nil
 }
 
 func salesMonthlyRevenue(ctx context.Context, q Query) (templ.Component, error) {
 	d := demoDataset()
 	revenue := d.monthlyRevenue()
-	series := []components.Series{{Name: "Revenue"}, {Name: "Target"}}
+	series := []charts.Series{{Name: "Revenue"}, {Name: "Target"}}
 	for i, m := range d.Months {
 		label := m.Format("Jan")
-		series[0].Points = append(series[0].Points, components.ChartPoint{Label: label, Value: revenue[i]})
-		series[1].Points = append(series[1].Points, components.ChartPoint{Label: label, Value: d.Target[i]})
+		series[0].Points = append(series[0].Points, charts.ChartPoint{Label: label, Value: revenue[i]})
+		series[1].Points = append(series[1].Points, charts.ChartPoint{Label: label, Value: d.Target[i]})
 	}
-	return components.LineChart("sales-monthly-revenue", "Revenue against target by month, "+demoPeriod(), series, components.FormatCurrency), nil
+	return charts.LineChart("sales-monthly-revenue", "Revenue against target by month, "+demoPeriod(), series, charts.FormatCurrency), nil
 }
 
 func salesTeamPerformance(ctx context.Context, q Query) (templ.Component, error) {
@@ -161,21 +160,21 @@ func salesTeamPerformance(ctx context.Context, q Query) (templ.Component, error)
 	slices.SortStableFunc(teams, func(a, b demoTeam) int { return cmp.Compare(b.Revenue/b.Quota, a.Revenue/a.Quota) })
 	rows := make([][]string, len(teams))
 	for i, t := range teams {
-		rows[i] = []string{t.Region, strconv.Itoa(t.Reps), components.FormatCurrency(t.Revenue), components.FormatCurrency(t.Quota),
-			components.FormatPercent(t.Revenue / t.Quota), components.FormatNumber(float64(t.Won)),
-			components.FormatPercent(demoWinRate(t.Won, t.Lost))}
+		rows[i] = []string{t.Region, strconv.Itoa(t.Reps), charts.FormatCurrency(t.Revenue), charts.FormatCurrency(t.Quota),
+			charts.FormatPercent(t.Revenue / t.Quota), charts.FormatNumber(float64(t.Won)),
+			charts.FormatPercent(demoWinRate(t.Won, t.Lost))}
 	}
 	attainment := all.Revenue / all.Quota
-	return components.Stack(
-		components.Stats(
-			components.StatTile("Revenue", components.FormatCurrency(all.Revenue), "12 months to "+demoAsOfText(), ""),
-			components.StatTile("Quota attainment", components.FormatPercent(attainment),
-				"of "+components.FormatCurrency(all.Quota)+" annual quota", attainmentTone(attainment)),
-			components.StatTile("Win rate", components.FormatPercent(demoWinRate(all.Won, all.Lost)),
-				components.FormatNumber(float64(all.Won))+" won of "+components.FormatNumber(float64(all.Won+all.Lost))+" decided", ""),
-			components.StatTile("Average deal", components.FormatCurrency(all.Revenue/float64(all.Won)), "closed-won", ""),
+	return charts.Stack(
+		charts.Stats(
+			charts.StatTile("Revenue", charts.FormatCurrency(all.Revenue), "12 months to "+demoAsOfText(), ""),
+			charts.StatTile("Quota attainment", charts.FormatPercent(attainment),
+				"of "+charts.FormatCurrency(all.Quota)+" annual quota", attainmentTone(attainment)),
+			charts.StatTile("Win rate", charts.FormatPercent(demoWinRate(all.Won, all.Lost)),
+				charts.FormatNumber(float64(all.Won))+" won of "+charts.FormatNumber(float64(all.Won+all.Lost))+" decided", ""),
+			charts.StatTile("Average deal", charts.FormatCurrency(all.Revenue/float64(all.Won)), "closed-won", ""),
 		),
-		components.DataTable("Teams by quota attainment", []string{"Region", "Reps", "Revenue", "Quota", "Attainment", "Deals won", "Win rate"},
+		charts.DataTable("Teams by quota attainment", []string{"Region", "Reps", "Revenue", "Quota", "Attainment", "Deals won", "Win rate"},
 			rows, []bool{false, true, true, true, true, true, true}),
 	), nil
 }
@@ -195,15 +194,15 @@ func salesOpenPipeline(ctx context.Context, q Query) (templ.Component, error) {
 	top := d.Deals[:min(10, len(d.Deals))]
 	rows := make([][]string, len(top))
 	for i, deal := range top {
-		rows[i] = []string{deal.Name, deal.Account, deal.Stage, components.FormatCurrency(deal.Amount), deal.Close.Format("2 Jan 2006")}
+		rows[i] = []string{deal.Name, deal.Account, deal.Stage, charts.FormatCurrency(deal.Amount), deal.Close.Format("2 Jan 2006")}
 	}
-	return components.Stack(
-		components.Stats(
-			components.StatTile("Open pipeline", components.FormatCurrency(total), components.FormatNumber(float64(len(d.Deals)))+" open deals", ""),
-			components.StatTile("In negotiation or commit", components.FormatCurrency(late), components.FormatPercent(late/total)+" of pipeline", ""),
-			components.StatTile("Closing in 30 days", components.FormatCurrency(soon), "expected close by "+DemoAsOf.AddDate(0, 0, 30).Format("2 Jan"), ""),
+	return charts.Stack(
+		charts.Stats(
+			charts.StatTile("Open pipeline", charts.FormatCurrency(total), charts.FormatNumber(float64(len(d.Deals)))+" open deals", ""),
+			charts.StatTile("In negotiation or commit", charts.FormatCurrency(late), charts.FormatPercent(late/total)+" of pipeline", ""),
+			charts.StatTile("Closing in 30 days", charts.FormatCurrency(soon), "expected close by "+DemoAsOf.AddDate(0, 0, 30).Format("2 Jan"), ""),
 		),
-		components.DataTable(fmt.Sprintf("The %d largest open deals", len(top)), []string{"Deal", "Account", "Stage", "Amount", "Close date"},
+		charts.DataTable(fmt.Sprintf("The %d largest open deals", len(top)), []string{"Deal", "Account", "Stage", "Amount", "Close date"},
 			rows, []bool{false, false, false, true, true}),
 	), nil
 }
@@ -213,11 +212,11 @@ func salesRepPerformance(ctx context.Context, q Query) (templ.Component, error) 
 	slices.SortStableFunc(reps, func(a, b demoRep) int { return cmp.Compare(b.Revenue()/b.Quota, a.Revenue()/a.Quota) })
 	rows := make([][]string, len(reps))
 	for i, r := range reps {
-		rows[i] = []string{r.Name, r.Region, components.FormatCurrency(r.Revenue()), components.FormatCurrency(r.Quota),
-			components.FormatPercent(r.Revenue() / r.Quota), strconv.Itoa(r.Won),
-			components.FormatPercent(demoWinRate(r.Won, r.Lost)), components.FormatCurrency(r.Revenue() / float64(r.Won))}
+		rows[i] = []string{r.Name, r.Region, charts.FormatCurrency(r.Revenue()), charts.FormatCurrency(r.Quota),
+			charts.FormatPercent(r.Revenue() / r.Quota), strconv.Itoa(r.Won),
+			charts.FormatPercent(demoWinRate(r.Won, r.Lost)), charts.FormatCurrency(r.Revenue() / float64(r.Won))}
 	}
-	return components.DataTable("Reps by quota attainment, "+demoPeriod()+" (sales leads only)",
+	return charts.DataTable("Reps by quota attainment, "+demoPeriod()+" (sales leads only)",
 		[]string{"Rep", "Region", "Revenue", "Quota", "Attainment", "Deals won", "Win rate", "Average deal"},
 		rows, []bool{false, false, true, true, true, true, true, true}), nil
 }
@@ -227,21 +226,21 @@ func supportTicketsByStatus(ctx context.Context, q Query) (templ.Component, erro
 	for _, t := range demoDataset().Tickets {
 		counts[t.Status]++
 	}
-	points := make([]components.ChartPoint, len(demoStatuses))
+	points := make([]charts.ChartPoint, len(demoStatuses))
 	for i, s := range demoStatuses {
-		points[i] = components.ChartPoint{Label: s, Value: float64(counts[s])}
+		points[i] = charts.ChartPoint{Label: s, Value: float64(counts[s])}
 	}
-	return components.BarChart("support-tickets-by-status", "Unsolved tickets at "+DemoAsOf.Format("15:04, 2 Jan 2006"), points, components.FormatNumber), nil
+	return charts.BarChart("support-tickets-by-status", "Unsolved tickets at "+DemoAsOf.Format("15:04, 2 Jan 2006"), points, charts.FormatNumber), nil
 }
 
 func supportFirstResponse(ctx context.Context, q Query) (templ.Component, error) {
 	d := demoDataset()
-	s := components.Series{Name: "Median first response"}
+	s := charts.Series{Name: "Median first response"}
 	for i, w := range d.Weeks {
-		s.Points = append(s.Points, components.ChartPoint{Label: w.Format("Jan 2"), Value: d.FirstResponse[i]})
+		s.Points = append(s.Points, charts.ChartPoint{Label: w.Format("Jan 2"), Value: d.FirstResponse[i]})
 	}
-	return components.LineChart("support-first-response", "Median hours to first reply, by week (weeks start on Monday)",
-		[]components.Series{s}, components.FormatDuration), nil
+	return charts.LineChart("support-first-response", "Median hours to first reply, by week (weeks start on Monday)",
+		[]charts.Series{s}, charts.FormatDuration), nil
 }
 
 func supportBacklog(ctx context.Context, q Query) (templ.Component, error) {
@@ -270,19 +269,19 @@ func supportBacklog(ctx context.Context, q Query) (templ.Component, error) {
 	shown := tickets[:min(5, len(tickets))]
 	rows := make([][]string, len(shown))
 	for i, t := range shown {
-		rows[i] = []string{"#" + strconv.Itoa(t.ID), t.Subject, t.Customer, t.Priority, t.Status, components.FormatDuration(t.Age().Hours())}
+		rows[i] = []string{"#" + strconv.Itoa(t.ID), t.Subject, t.Customer, t.Priority, t.Status, charts.FormatDuration(t.Age().Hours())}
 	}
-	return components.Stack(
-		components.Stats(
-			components.StatTile("Open tickets", components.FormatNumber(float64(len(tickets))),
+	return charts.Stack(
+		charts.Stats(
+			charts.StatTile("Open tickets", charts.FormatNumber(float64(len(tickets))),
 				fmt.Sprintf("%d new, %d escalated", newCount, escalated), ""),
-			components.StatTile("Over SLA", components.FormatNumber(float64(over)),
-				components.FormatPercent(float64(over)/float64(len(tickets)))+" of open tickets", overTone),
-			components.StatTile("Oldest", components.FormatDuration(oldest.Age().Hours()),
+			charts.StatTile("Over SLA", charts.FormatNumber(float64(over)),
+				charts.FormatPercent(float64(over)/float64(len(tickets)))+" of open tickets", overTone),
+			charts.StatTile("Oldest", charts.FormatDuration(oldest.Age().Hours()),
 				"#"+strconv.Itoa(oldest.ID)+" · "+oldest.Customer, ""),
-			components.StatTile("Opened today", components.FormatNumber(float64(d.TicketsToday)), "in the last 24 hours", ""),
+			charts.StatTile("Opened today", charts.FormatNumber(float64(d.TicketsToday)), "in the last 24 hours", ""),
 		),
-		components.DataTable("The oldest unsolved tickets", []string{"Ticket", "Subject", "Customer", "Priority", "Status", "Age"},
+		charts.DataTable("The oldest unsolved tickets", []string{"Ticket", "Subject", "Customer", "Priority", "Status", "Age"},
 			rows, []bool{false, false, false, false, false, true}),
 	), nil
 }
@@ -290,14 +289,14 @@ func supportBacklog(ctx context.Context, q Query) (templ.Component, error) {
 func financeSpendByCategory(ctx context.Context, q Query) (templ.Component, error) {
 	spend := slices.Clone(demoDataset().Spend)
 	slices.SortStableFunc(spend, func(a, b demoSpend) int { return cmp.Compare(demoSum(b.Monthly), demoSum(a.Monthly)) })
-	points := make([]components.ChartPoint, len(spend))
+	points := make([]charts.ChartPoint, len(spend))
 	var total float64
 	for i, s := range spend {
-		points[i] = components.ChartPoint{Label: s.Category, Value: demoSum(s.Monthly)}
+		points[i] = charts.ChartPoint{Label: s.Category, Value: demoSum(s.Monthly)}
 		total += points[i].Value
 	}
-	return components.BarChart("finance-spend-by-category",
-		"Spend, "+demoPeriod()+": "+components.FormatCurrency(total)+" in total", points, components.FormatCurrency), nil
+	return charts.BarChart("finance-spend-by-category",
+		"Spend, "+demoPeriod()+": "+charts.FormatCurrency(total)+" in total", points, charts.FormatCurrency), nil
 }
 
 // financeBurnAndRunway shows net burn (spend minus revenue, averaged over
@@ -307,44 +306,44 @@ func financeBurnAndRunway(ctx context.Context, q Query) (templ.Component, error)
 	d := demoDataset()
 	burn := d.burn()
 	cash := d.Cash[len(d.Cash)-1]
-	runway := components.StatTile("Runway", "Cash-flow positive", "revenue covers spend", "good")
+	runway := charts.StatTile("Runway", "Cash-flow positive", "revenue covers spend", "good")
 	if burn > 0 {
 		months := cash / burn
 		tone, note := "", "at the current burn"
 		if months < 12 {
 			tone, note = "warn", "under 12 months at the current burn: time to plan the next raise"
 		}
-		runway = components.StatTile("Runway", components.FormatNumber(months)+" months", note, tone)
+		runway = charts.StatTile("Runway", charts.FormatNumber(months)+" months", note, tone)
 	}
 	revenue, spend := d.monthlyRevenue(), d.monthlySpend()
 	var rows [][]string
 	var spend3 float64
 	for i := len(d.Months) - 3; i < len(d.Months); i++ {
 		spend3 += spend[i]
-		rows = append(rows, []string{d.Months[i].Format("Jan 2006"), components.FormatCurrency(revenue[i]),
-			components.FormatCurrency(spend[i]), components.FormatCurrency(spend[i] - revenue[i])})
+		rows = append(rows, []string{d.Months[i].Format("Jan 2006"), charts.FormatCurrency(revenue[i]),
+			charts.FormatCurrency(spend[i]), charts.FormatCurrency(spend[i] - revenue[i])})
 	}
-	return components.Stack(
-		components.Stats(
-			components.StatTile("Monthly net burn", components.FormatCurrency(burn), "spend minus revenue, average of the last 3 months", ""),
-			components.StatTile("Cash", components.FormatCurrency(cash), "on "+demoAsOfText(), ""),
+	return charts.Stack(
+		charts.Stats(
+			charts.StatTile("Monthly net burn", charts.FormatCurrency(burn), "spend minus revenue, average of the last 3 months", ""),
+			charts.StatTile("Cash", charts.FormatCurrency(cash), "on "+demoAsOfText(), ""),
 			runway,
-			components.StatTile("Monthly spend", components.FormatCurrency(spend3/3), "average of the last 3 months", ""),
+			charts.StatTile("Monthly spend", charts.FormatCurrency(spend3/3), "average of the last 3 months", ""),
 		),
-		components.DataTable("The last three months", []string{"Month", "Revenue", "Spend", "Net burn"}, rows, []bool{false, true, true, true}),
+		charts.DataTable("The last three months", []string{"Month", "Revenue", "Spend", "Net burn"}, rows, []bool{false, true, true, true}),
 	), nil
 }
 
 func financeRevenueAndSpend(ctx context.Context, q Query) (templ.Component, error) {
 	d := demoDataset()
 	revenue, spend := d.monthlyRevenue(), d.monthlySpend()
-	series := []components.Series{{Name: "Revenue"}, {Name: "Spend"}}
+	series := []charts.Series{{Name: "Revenue"}, {Name: "Spend"}}
 	for i, m := range d.Months {
 		label := m.Format("Jan")
-		series[0].Points = append(series[0].Points, components.ChartPoint{Label: label, Value: revenue[i]})
-		series[1].Points = append(series[1].Points, components.ChartPoint{Label: label, Value: spend[i]})
+		series[0].Points = append(series[0].Points, charts.ChartPoint{Label: label, Value: revenue[i]})
+		series[1].Points = append(series[1].Points, charts.ChartPoint{Label: label, Value: spend[i]})
 	}
-	return components.LineChart("finance-revenue-and-spend", "Revenue and spend by month, "+demoPeriod(), series, components.FormatCurrency), nil
+	return charts.LineChart("finance-revenue-and-spend", "Revenue and spend by month, "+demoPeriod(), series, charts.FormatCurrency), nil
 }
 
 // attainmentTone colors quota attainment: good from 100%, warn under 90%.

@@ -12,7 +12,7 @@ import (
 	"github.com/a-h/templ"
 
 	"gatehouse/app/dashboards"
-	"gatehouse/components"
+	"gatehouse/components/charts"
 )
 
 // The README's "Add your own dashboard" example, verbatim (TestReadmeExample checks it).
@@ -26,8 +26,8 @@ var deploys = &dashboards.Dashboard{
 		Refresh: time.Minute,
 		Data: func(ctx context.Context, q dashboards.Query) (templ.Component, error) {
 			// Read your data here: q.Store, q.Viewer and q.Now are at hand.
-			points := []components.ChartPoint{{Label: "Mon", Value: 12}, {Label: "Tue", Value: 9}, {Label: "Wed", Value: 15}}
-			return components.BarChart("deploys", "Deploys per day", points, components.FormatNumber), nil
+			points := []charts.ChartPoint{{Label: "Mon", Value: 12}, {Label: "Tue", Value: 9}, {Label: "Wed", Value: 15}}
+			return charts.BarChart("deploys", "Deploys per day", points, charts.FormatNumber), nil
 		},
 	}},
 }

@@ -11,8 +11,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io"
+	"net"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,4 +76,87 @@ func Schema(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// Proxy forwards a local port to a PostgreSQL server, so a test can cut
+// the database off (closing every connection, refusing new ones) and bring
+// it back on the same address.
+type Proxy struct {
+	t      testing.TB
+	target string
+	// Addr is the proxy's address; DSN is the test's DSN through it.
+	Addr string
+	DSN  string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+// NewProxy reserves a local address for a proxy to dsn's server; call
+// Start. It stops when the test ends.
+func NewProxy(t testing.TB, dsn string) *Proxy {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	if u.Port() == "" {
+		target = u.Hostname() + ":5432"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{t: t, target: target, Addr: ln.Addr().String()}
+	ln.Close()
+	u.Host = p.Addr
+	p.DSN = u.String()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Start accepts connections and forwards each to the server.
+func (p *Proxy) Start() {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", p.Addr)
+	if err != nil {
+		p.t.Fatalf("proxy: %v", err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// Stop closes the listener and every forwarded connection.
+func (p *Proxy) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
