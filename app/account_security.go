@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -110,6 +111,15 @@ func (a *App) renderSecurity(w http.ResponseWriter, r *http.Request, status int,
 	d := components.SecurityData{User: v.User, Enrolling: enrolling, Required: a.mfaRequired(v.User),
 		Passkeys: keys, TOTP: f.TOTP, RecoveryLeft: f.RecoveryLeft, PasskeysAvailable: a.webauthn != nil,
 		Notice: notice, Error: errMsg}
+	if a.oidc != nil {
+		ids, err := a.store.IdentitiesOf(ctx, v.User.ID)
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		d.SSO = components.SSOProtection{Name: a.cfg.OIDCName, LinkByEmail: a.cfg.OIDCLink != "never",
+			Linked: slices.ContainsFunc(ids, func(id db.UserIdentity) bool { return id.Issuer == a.cfg.OIDCIssuer })}
+	}
 	page := components.Page{Title: "Sign-in security", Section: "account", Bare: enrolling}
 	if enrolling {
 		page.Viewer = &v.User

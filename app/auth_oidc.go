@@ -47,6 +47,7 @@ const (
 	ssoMsgNoAccount   = "There is no Gatehouse account for your email address. Ask an administrator to add you."
 	ssoMsgDeactivated = "Your Gatehouse account is deactivated. Ask an administrator if you need access again."
 	ssoMsgLinked      = "Your Gatehouse account is already linked to another account at this identity provider. Ask an administrator."
+	ssoMsgNotLinked   = "Your email address already has a Gatehouse account, which is not linked to this identity provider, so sign in the way you usually do."
 )
 
 // ssoState is what the browser carries (signed and encrypted, in a
@@ -265,13 +266,13 @@ func (a *App) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := a.clientIP(r)
-	res, err := a.store.SignInWithIdP(ctx, db.Actor{Email: "idp", IP: ip}, claims, db.SSOPolicy{Domains: a.cfg.OIDCDomains})
+	res, err := a.store.SignInWithIdP(ctx, db.Actor{Email: "idp", IP: ip}, claims, db.SSOPolicy{Domains: a.cfg.OIDCDomains, NoEmailLink: a.cfg.OIDCLink == "never"})
 	if err != nil {
 		for _, refusal := range []struct {
 			err error
 			msg string
 		}{{db.ErrEmailUnverified, ssoMsgUnverified}, {db.ErrNoAccount, ssoMsgNoAccount},
-			{db.ErrDeactivated, ssoMsgDeactivated}, {db.ErrLinkedElsewhere, ssoMsgLinked}} {
+			{db.ErrDeactivated, ssoMsgDeactivated}, {db.ErrLinkedElsewhere, ssoMsgLinked}, {db.ErrLinkRefused, ssoMsgNotLinked}} {
 			if errors.Is(err, refusal.err) {
 				a.ssoRefused(w, r, claims.Email, refusal.err.Error(), refusal.msg)
 				return

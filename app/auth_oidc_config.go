@@ -38,6 +38,9 @@ func (c *Config) Check() error {
 	if !hasOpenID {
 		return errors.New("--oidc-scopes must include openid")
 	}
+	if c.OIDCLink != "email" && c.OIDCLink != "never" {
+		return errors.New("--oidc-link must be email or never")
+	}
 	if c.OIDCRecheck < 0 {
 		return errors.New("--oidc-recheck must not be negative")
 	}

@@ -405,6 +405,17 @@ func TestSSOFaultsAnswer401AndChangeNothing(t *testing.T) {
 			cb := e.atIdP(t, c, e.toIdP(t, c, "/"), "hal")
 			return e.get(t, c, cb, false)
 		}, ssoMsgInvalid},
+		{"wrong nonce", testidp.User{}, func(t *testing.T, e *ssoEnv, c *http.Client) (*http.Response, string) {
+			e.idp.SetNonce("the nonce of another sign-in")
+			return e.get(t, c, e.atIdP(t, c, e.toIdP(t, c, "/"), "hal"), false)
+		}, ssoMsgInvalid},
+		{"email_verified is the string false", testidp.User{}, func(t *testing.T, e *ssoEnv, c *http.Client) (*http.Response, string) {
+			// The ID token carries the email, so the userinfo endpoint
+			// (which would say verified) is not asked.
+			e.idp.SetIDTokenClaim("email", "hal@example.com")
+			e.idp.SetIDTokenClaim("email_verified", "false")
+			return e.get(t, c, e.atIdP(t, c, e.toIdP(t, c, "/"), "hal"), false)
+		}, ssoMsgUnverified},
 		{"unverified email", testidp.User{EmailVerified: false}, func(t *testing.T, e *ssoEnv, c *http.Client) (*http.Response, string) {
 			return e.get(t, c, e.atIdP(t, c, e.toIdP(t, c, "/"), "hal"), false)
 		}, ssoMsgUnverified},
@@ -454,8 +465,9 @@ func TestSSOFaultsAnswer401AndChangeNothing(t *testing.T) {
 			if got := e.countAudit(t, db.ActionSSOFailed, ""); got != failures+1 {
 				t.Errorf("%d refusal audit rows, want 1", got-failures)
 			}
-			if tc.name == "foreign audience" && !strings.Contains(e.lastAuditDetail(t), "audience") {
-				t.Errorf("refused for another reason than the audience: %s", e.lastAuditDetail(t))
+			if reason, ok := map[string]string{"foreign audience": "audience", "wrong nonce": "wrong nonce",
+				"email_verified is the string false": db.ErrEmailUnverified.Error()}[tc.name]; ok && !strings.Contains(e.lastAuditDetail(t), reason) {
+				t.Errorf("refused for another reason than %q: %s", reason, e.lastAuditDetail(t))
 			}
 			if n := e.countUsers(t); n != wantUsers {
 				t.Errorf("%d users, want %d: the refusal created one", n, wantUsers)

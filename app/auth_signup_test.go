@@ -84,21 +84,45 @@ func TestSignup(t *testing.T) {
 		{"mismatch", url.Values{"email": {"y@example.com"}, "password": {testPassword}, "confirm": {testPassword + "!"}}, "do not match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			audits := ta.totalAudit(t)
-			res, body := ta.post(t, ta.client(), "/signup", tc.form)
+			audits, users := ta.totalAudit(t), countAllUsers(t, ta)
+			rc := ta.client()
+			res, body := ta.post(t, rc, "/signup", tc.form)
 			wantStatus(t, res, body, 422)
 			if !strings.Contains(body, htmlEscape(tc.want)) {
 				t.Errorf("body lacks %q", tc.want)
 			}
-			if ta.totalAudit(t) != audits || ta.sessionCookie(c) == "" {
-				t.Error("refused sign-up changed something")
+			if ta.totalAudit(t) != audits || countAllUsers(t, ta) != users || ta.sessionCookie(rc) != "" {
+				t.Errorf("refused sign-up changed something: %d new audit rows, %d new users, session %q",
+					ta.totalAudit(t)-audits, countAllUsers(t, ta)-users, ta.sessionCookie(rc))
 			}
 		})
 	}
-	// The taken-email answer is the same text whether or not it exists.
-	if !strings.Contains(signupFailedMessage, "Could not create an account with this email") {
-		t.Error("message changed")
+	// Signing up a taken address leaves its account as it was, and the
+	// answer does not say that the address has an account.
+	after, err := ta.store.UserByEmail(ctx, "fresh@example.org")
+	if err != nil || after.ID != u.ID || after.Name != u.Name || after.PasswordHash != u.PasswordHash || after.UpdatedAt != u.UpdatedAt {
+		t.Errorf("the taken address's account changed: before %+v, after %+v (%v)", u, after, err)
 	}
+	res, body = ta.post(t, ta.client(), "/signup", signupForm("fresh@example.org", testPassword))
+	wantStatus(t, res, body, 422)
+	for _, leak := range []string{"already exists", "already registered", "already taken", "is taken"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("the answer for a taken address says %q", leak)
+		}
+	}
+	if res, _ := ta.get(t, c, "/", false); res.StatusCode != 200 {
+		t.Errorf("the first sign-up's session ended after the refused ones: %d", res.StatusCode)
+	}
+}
+
+// countAllUsers counts every user row.
+func countAllUsers(t testing.TB, ta *testApp) int {
+	t.Helper()
+	n, err := ta.store.DB.NewSelect().Model((*db.User)(nil)).Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
 }
 
 // TestSignupRefusedWithoutItsGroup: when --signup-group names a group that

@@ -85,6 +85,10 @@ type Config struct {
 	// OIDCDomains lists the email domains whose unknown users are created
 	// at their first sign-in (empty: only existing users).
 	OIDCDomains []string
+	// OIDCLink says whether a first SSO sign-in may take over an existing
+	// account by its (verified) email: "email" (the default) or "never".
+	// Either way --oidc-domains decides only who is created.
+	OIDCLink string
 	// OIDCRecheck is how often, at most, a session with a refresh token is
 	// re-checked with the IdP (0: only at sign-in).
 	OIDCRecheck time.Duration
@@ -127,6 +131,7 @@ func DefaultConfig() Config {
 		OIDCGroupsClaim: "groups",
 		OIDCScopes:      []string{"openid", "email", "profile"},
 		OIDCRecheck:     15 * time.Minute,
+		OIDCLink:        "email",
 		PasswordLogin:   true,
 		RequireMFA:      "off",
 	}

@@ -34,6 +34,7 @@ var (
 	ErrNoAccount       = errors.New("no Gatehouse account for this email, and its domain may not sign up")
 	ErrDeactivated     = errors.New("the account is deactivated")
 	ErrLinkedElsewhere = errors.New("the account is already linked to another account at this identity provider")
+	ErrLinkRefused     = errors.New("an account has this email and is not linked to this identity provider account, and linking by email is off")
 )
 
 // MaxIdPGroupLen bounds an IdP group name (Entra ID uses 36-character ids,
@@ -99,8 +100,13 @@ type IdPIdentity struct {
 // SSOPolicy says who may be created at a first sign-in.
 type SSOPolicy struct {
 	// Domains lists the email domains whose unknown users are created
-	// (lower case); empty: only existing users may sign in.
+	// (lower case); empty: only existing users may sign in. It never
+	// applies to existing users.
 	Domains []string
+	// NoEmailLink refuses (ErrLinkRefused) to link an existing user to an
+	// IdP account by its email: only users already linked, and new ones,
+	// may sign in (--oidc-link=never).
+	NoEmailLink bool
 }
 
 // SSOResult says what a sign-in did.
@@ -118,7 +124,7 @@ type GroupSync struct {
 }
 
 // SignInWithIdP finds the user for an IdP account, linking an existing user
-// by verified email or creating one in an allowed domain at the first
+// by verified email (unless p.NoEmailLink) or creating one in an allowed domain at the first
 // sign-in, refuses deactivated users, and syncs the memberships of mapped
 // groups with id.Groups: all in one transaction, so a refusal (one of the
 // Err* refusals above) or a fault changes nothing. The caller records the
@@ -159,9 +165,24 @@ func (s *Store) SignInWithIdP(ctx context.Context, a Actor, id IdPIdentity, p SS
 				if n > 0 {
 					return ErrLinkedElsewhere
 				}
+				if p.NoEmailLink {
+					return ErrLinkRefused
+				}
 				res.Linked = true
-				if err := s.insertAudit(ctx, tx, a, Event{Action: ActionUserLink, Target: email,
-					Detail: map[string]any{"issuer": id.Issuer, "subject": id.Subject}}); err != nil {
+				detail := map[string]any{"issuer": id.Issuer, "subject": id.Subject}
+				if res.User.EmailPending {
+					// An unconfirmed sign-up was typed by whoever knew the
+					// address, perhaps not its owner, who is the one the IdP
+					// vouches for: it becomes the owner's, without the
+					// sign-up's password, links and the name it was given.
+					name, _ := CleanName("name", id.Name, 0, 100)
+					if err := discardSignup(ctx, tx, res.User.ID, name, now); err != nil {
+						return err
+					}
+					res.User.EmailPending, res.User.PasswordHash, res.User.MustChangePassword, res.User.Name = false, "", false, name
+					detail["unconfirmed_signup"] = "password and links discarded"
+				}
+				if err := s.insertAudit(ctx, tx, a, Event{Action: ActionUserLink, Target: email, Detail: detail}); err != nil {
 					return err
 				}
 			case !errors.Is(err, ErrNotFound):
@@ -192,12 +213,31 @@ func (s *Store) SignInWithIdP(ctx context.Context, a Actor, id IdPIdentity, p SS
 			Where("issuer = ? AND subject = ?", id.Issuer, id.Subject).Exec(ctx); err != nil {
 			return err
 		}
-		if id.SyncGroups {
-			res.Sync, err = s.syncIdPGroups(ctx, tx, a, res.User, id.Groups)
+		if !id.SyncGroups {
+			// err still holds the identity lookup's answer (ErrNotFound at
+			// a first sign-in): it must not end the transaction.
+			return nil
 		}
+		res.Sync, err = s.syncIdPGroups(ctx, tx, a, res.User, id.Groups)
 		return err
 	})
 	return res, err
+}
+
+// discardSignup makes an unconfirmed sign-up an account without a password,
+// named name: it is no longer pending, its password is gone, and every
+// emailed link and session of it ends, inside tx. A confirmation link of the
+// old sign-up then does nothing.
+func discardSignup(ctx context.Context, tx bun.Tx, userID int64, name string, now int64) error {
+	if _, err := tx.NewUpdate().Model((*User)(nil)).Set("email_pending = FALSE").Set("password_hash = ''").Set("name = ?", name).
+		Set("must_change_password = FALSE").Set("updated_at = ?", now).Where("id = ?", userID).Exec(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.NewDelete().Model((*MailToken)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
+		return err
+	}
+	_, err := tx.NewDelete().Model((*SessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	return err
 }
 
 // SyncIdPGroups sets userID's memberships in mapped groups to match the

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -74,6 +75,49 @@ func TestOutboxLeases(t *testing.T) {
 		}
 		if msgs, _ := s.ListMail(ctx, "", 10); len(msgs) != 2 {
 			t.Errorf("after the sweep: %d rows, want the 2 pending", len(msgs))
+		}
+	})
+}
+
+// TestResetTokenExpiresAtTheStore: a reset token works until its expiry
+// and not at or after it; an expired one changes nothing (password,
+// sessions) and stays unusable.
+func TestResetTokenExpiresAtTheStore(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+		s.Now = func() time.Time { return now }
+		u, err := s.CreateUser(ctx, Actor{}, NewUser{Email: "ann@example.com", PasswordHash: "old-hash"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live, err := s.NewMailToken(ctx, u.ID, TokenReset, 30*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expired, err := s.NewMailToken(ctx, u.ID, TokenReset, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Minute) // the second token's expiry, to the millisecond
+		if _, err := s.MailTokenUser(ctx, expired, TokenReset); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an expired token finds its user: %v", err)
+		}
+		if _, err := s.ResetPasswordWithToken(ctx, expired, "new-hash", "", "10.0.0.1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("reset with an expired token: %v, want ErrNotFound", err)
+		}
+		if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "old-hash" {
+			t.Errorf("an expired token changed the password to %q", got.PasswordHash)
+		}
+		if n := countRows(t, s, "audit_events", "action = ?", ActionPasswordReset); n != 0 {
+			t.Errorf("%d reset audit rows after an expired token", n)
+		}
+		// The live one still works, once.
+		if _, err := s.ResetPasswordWithToken(ctx, live, "new-hash", "", "10.0.0.1"); err != nil {
+			t.Fatalf("reset with a live token: %v", err)
+		}
+		if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "new-hash" {
+			t.Errorf("the live token did not set the password: %q", got.PasswordHash)
 		}
 	})
 }

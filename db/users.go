@@ -212,6 +212,9 @@ func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active boo
 			if _, err := tx.NewDelete().Model((*SessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
 				return err
 			}
+			if err := endMailLinks(ctx, tx, u); err != nil {
+				return err
+			}
 		}
 		before, after := map[string]any{"active": u.IsActive}, map[string]any{"active": active}
 		if confirm {
@@ -220,6 +223,24 @@ func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active boo
 		return s.insertAudit(ctx, tx, a, Event{Action: action, Target: u.Email,
 			Detail: map[string]any{"before": before, "after": after}})
 	})
+}
+
+// endMailLinks ends every emailed link of u (password reset, sign-up
+// confirmation) inside tx, and the ones still waiting in the outbox, whose
+// token would be made when they are sent: a link issued before a
+// deactivation must not work after a reactivation.
+func endMailLinks(ctx context.Context, tx bun.Tx, u User) error {
+	if _, err := tx.NewDelete().Model((*MailToken)(nil)).Where("user_id = ?", u.ID).Exec(ctx); err != nil {
+		return err
+	}
+	_, err := tx.NewUpdate().Model((*OutboxMessage)(nil)).Set("status = ?", MailSkipped).Set("claimed_until = 0").
+		Set("last_error = ?", "the account was deactivated").
+		Where("status = ?", MailPending).
+		WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+			return q.Where("kind = ? AND to_addr = ?", MailPasswordReset, u.Email).
+				WhereOr("kind = ? AND ref_id = ?", MailSignupVerify, u.ID)
+		}).Exec(ctx)
+	return err
 }
 
 // SetAdmin promotes or demotes a user, refusing to demote the last active admin.

@@ -39,12 +39,20 @@ func TestOIDCFlagsAreChecked(t *testing.T) {
 		{[]string{"--oidc-issuer", "idp.example.com"}, "issuer URL"},
 		{[]string{"--oidc-issuer", "https://idp.example.com"}, "needs --oidc-client-id"},
 		{[]string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x", "--oidc-scopes", "email"}, "must include openid"},
+		{[]string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x", "--oidc-link", "domain"}, "--oidc-link must be email or never"},
 	} {
 		var out, errb strings.Builder
 		c := &CLI{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
 		if code := c.Run(context.Background(), append([]string{"serve", "--data", t.TempDir()}, tc.args...)); code != 2 || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("serve %v: exit %d, stderr %q, want 2 saying %q", tc.args, code, errb.String(), tc.want)
 		}
+	}
+	// --oidc-link is read from GATEHOUSE_OIDC_LINK too.
+	var out, errb strings.Builder
+	c := &CLI{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return map[string]string{"GATEHOUSE_OIDC_LINK": "always"}[k] }}
+	if code := c.Run(context.Background(), []string{"serve", "--data", t.TempDir(), "--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x"}); code != 2 ||
+		!strings.Contains(errb.String(), "--oidc-link must be email or never") {
+		t.Errorf("GATEHOUSE_OIDC_LINK=always: exit %d, stderr %q", code, errb.String())
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -169,14 +170,42 @@ func (p *Provider) SetAudience(aud []string) {
 	p.st.audience = aud
 }
 
+// SetNonce makes the ID tokens the token endpoint answers with from now on
+// carry nonce instead of the one the relying party sent, signed with the
+// provider's current key: a token replayed from another sign-in ("": the
+// relying party's nonce again).
+func (p *Provider) SetNonce(nonce string) {
+	p.SetIDTokenClaim("nonce", nil)
+	if nonce != "" {
+		p.SetIDTokenClaim("nonce", nonce)
+	}
+}
+
+// SetIDTokenClaim makes the ID tokens the token endpoint answers with from
+// now on (at sign-in and at refresh) carry claim name with value (any JSON
+// value, e.g. the string "false" for email_verified, or another "sub"),
+// signed with the provider's current key; value nil stops overriding name.
+func (p *Provider) SetIDTokenClaim(name string, value any) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	if value == nil {
+		delete(p.st.claims, name)
+		return
+	}
+	if p.st.claims == nil {
+		p.st.claims = map[string]any{}
+	}
+	p.st.claims[name] = value
+}
+
 // rewriteTokens re-signs the ID token of token responses with the audience
-// SetAudience chose.
+// SetAudience chose and the claims SetNonce and SetIDTokenClaim set.
 func (p *Provider) rewriteTokens(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.st.mu.Lock()
-		aud, key := p.st.audience, p.st.key
+		aud, key, override := p.st.audience, p.st.key, maps.Clone(p.st.claims)
 		p.st.mu.Unlock()
-		if aud == nil || r.URL.Path != "/oauth/token" {
+		if (aud == nil && len(override) == 0) || r.URL.Path != "/oauth/token" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -188,7 +217,10 @@ func (p *Provider) rewriteTokens(next http.Handler) http.Handler {
 				if jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256}); err == nil {
 					var claims map[string]any
 					if json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims) == nil {
-						claims["aud"], claims["azp"] = aud, aud[0]
+						if aud != nil {
+							claims["aud"], claims["azp"] = aud, aud[0]
+						}
+						maps.Copy(claims, override)
 						payload, _ := json.Marshal(claims)
 						signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
 							(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", key.id))
@@ -308,6 +340,7 @@ type store struct {
 	refreshes map[string]*token // refresh token -> token
 	key       *signingKey
 	audience  []string
+	claims    map[string]any // ID token claims to override (SetIDTokenClaim)
 	loginURL  func(string) string
 	seq       int
 }
