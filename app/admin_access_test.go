@@ -32,7 +32,7 @@ func TestAdminGrantsMatrix(t *testing.T) {
 	cell := "/admin/access/access/" + idStr(f.leads.ID)
 	res, body = ta.hxPost(t, c, cell, url.Values{"grant": {"on"}})
 	wantStatus(t, res, body, 200)
-	if !strings.HasPrefix(body, `<td id="cell-access-`+idStr(f.leads.ID)+`">`) || !strings.Contains(body, `class="cell-on"`) {
+	if !strings.HasPrefix(body, `<td id="cell-access-`+idStr(f.leads.ID)+`" data-label="leads">`) || !strings.Contains(body, `class="cell-on"`) {
 		t.Errorf("cell answer:\n%s", body)
 	}
 	if !strings.Contains(body, `id="dash-row-access" hx-swap-oob="true"`) || strings.Contains(between(body, `id="dash-row-access"`, "</th>"), "admins only") {
