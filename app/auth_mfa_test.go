@@ -19,7 +19,7 @@ import (
 )
 
 var (
-	totpSecretRE    = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`)
+	totpSecretRE    = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7 ]+)</code>`)
 	recoveryCodesRE = regexp.MustCompile(`<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>`)
 )
 
@@ -45,7 +45,7 @@ func (ta *testApp) enrolTOTP(t testing.TB, c *http.Client) (string, []string) {
 	if m == nil {
 		t.Fatalf("no secret on the setup page:\n%s", body)
 	}
-	secret := m[1]
+	secret := strings.ReplaceAll(m[1], " ", "") // shown in groups of four
 	if res, body := ta.post(t, c, "/account/security/totp/confirm", url.Values{"code": {"000000"}}); res.StatusCode != http.StatusUnprocessableEntity ||
 		!strings.Contains(body, "That code is not right") {
 		t.Fatalf("confirm with a wrong code: %d\n%s", res.StatusCode, body)
@@ -346,7 +346,7 @@ func TestTOTPConfirmIsThrottledAuditedAndNeedsARecentSignIn(t *testing.T) {
 		if res.StatusCode != http.StatusOK || m == nil {
 			t.Fatalf("start TOTP: %d\n%s", res.StatusCode, body)
 		}
-		return m[1]
+		return strings.ReplaceAll(m[1], " ", "")
 	}
 	enabled := func(id int64) bool {
 		f, err := ta.store.Factors(ctx, id)

@@ -1,5 +1,5 @@
 // Gatehouse's own script (no inline scripts: the Content-Security-Policy
-// allows only files from /assets/). It does five things:
+// allows only files from /assets/). It does six things:
 //
 //  1. The colour theme: pages follow the system's prefers-color-scheme
 //     until the person presses the theme button in the top bar, which
@@ -11,7 +11,8 @@
 //     there.
 //  4. The grants matrix is one tab stop whose toggles the arrow keys move
 //     through.
-//  5. The keyboard focus through htmx swaps: htmx itself refocuses an
+//  5. Copy buttons ([data-copy]), such as the recovery codes'.
+//  6. The keyboard focus through htmx swaps: htmx itself refocuses an
 //     element with the same id, or an [autofocus] element in new content;
 //     when neither exists and the focused element was swapped away, the
 //     swapped-in content takes the focus instead of <body>.
@@ -201,6 +202,39 @@
       }
       return;
     }
+  });
+
+  // Copy buttons (data-copy names what to copy, one line per list item);
+  // hidden without JavaScript, where the list can be selected instead.
+  document.addEventListener("DOMContentLoaded", function () {
+    var buttons = document.querySelectorAll("[data-copy]");
+    for (var i = 0; i < buttons.length; i++) {
+      if (navigator.clipboard) {
+        buttons[i].hidden = false;
+      }
+    }
+  });
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-copy]");
+    if (!button) {
+      return;
+    }
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    var status = button.parentNode.querySelector("[data-copy-status]");
+    var items = source ? source.querySelectorAll("li") : [];
+    var lines = [];
+    for (var i = 0; i < items.length; i++) {
+      lines.push(items[i].textContent.trim());
+    }
+    navigator.clipboard.writeText(lines.join("\n") + "\n").then(function () {
+      if (status) {
+        status.textContent = "Copied " + lines.length + " codes.";
+      }
+    }, function () {
+      if (status) {
+        status.textContent = "Could not copy: select the codes instead.";
+      }
+    });
   });
 
   var swappedFocus = null; // id of the swap target that held the focus
