@@ -44,6 +44,7 @@ const (
 	ssoMsgExpired     = "The identity provider's answer has expired. Start again from the sign-in page."
 	ssoMsgUnverified  = "Your identity provider has not verified your email address, so Gatehouse cannot match it to an account."
 	ssoMsgNoGroups    = "Your identity provider did not say which groups you are in, so Gatehouse cannot decide your access. Ask your administrator."
+	ssoMsgOverage     = "You are in more groups than your identity provider puts in a sign-in, so Gatehouse cannot decide your access. Ask your administrator to send only the groups assigned to Gatehouse."
 	ssoMsgNoAccount   = "There is no Gatehouse account for your email address. Ask an administrator to add you."
 	ssoMsgDeactivated = "Your Gatehouse account is deactivated. Ask an administrator if you need access again."
 	ssoMsgLinked      = "Your Gatehouse account is already linked to another account at this identity provider. Ask an administrator."
@@ -424,12 +425,30 @@ func (a *App) verifiedClaims(ctx context.Context, p *oidc.Provider, verifier *oi
 	id.Name = truncateRunes(id.Name, 100)
 	if groupsClaim != "" {
 		groups, ok := claimStrings(claims[groupsClaim])
-		if !ok {
-			return id, "no groups claim " + fmt.Sprintf("%q", groupsClaim), ssoMsgNoGroups
+		switch {
+		case ok:
+		case overage(claims, groupsClaim):
+			// Entra ID: too many groups for a token; they are elsewhere.
+			return id, fmt.Sprintf("groups overage: the token names a source for %q (_claim_names) instead of the groups; assign Gatehouse's groups to the app registration (groupMembershipClaims ApplicationGroup)", groupsClaim), ssoMsgOverage
+		case a.cfg.OIDCMissingGroups == "empty":
+			groups = nil // the claim is left out when the list is empty
+		default:
+			return id, fmt.Sprintf("no groups claim %q (IdPs that leave it out for someone in no group: --oidc-missing-groups=empty)", groupsClaim), ssoMsgNoGroups
 		}
 		id.Groups, id.SyncGroups = groups, true
 	}
 	return id, "", ""
+}
+
+// overage reports whether claims carry Entra ID's groups overage: the
+// claim is missing and _claim_names points at where the groups are.
+func overage(claims map[string]any, claim string) bool {
+	names, ok := claims["_claim_names"].(map[string]any)
+	if !ok {
+		return false
+	}
+	_, ok = names[claim]
+	return ok
 }
 
 // claimStrings reads a claim holding a list of names (or one name).

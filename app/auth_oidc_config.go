@@ -41,6 +41,9 @@ func (c *Config) Check() error {
 	if c.OIDCLink != "email" && c.OIDCLink != "never" {
 		return errors.New("--oidc-link must be email or never")
 	}
+	if c.OIDCMissingGroups != "refuse" && c.OIDCMissingGroups != "empty" {
+		return errors.New("--oidc-missing-groups must be refuse or empty")
+	}
 	if c.OIDCRecheck < 0 {
 		return errors.New("--oidc-recheck must not be negative")
 	}

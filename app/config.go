@@ -89,6 +89,12 @@ type Config struct {
 	// account by its (verified) email: "email" (the default) or "never".
 	// Either way --oidc-domains decides only who is created.
 	OIDCLink string
+	// OIDCMissingGroups is what a sign-in whose token has no groups claim
+	// means: "refuse" (the default: Gatehouse cannot tell) or "empty" (no
+	// IdP groups: mapped memberships are removed, manual ones kept). Many
+	// IdPs leave the claim out when the list is empty. Entra ID's groups
+	// overage (_claim_names) is always refused.
+	OIDCMissingGroups string
 	// OIDCRecheck is how often, at most, a session with a refresh token is
 	// re-checked with the IdP (0: only at sign-in).
 	OIDCRecheck time.Duration
@@ -112,28 +118,29 @@ type Config struct {
 // DefaultConfig returns the defaults documented in the README.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         "data",
-		DBWait:          db.DefaultWait,
-		SessionIdle:     12 * time.Hour,
-		SessionMax:      7 * 24 * time.Hour,
-		SignupsPerIP:    10,
-		AccountFailures: 5,
-		IPFailures:      50,
-		ThrottleWindow:  5 * time.Minute,
-		HashWait:        500 * time.Millisecond,
-		MaxBodyBytes:    64 << 10,
-		MailPoll:        5 * time.Second,
-		ResetPerAccount: 3,
-		ResetPerIP:      20,
-		ResetWindow:     15 * time.Minute,
-		OIDCName:        "SSO",
-		OIDCGroupsClaim: "groups",
-		OIDCScopes:      []string{"openid", "email", "profile"},
-		OIDCRecheck:     15 * time.Minute,
-		OIDCLink:        "email",
-		PasswordLogin:   true,
-		RequireMFA:      "off",
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "data",
+		DBWait:            db.DefaultWait,
+		SessionIdle:       12 * time.Hour,
+		SessionMax:        7 * 24 * time.Hour,
+		SignupsPerIP:      10,
+		AccountFailures:   5,
+		IPFailures:        50,
+		ThrottleWindow:    5 * time.Minute,
+		HashWait:          500 * time.Millisecond,
+		MaxBodyBytes:      64 << 10,
+		MailPoll:          5 * time.Second,
+		ResetPerAccount:   3,
+		ResetPerIP:        20,
+		ResetWindow:       15 * time.Minute,
+		OIDCName:          "SSO",
+		OIDCGroupsClaim:   "groups",
+		OIDCScopes:        []string{"openid", "email", "profile"},
+		OIDCRecheck:       15 * time.Minute,
+		OIDCLink:          "email",
+		OIDCMissingGroups: "refuse",
+		PasswordLogin:     true,
+		RequireMFA:        "off",
 	}
 }
 
