@@ -40,6 +40,7 @@ func TestOIDCFlagsAreChecked(t *testing.T) {
 		{[]string{"--oidc-issuer", "https://idp.example.com"}, "needs --oidc-client-id"},
 		{[]string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x", "--oidc-scopes", "email"}, "must include openid"},
 		{[]string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x", "--oidc-link", "domain"}, "--oidc-link must be email or never"},
+		{[]string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "x", "--oidc-missing-groups", "ignore"}, "--oidc-missing-groups must be refuse or empty"},
 	} {
 		var out, errb strings.Builder
 		c := &CLI{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
