@@ -76,6 +76,7 @@ func (a *App) recheck(r *http.Request, v *Viewer) bool {
 	retry := func(reason string, err error) bool {
 		at := now.Add(min(a.cfg.OIDCRecheck, recheckRetry)).UnixMilli()
 		a.log.WarnContext(ctx, "SSO re-check postponed: "+reason, "user", v.User.Email, "err", err)
+		a.metrics.rechecked(recheckPostponed)
 		if err := a.store.UpdateOIDCSession(ctx, hash, "", at); err == nil {
 			a.oidc.rechecks.Store(hash, at)
 		}
@@ -106,6 +107,9 @@ func (a *App) recheck(r *http.Request, v *Viewer) bool {
 	if err := a.store.UpdateOIDCSession(ctx, hash, tok.RefreshToken, next); err != nil {
 		a.log.WarnContext(ctx, "SSO re-check: saving the refresh token failed", "err", err)
 	}
+	a.metrics.rechecked(recheckKept)
+	a.log.DebugContext(ctx, "SSO re-check: the identity provider still vouches for the session", "user", v.User.Email,
+		"groups", len(claims.Groups), "synced", claims.SyncGroups, "next", time.UnixMilli(next).UTC().Format(time.RFC3339))
 	return true
 }
 
@@ -119,7 +123,8 @@ func (a *App) endSSOSession(r *http.Request, v *Viewer, hash, reason string) boo
 	}
 	_ = a.store.Audit(ctx, db.Actor{Email: "idp", IP: a.clientIP(r)}, db.Event{Action: db.ActionSessionEnded,
 		Target: v.User.Email, Detail: map[string]string{"reason": reason}})
-	a.log.InfoContext(ctx, "SSO session ended by the re-check", "user", v.User.Email, "reason", reason)
+	a.log.WarnContext(ctx, "SSO session ended by the re-check", "user", v.User.Email, "reason", reason)
+	a.metrics.rechecked(recheckEnded)
 	return false
 }
 

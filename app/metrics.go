@@ -38,6 +38,7 @@ type appMetrics struct {
 	hashBusy  prometheus.Counter
 	streams   prometheus.Gauge
 	mail      *prometheus.CounterVec
+	rechecks  *prometheus.CounterVec
 
 	// The hot path looks its counters up here instead of hashing label
 	// values on every request.
@@ -84,6 +85,10 @@ func newMetrics(store *db.Store) *appMetrics {
 			Name: "gatehouse_sign_ins_total",
 			Help: "Sessions started, by how the person signed in (password, password+totp, password+passkey, passkey, sso, ...).",
 		}, []string{"method"}),
+		rechecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_oidc_rechecks_total",
+			Help: "SSO sessions re-checked with the identity provider, by result: kept, ended (the IdP no longer vouches for the person), postponed (the IdP could not be asked).",
+		}, []string{"result"}),
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_throttled_requests_total",
 			Help: "Requests refused by a throttle (429), by what was throttled.",
@@ -106,9 +111,12 @@ func newMetrics(store *db.Store) *appMetrics {
 			Help: "Outbox messages handled by this server's worker, by kind and result (sent, skipped, retry, failed).",
 		}, []string{"kind", "result"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.signIns, m.throttles, m.hashWait, m.hashBusy, m.streams, m.mail)
+	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.signIns, m.throttles, m.hashWait, m.hashBusy, m.streams, m.mail, m.rechecks)
 	for _, r := range []string{loginSuccess, loginFailed, loginThrottled, loginBusy} {
 		m.logins.WithLabelValues(r) // exported at 0 from the start
+	}
+	for _, r := range []string{recheckKept, recheckEnded, recheckPostponed} {
+		m.rechecks.WithLabelValues(r)
 	}
 
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -347,4 +355,18 @@ func serveMetrics(ctx context.Context, addr string, m *appMetrics, log *slog.Log
 		_ = srv.Shutdown(shutdownCtx)
 		<-done
 	}, nil
+}
+
+// Re-check results for gatehouse_oidc_rechecks_total.
+const (
+	recheckKept      = "kept"
+	recheckEnded     = "ended"
+	recheckPostponed = "postponed"
+)
+
+// rechecked counts one SSO re-check by its result.
+func (m *appMetrics) rechecked(result string) {
+	if m != nil {
+		m.rechecks.WithLabelValues(result).Inc()
+	}
 }
