@@ -86,7 +86,7 @@ func AdminAccessPage(d AccessMatrixData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" placeholder=\"Filter groups\" aria-label=\"Filter groups\" maxlength=\"100\" hx-get=\"/admin/access\" hx-trigger=\"input changed delay:300ms, search\" hx-target=\"#matrix\" hx-swap=\"outerHTML\" hx-push-url=\"true\"><noscript><button type=\"submit\" class=\"btn-small\">Filter</button></noscript></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" placeholder=\"Filter groups\" aria-label=\"Filter groups\" maxlength=\"100\" hx-get=\"/admin/access\" hx-trigger=\"input changed delay:300ms, search\" hx-target=\"#matrix\" hx-swap=\"outerHTML\" hx-push-url=\"true\"><noscript><button type=\"submit\" class=\"outline\">Filter</button></noscript></form>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

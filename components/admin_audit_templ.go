@@ -153,7 +153,7 @@ func AdminAuditPage(d AuditData) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "></label> <button type=\"submit\" class=\"btn-small outline\">Filter</button><p id=\"audit-dates-hint\" class=\"filters-hint\">From and To are UTC days, both included, written ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "></label> <button type=\"submit\" class=\"outline\">Filter</button><p id=\"audit-dates-hint\" class=\"filters-hint\">From and To are UTC days, both included, written ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -155,7 +155,7 @@ func AdminUsersPage(d UsersData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, " hx-get=\"/admin/users\" hx-trigger=\"change\" hx-include=\"closest form\" hx-target=\"#users-table\" hx-swap=\"outerHTML\" hx-push-url=\"true\"> Deactivated only</label> <button type=\"submit\" class=\"btn-small outline\">Filter</button></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, " hx-get=\"/admin/users\" hx-trigger=\"change\" hx-include=\"closest form\" hx-target=\"#users-table\" hx-swap=\"outerHTML\" hx-push-url=\"true\"> Deactivated only</label> <button type=\"submit\" class=\"outline\">Filter</button></form>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

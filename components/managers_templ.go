@@ -296,7 +296,7 @@ func AdminGroupManagers(d GroupManagersData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "\" class=\"row\"><label for=\"manager-email\" class=\"grow\">Add a manager <input id=\"manager-email\" name=\"email\" type=\"email\" required maxlength=\"254\" placeholder=\"email of an existing user\"></label> <button type=\"submit\" class=\"btn-small\">Add manager</button></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "\" class=\"row\"><label for=\"manager-email\" class=\"grow\">Add a manager <input id=\"manager-email\" name=\"email\" type=\"email\" required maxlength=\"254\" placeholder=\"email of an existing user\"></label> <button type=\"submit\">Add manager</button></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

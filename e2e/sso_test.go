@@ -37,6 +37,19 @@ func TestSSOJourney(t *testing.T) {
 	user := b.newTab(t, "user")
 	user.open(t, srv.URL+"/dashboards/access")
 	user.waitPath(t, "/login")
+	// The button scale: every way in as wide as the card, one of them filled.
+	var ways struct {
+		Filled int  `json:"filled"`
+		Wide   bool `json:"wide"`
+	}
+	user.eval(t, `(() => {
+		const card = document.querySelector(".auth-card"), w = card.querySelector("form").getBoundingClientRect().width;
+		const all = [...card.querySelectorAll("button, a[role=button]")].filter((e) => e.offsetParent);
+		return {filled: all.filter((e) => !e.classList.contains("outline")).length, wide: all.every((e) => Math.abs(e.getBoundingClientRect().width - w) < 2)};
+	})()`, &ways)
+	if ways.Filled != 1 || !ways.Wide {
+		t.Errorf("the login card's ways in: %d filled (want 1), all as wide as the card: %v", ways.Filled, ways.Wide)
+	}
 	user.click(t, `//a[normalize-space(.)="Sign in with Test IdP"]`)
 	user.waitFor(t, "the identity provider's login page", `document.title === "Test IdP: sign in"`, actionTimeout)
 	user.typeInto(t, "#username", "uma")
