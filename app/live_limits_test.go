@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"gatehouse/app/conns"
+	"gatehouse/app/dashboards"
+)
+
+// TestStreamsPerPageCloseTheOldest: a session opening the same dashboard's
+// stream again and again (here a dashboard it cannot see, as in issue 25,
+// where one member held 19,980) holds at most StreamsPerPage of them: each
+// new one closes the oldest, which is told not to reconnect. Its other
+// dashboards' streams are not touched.
+func TestStreamsPerPageCloseTheOldest(t *testing.T) {
+	f := newAccessFixture(t)
+	per := f.ta.cfg.StreamsPerPage
+	if per < 1 || per > 8 {
+		t.Fatalf("StreamsPerPage = %d: a few per page is the default", per)
+	}
+	state := pageState(t, f.ta, f.outsiderC, "test", http.StatusForbidden)
+	otherState := pageState(t, f.ta, f.outsiderC, dashboards.AccessSlug, http.StatusForbidden)
+	other := openEvents(t, f.ta, f.outsiderC, dashboards.AccessSlug, otherState)
+	var streams []*eventStream
+	for range 3 * per {
+		streams = append(streams, openEvents(t, f.ta, f.outsiderC, "test", state))
+	}
+	for i, s := range streams[:len(streams)-per] {
+		if ev := s.next(t, "an old stream"); ev.name != "close" {
+			t.Fatalf("stream %d: %+v, want close", i, ev)
+		}
+		s.ended(t)
+	}
+	for i, s := range streams[len(streams)-per:] {
+		select {
+		case ev, ok := <-s.events:
+			t.Fatalf("one of the newest streams (%d) got %+v (open %v)", i, ev, ok)
+		default:
+		}
+	}
+	select {
+	case ev, ok := <-other.events:
+		t.Fatalf("the stream of another dashboard got %+v (open %v)", ev, ok)
+	default:
+	}
+	// Held: the newest per page, the other page's, and the closed ones
+	// until their handlers return.
+	eventually(t, "closed streams released", func() bool { return f.ta.streams.Open() == per+1 })
+}
+
+// TestStreamsPerUserAreRefused: over all their sessions a user holds at
+// most StreamsPerUser streams; past it the answer is 429 and nobody's open
+// stream is closed. Another user is not affected.
+func TestStreamsPerUserAreRefused(t *testing.T) {
+	f := newAccessFixture(t)
+	f.ta.streams = conns.New(conns.Limits{PerKey: 4, PerSession: 16, PerUser: 5, Total: 100})
+	state := pageState(t, f.ta, f.memberC, "test", http.StatusOK)
+	second := f.ta.login(t, f.member.Email)
+	var streams []*eventStream
+	for range 4 {
+		streams = append(streams, openEvents(t, f.ta, f.memberC, "test", state))
+	}
+	streams = append(streams, openEvents(t, f.ta, second, "test", state))
+	res := streamAnswer(t, f.ta, second, "test", state)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("the user's sixth stream: %d (Retry-After %q), want 429", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	for i, s := range streams {
+		select {
+		case ev, ok := <-s.events:
+			t.Fatalf("stream %d got %+v (open %v) when another was refused", i, ev, ok)
+		default:
+		}
+	}
+	openEvents(t, f.ta, f.leadC, "test", pageState(t, f.ta, f.leadC, "test", http.StatusOK))
+}
+
+// TestStreamsServerWideAreRefused: past the server's budget every new
+// stream gets 503, while ordinary pages and /healthz still answer.
+func TestStreamsServerWideAreRefused(t *testing.T) {
+	f := newAccessFixture(t)
+	f.ta.streams = conns.New(conns.Limits{PerKey: 4, PerSession: 16, PerUser: 32, Total: 3})
+	state := pageState(t, f.ta, f.memberC, "test", http.StatusOK)
+	for range 3 {
+		openEvents(t, f.ta, f.memberC, "test", state)
+	}
+	res := streamAnswer(t, f.ta, f.leadC, "test", "a:11")
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a stream past the server's budget: %d (Retry-After %q), want 503", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	pageState(t, f.ta, f.leadC, "test", http.StatusOK)
+	if res, _ := f.ta.get(t, f.ta.client(), "/healthz", false); res.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: %d", res.StatusCode)
+	}
+}
+
+// eventually waits until cond holds; the bound only keeps a broken build
+// from hanging.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+}
+
+// streamAnswer asks for an event stream as c and returns the response's
+// status and headers, closing the stream if it was opened.
+func streamAnswer(t testing.TB, ta *testApp, c *http.Client, slug, state string) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ta.Server.URL+"/dashboards/"+slug+"/events?state="+state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
