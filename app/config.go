@@ -103,6 +103,16 @@ type Config struct {
 	// AuditLog, when set, is a file (or "stdout") that receives every audit
 	// event as one JSON line as it is written, for log shippers.
 	AuditLog string
+
+	// Long-lived connections (event streams; see app/conns): at most
+	// StreamsPerPage per session and dashboard and StreamsPerSession per
+	// session (a new one closes the oldest), StreamsPerUser per user (429
+	// past it), and MaxStreams on the server (503 past it; 0: derived from
+	// the open-file limit by conns.DefaultTotal).
+	StreamsPerPage    int
+	StreamsPerSession int
+	StreamsPerUser    int
+	MaxStreams        int
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -129,6 +139,10 @@ func DefaultConfig() Config {
 		OIDCRecheck:     15 * time.Minute,
 		PasswordLogin:   true,
 		RequireMFA:      "off",
+
+		StreamsPerPage:    4,
+		StreamsPerSession: 16,
+		StreamsPerUser:    32,
 	}
 }
 

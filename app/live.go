@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
 )
@@ -141,6 +142,25 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		a.forbidden(w, r, "Change your temporary password first.")
 		return
 	}
+	// Each stream holds a connection for as long as the page is open: within
+	// the session's, the user's and the server's budget (app/conns). A new
+	// stream for a page closes the session's oldest one past the budget;
+	// past the user's or the server's budget it is refused, which also
+	// stops the page's reconnecting for a while.
+	conn, err := a.streams.Acquire(conns.Claim{Session: sessionHash(v), User: v.User.ID, Key: "dashboard:" + d.Slug})
+	if err != nil {
+		a.metrics.throttled("event-stream")
+		w.Header().Set("Retry-After", "60")
+		if errors.Is(err, conns.ErrUserFull) {
+			a.log.WarnContext(r.Context(), "event stream refused: too many open for this user", "user", v.User.Email, "limit", a.streams.Limits().PerUser)
+			a.errorPage(w, r, http.StatusTooManyRequests, "Too many open pages", "Close some of your open dashboards and try again.")
+			return
+		}
+		a.log.WarnContext(r.Context(), "event stream refused: the server holds as many as it may", "limit", a.streams.Limits().Total)
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "The server is busy. Try again in a minute.")
+		return
+	}
+	defer conn.Release()
 	shown := r.Header.Get("Last-Event-ID")
 	if shown == "" {
 		shown = r.URL.Query().Get("state")
@@ -209,6 +229,13 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-a.streamsDone:
+			return
+		case <-conn.Closed():
+			// The same session opened this page again more often than its
+			// budget allows: this stream, the oldest, gives way, and tells
+			// its page not to reconnect.
+			_ = writeEvent(w, "close", "", "")
+			_ = rc.Flush()
 			return
 		}
 	}
