@@ -6,8 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
+	"gatehouse/components"
+	"gatehouse/db"
 )
 
 // TestStreamsPerPageCloseTheOldest: a session opening the same dashboard's
@@ -124,4 +128,53 @@ func streamAnswer(t testing.TB, ta *testApp, c *http.Client, slug, state string)
 	}
 	res.Body.Close()
 	return res
+}
+
+// TestOneSessionTwoDashboardsEachGetTheirOwnDecision: one session has two
+// dashboards open; a change wakes both streams at once, and the decisions
+// they share (one per session and dashboard) must not cross: granting the
+// second dashboard tells its page, and not the first's, and a later loss
+// of the first tells the first page its own state.
+func TestOneSessionTwoDashboardsEachGetTheirOwnDecision(t *testing.T) {
+	ctx := context.Background()
+	cli := db.Actor{Email: "cli"}
+	calls := &dataCalls{}
+	ta := newTestApp(t, withTestDashboard(calls), func(_ *Config, r *dashboards.Registry) {
+		r.MustRegister(&dashboards.Dashboard{Slug: "second", Title: "Second board", Panels: []*dashboards.Panel{
+			{ID: "only", Title: "Only panel", Data: func(context.Context, dashboards.Query) (templ.Component, error) {
+				return components.Empty("second data"), nil
+			}},
+		}})
+	})
+	team, err := ta.store.CreateGroup(ctx, cli, "team", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := ta.createUser(t, "two@example.com", false)
+	if err := ta.store.AddMember(ctx, cli, team.ID, u.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.store.AddGrant(ctx, cli, "test", team.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := ta.login(t, u.Email)
+	testState := pageState(t, ta, c, "test", http.StatusOK)
+	secondState := pageState(t, ta, c, "second", http.StatusForbidden)
+	first := openEvents(t, ta, c, "test", testState)
+	second := openEvents(t, ta, c, "second", secondState)
+	other := otherProcess(t, ta)
+
+	if err := other.AddGrant(ctx, cli, "second", team.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ev := second.next(t, "second granted"); ev.name != "access" || ev.id != "a:1" {
+		t.Fatalf("the second page after its grant: %+v, want access a:1", ev)
+	}
+	if err := other.RemoveGrant(ctx, cli, "test", team.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := pageState(t, ta, c, "test", http.StatusForbidden)
+	if ev := first.next(t, "test's grant removed"); ev.name != "access" || ev.id != want {
+		t.Fatalf("the first page's next event: %+v, want access %s (nothing for the second's grant)", ev, want)
+	}
 }
