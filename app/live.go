@@ -147,6 +147,12 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	// stream for a page closes the session's oldest one past the budget;
 	// past the user's or the server's budget it is refused, which also
 	// stops the page's reconnecting for a while.
+	//
+	// Over HTTP/1.1 the connection closes with the stream (or the refusal)
+	// instead of idling for the next request: a client that opens stream
+	// after stream would otherwise keep each one's connection, a file and a
+	// goroutine, for the server's idle timeout.
+	w.Header().Set("Connection", "close")
 	conn, err := a.streams.Acquire(conns.Claim{Session: sessionHash(v), User: v.User.ID, Key: "dashboard:" + d.Slug})
 	if err != nil {
 		a.metrics.throttled("event-stream")

@@ -33,6 +33,11 @@ func TestStreamsPerPageCloseTheOldest(t *testing.T) {
 		streams = append(streams, openEvents(t, f.ta, f.outsiderC, "test", state))
 	}
 	for i, s := range streams[:len(streams)-per] {
+		// Its connection closes with it, rather than idle for the server's
+		// idle timeout: a file and a goroutine per stream opened.
+		if !s.res.Close {
+			t.Fatalf("stream %d: its connection stays open after the stream (no Connection: close)", i)
+		}
 		if ev := s.next(t, "an old stream"); ev.name != "close" {
 			t.Fatalf("stream %d: %+v, want close", i, ev)
 		}
@@ -69,8 +74,8 @@ func TestStreamsPerUserAreRefused(t *testing.T) {
 	}
 	streams = append(streams, openEvents(t, f.ta, second, "test", state))
 	res := streamAnswer(t, f.ta, second, "test", state)
-	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("the user's sixth stream: %d (Retry-After %q), want 429", res.StatusCode, res.Header.Get("Retry-After"))
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" || !res.Close {
+		t.Fatalf("the user's sixth stream: %d (Retry-After %q, connection closed %v), want 429 and the connection closed", res.StatusCode, res.Header.Get("Retry-After"), res.Close)
 	}
 	for i, s := range streams {
 		select {
