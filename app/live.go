@@ -126,6 +126,11 @@ const sessionEndedNews = "Your session has ended. Log in again to keep viewing t
 // The stream ends when the session does (logout, revocation, expiry,
 // deactivation): it sends "access" (the page's refetch then leads to the
 // login page) and "close" (the page stops reconnecting). Anonymous: 401.
+//
+// Streams are bounded per page, session, user and server (a.streams, see
+// app/conns): a session's oldest stream for the page is sent "close" when a
+// newer one would exceed the bound; past the user's bound 429, past the
+// server's 503.
 func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	v := viewerFrom(r.Context())
 	cookie, err := r.Cookie(a.sessions.CookieName())
