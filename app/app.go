@@ -32,6 +32,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/app/mailer"
 	"gatehouse/db"
@@ -69,6 +70,9 @@ type App struct {
 	closeStreamsOnce sync.Once
 	// liveCalls shares the streams' decisions after a change (dashboards_live.go).
 	liveCalls liveCalls
+	// streams bounds the open event streams per page, session, user and
+	// server (app/conns).
+	streams *conns.Budget
 }
 
 // New builds an App over an opened and migrated store.
@@ -95,6 +99,7 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		deviceKey: deviceKey,
 
 		streamsDone: make(chan struct{}),
+		streams:     conns.New(streamLimits(cfg)),
 	}
 	ss.ClientIP = a.clientIP
 	if cfg.SMTPURL != "" {
@@ -120,6 +125,18 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		a.hasher.OnWait = a.metrics.hashWaited
 	}
 	return a, nil
+}
+
+// streamLimits are the connection limits cfg sets; a MaxStreams of 0 is
+// derived from the process's open-file limit as it is now (serve raises it
+// first).
+func streamLimits(cfg Config) conns.Limits {
+	total := cfg.MaxStreams
+	if total <= 0 {
+		limit, _ := conns.FileLimit()
+		total = conns.DefaultTotal(limit)
+	}
+	return conns.Limits{PerKey: cfg.StreamsPerPage, PerSession: cfg.StreamsPerSession, PerUser: cfg.StreamsPerUser, Total: total}
 }
 
 // Close stops the App's background work (identity provider discovery).

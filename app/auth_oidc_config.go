@@ -12,6 +12,9 @@ func (c *Config) Check() error {
 	if !validRequireMFA(c.RequireMFA) {
 		return errors.New("--require-mfa must be off, admins or all")
 	}
+	if c.StreamsPerUser < 1 || c.MaxStreams < 0 {
+		return errors.New("--streams-per-user must be at least 1 and --max-streams 0 or more")
+	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return errors.New("--base-url must start with http:// or https://")
 	}

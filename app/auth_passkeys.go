@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
@@ -139,13 +140,30 @@ func (a *App) beginCeremony(w http.ResponseWriter, r *http.Request, purpose stri
 	}
 	id := db.RandomToken(32)
 	err = a.store.PutChallenge(r.Context(), db.WebAuthnChallenge{IDHash: db.HashToken(id), Purpose: purpose, UserID: userID,
-		SessionHash: sessHash, Data: string(data), ExpiresAt: a.now().Add(challengeTTL).UnixMilli()})
+		SessionHash: sessHash, Client: clientNetwork(a.clientIP(r)), Data: string(data), ExpiresAt: a.now().Add(challengeTTL).UnixMilli()})
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: a.challengeCookie(), Value: id, Path: "/", MaxAge: int(challengeTTL / time.Second),
 		HttpOnly: true, Secure: a.cfg.Secure(), SameSite: http.SameSiteStrictMode})
 	return nil
+}
+
+// clientNetwork is the network a client address stands for when bounding
+// what one client may hold (db.MaxChallengesPerClient): the IPv4 address
+// itself, or the IPv6 /64 (one host usually has a whole /64 to pick
+// addresses from).
+func clientNetwork(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, _ := addr.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // errCeremony is a ceremony that cannot be finished; its text is for the user.

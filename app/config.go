@@ -113,6 +113,16 @@ type Config struct {
 	// AuditLog, when set, is a file (or "stdout") that receives every audit
 	// event as one JSON line as it is written, for log shippers.
 	AuditLog string
+
+	// Long-lived connections (event streams; see app/conns): at most
+	// StreamsPerPage per session and dashboard and StreamsPerSession per
+	// session (a new one closes the oldest), StreamsPerUser per user (429
+	// past it), and MaxStreams on the server (503 past it; 0: derived from
+	// the open-file limit by conns.DefaultTotal).
+	StreamsPerPage    int
+	StreamsPerSession int
+	StreamsPerUser    int
+	MaxStreams        int
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -141,6 +151,10 @@ func DefaultConfig() Config {
 		OIDCMissingGroups: "refuse",
 		PasswordLogin:     true,
 		RequireMFA:        "off",
+
+		StreamsPerPage:    4,
+		StreamsPerSession: 16,
+		StreamsPerUser:    32,
 	}
 }
 

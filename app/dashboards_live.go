@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
 )
@@ -125,6 +126,11 @@ const sessionEndedNews = "Your session has ended. Log in again to keep viewing t
 // The stream ends when the session does (logout, revocation, expiry,
 // deactivation): it sends "access" (the page's refetch then leads to the
 // login page) and "close" (the page stops reconnecting). Anonymous: 401.
+//
+// Streams are bounded per page, session, user and server (a.streams, see
+// app/conns): a session's oldest stream for the page is sent "close" when a
+// newer one would exceed the bound; past the user's bound 429, past the
+// server's 503.
 func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	v := viewerFrom(r.Context())
 	cookie, err := r.Cookie(a.sessions.CookieName())
@@ -141,6 +147,31 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		a.forbidden(w, r, "Change your temporary password first.")
 		return
 	}
+	// Each stream holds a connection for as long as the page is open: within
+	// the session's, the user's and the server's budget (app/conns). A new
+	// stream for a page closes the session's oldest one past the budget;
+	// past the user's or the server's budget it is refused, which also
+	// stops the page's reconnecting for a while.
+	//
+	// Over HTTP/1.1 the connection closes with the stream (or the refusal)
+	// instead of idling for the next request: a client that opens stream
+	// after stream would otherwise keep each one's connection, a file and a
+	// goroutine, for the server's idle timeout.
+	w.Header().Set("Connection", "close")
+	conn, err := a.streams.Acquire(conns.Claim{Session: sessionHash(v), User: v.User.ID, Key: "dashboard:" + d.Slug})
+	if err != nil {
+		a.metrics.throttled("event-stream")
+		w.Header().Set("Retry-After", "60")
+		if errors.Is(err, conns.ErrUserFull) {
+			a.log.WarnContext(r.Context(), "event stream refused: too many open for this user", "user", v.User.Email, "limit", a.streams.Limits().PerUser)
+			a.errorPage(w, r, http.StatusTooManyRequests, "Too many open pages", "Close some of your open dashboards and try again.")
+			return
+		}
+		a.log.WarnContext(r.Context(), "event stream refused: the server holds as many as it may", "limit", a.streams.Limits().Total)
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Busy", "The server is busy. Try again in a minute.")
+		return
+	}
+	defer conn.Release()
 	shown := r.Header.Get("Last-Event-ID")
 	if shown == "" {
 		shown = r.URL.Query().Get("state")
@@ -209,6 +240,13 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-a.streamsDone:
+			return
+		case <-conn.Closed():
+			// The same session opened this page again more often than its
+			// budget allows: this stream, the oldest, gives way, and tells
+			// its page not to reconnect.
+			_ = writeEvent(w, "close", "", "")
+			_ = rc.Flush()
 			return
 		}
 	}

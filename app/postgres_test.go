@@ -69,6 +69,17 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	}
 
 	proxy.Stop()
+	// Until this server knows it is cut off, it may answer from what it
+	// trusts under its lease (db/authz_lease.go): that is correct, since a
+	// writer elsewhere waits for this server's acknowledgement or for the
+	// lease to run out (leaseFor) before it returns. What must hold is that
+	// once the lease has ended (at once when the LISTEN connection breaks,
+	// at the latest leaseFor after the last beat) every request is a 503.
+	for deadline := time.Now().Add(10 * time.Second); ta.store.LeaseStats().Trusted; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the store still trusts its lease 10 s after PostgreSQL became unreachable")
+		}
+	}
 	for _, tc := range []struct {
 		path string
 		htmx bool

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gatehouse/app/auditlog"
+	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/app/ops"
 	"gatehouse/db"
@@ -30,6 +31,19 @@ const DemoFlagKey = "demo"
 func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboards.Dashboard, ready func(addr string)) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Every open connection is a file: take all the system allows, and
+	// keep long-lived ones to a part of it (app/conns).
+	fileLimit, err := conns.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot read the open-file limit", "err", err)
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = conns.DefaultTotal(fileLimit)
+	}
+	if fileLimit > 0 && uint64(cfg.MaxStreams) > fileLimit*3/4 {
+		log.Warn("--max-streams leaves little room below the open-file limit for ordinary requests", "max_streams", cfg.MaxStreams, "open_file_limit", fileLimit)
+	}
 
 	store, err := openStoreWaiting(ctx, cfg, log)
 	if err != nil {
@@ -112,7 +126,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 			return fmt.Errorf("seeding demo data: %w", err)
 		}
 	}
-	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store, cfg), "version", VersionString())
+	log.Info("gatehouse listening", "addr", "http://"+ln.Addr().String(), "database", describeStore(store, cfg), "version", VersionString(),
+		"open_file_limit", fileLimit, "max_streams", cfg.MaxStreams)
 	if u, err := a.SetupURL(ctx); err != nil {
 		return err
 	} else if u != "" {

@@ -38,6 +38,9 @@ type AccessFeed struct {
 	changed chan struct{} // closed at the next change, then replaced
 	version int64         // the authorization version last seen
 	changes int64         // changes announced (for tests and benchmarks)
+	// announcedAt is the store's time (Unix ms) of the latest announcement:
+	// the decisions it woke saw every expiry up to it.
+	announcedAt int64
 
 	startOnce sync.Once
 	running   atomic.Bool
@@ -63,7 +66,7 @@ var (
 func (s *Store) AccessFeed() *AccessFeed {
 	s.feedOnce.Do(func() {
 		s.feed = &AccessFeed{store: s, log: slog.Default(), changed: make(chan struct{}),
-			version: -1, stop: make(chan struct{}), done: make(chan struct{})}
+			version: -1, announcedAt: s.nowMS(), stop: make(chan struct{}), done: make(chan struct{})}
 	})
 	f := s.feed
 	f.startOnce.Do(func() {
@@ -93,10 +96,12 @@ func (f *AccessFeed) Changes() int64 {
 
 // announce wakes every reader waiting on Changed.
 func (f *AccessFeed) announce() {
+	now := f.store.nowMS()
 	f.mu.Lock()
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.changes++
+	f.announcedAt = now
 	f.mu.Unlock()
 }
 
@@ -281,26 +286,45 @@ func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 const AuthzChannelExpr = "'gatehouse_authz_' || left(current_schema(), 47)"
 
 // scheduleExpiry sets the timer to the next membership expiry still ahead.
+// An expiry that passed after the latest announcement, while the change
+// that led here was being read (a busy machine, a slow database), woke no
+// decision: it is announced now rather than lost.
 func (f *AccessFeed) scheduleExpiry(ctx context.Context, t *expiryTimer) {
-	next, err := f.store.NextMembershipExpiry(ctx)
-	if err != nil {
-		t.set(time.Minute) // look again later
-		return
+	for {
+		now := f.store.nowMS()
+		f.mu.Lock()
+		since := min(f.announcedAt, now)
+		f.mu.Unlock()
+		next, err := f.store.nextMembershipExpiryAfter(ctx, since)
+		if err != nil {
+			t.set(time.Minute) // look again later
+			return
+		}
+		if next == 0 {
+			t.set(0)
+			return
+		}
+		// Wake just after the instant Decide compares with (expires <= now).
+		if wait := next - now + 1; wait > 0 {
+			t.set(time.Duration(wait) * time.Millisecond)
+			return
+		}
+		f.announce()
 	}
-	if next == 0 {
-		t.set(0)
-		return
-	}
-	// Wake just after the instant Decide compares with (expires <= now).
-	t.set(time.Duration(next-f.store.nowMS()+1) * time.Millisecond)
 }
 
 // NextMembershipExpiry returns the earliest membership expiry (Unix ms)
 // still in the future, or 0 when none is.
 func (s *Store) NextMembershipExpiry(ctx context.Context) (int64, error) {
+	return s.nextMembershipExpiryAfter(ctx, s.nowMS())
+}
+
+// nextMembershipExpiryAfter returns the earliest membership expiry (Unix
+// ms) after the instant after, or 0 when none is.
+func (s *Store) nextMembershipExpiryAfter(ctx context.Context, after int64) (int64, error) {
 	var next *int64
 	err := s.DB.NewSelect().Model((*Membership)(nil)).ColumnExpr("MIN(expires_at)").
-		Where("expires_at > ?", s.nowMS()).Scan(ctx, &next)
+		Where("expires_at > ?", after).Scan(ctx, &next)
 	if err != nil {
 		return 0, storageErr(err)
 	}

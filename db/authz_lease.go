@@ -88,6 +88,9 @@ type authzLease struct {
 
 	synced bool // only the receiving goroutine uses it
 	acks   chan struct{}
+
+	// clock, when set (tests), replaces the monotonic time since start.
+	clock func() time.Duration
 }
 
 func newAuthzLease() *authzLease {
@@ -98,7 +101,12 @@ func newAuthzLease() *authzLease {
 	return l
 }
 
-func (l *authzLease) now() int64 { return int64(time.Since(l.start)) }
+func (l *authzLease) now() int64 {
+	if l.clock != nil {
+		return int64(l.clock())
+	}
+	return int64(time.Since(l.start))
+}
 
 // current returns the version and true while the lease holds.
 func (l *authzLease) current() (int64, bool) {

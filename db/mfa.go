@@ -107,8 +107,11 @@ type WebAuthnChallenge struct {
 	Purpose     string `bun:"purpose,notnull"`
 	UserID      int64  `bun:"user_id,nullzero"`
 	SessionHash string `bun:"session_hash,notnull"`
-	Data        string `bun:"data,notnull"`
-	ExpiresAt   int64  `bun:"expires_at,notnull"`
+	// Client is the network the ceremony was begun from (an IPv4 address,
+	// an IPv6 /64), "" when not known.
+	Client    string `bun:"client,notnull"`
+	Data      string `bun:"data,notnull"`
+	ExpiresAt int64  `bun:"expires_at,notnull"`
 }
 
 // Factors summarises a user's second factors.
@@ -414,15 +417,46 @@ func (s *Store) ResetMFA(ctx context.Context, a Actor, userID int64) (Factors, e
 // fill the table for the few minutes a challenge lives.
 var MaxChallenges = 10_000
 
+// MaxChallengesPerClient and MaxChallengesPerSession bound the ceremonies
+// one client network and one session have in progress: past them a new
+// one replaces the oldest, so that one client's flood of begins holds a
+// few rows and never reaches MaxChallenges, and a person who starts again
+// (another tab, a cancelled prompt) is never refused.
+var (
+	MaxChallengesPerClient  = 32
+	MaxChallengesPerSession = 8
+)
+
 // ErrChallengesFull refuses a ceremony while MaxChallenges are in progress.
 var ErrChallengesFull = errors.New("too many passkey requests in progress")
 
 // PutChallenge stores a WebAuthn ceremony in progress, clearing expired
-// ones; ErrChallengesFull when MaxChallenges are already in progress.
+// ones and the oldest of its client's and its session's past
+// MaxChallengesPerClient and MaxChallengesPerSession; ErrChallengesFull
+// when MaxChallenges are still in progress.
 func (s *Store) PutChallenge(ctx context.Context, c WebAuthnChallenge) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewDelete().Model((*WebAuthnChallenge)(nil)).Where("expires_at <= ?", s.nowMS()).Exec(ctx); err != nil {
 			return err
+		}
+		for _, by := range []struct {
+			column, value string
+			most          int
+		}{{"client", c.Client, MaxChallengesPerClient}, {"session_hash", c.SessionHash, MaxChallengesPerSession}} {
+			if by.value == "" {
+				continue
+			}
+			n, err := tx.NewSelect().Model((*WebAuthnChallenge)(nil)).Where("? = ?", bun.Ident(by.column), by.value).Count(ctx)
+			if err != nil {
+				return err
+			}
+			if over := n - int64(max(by.most, 1)) + 1; over > 0 {
+				oldest := tx.NewSelect().Model((*WebAuthnChallenge)(nil)).Column("id_hash").
+					Where("? = ?", bun.Ident(by.column), by.value).Order("expires_at", "id_hash").Limit(over)
+				if _, err := tx.NewDelete().Model((*WebAuthnChallenge)(nil)).Where("id_hash IN (?)", oldest).Exec(ctx); err != nil {
+					return err
+				}
+			}
 		}
 		n, err := tx.NewSelect().Model((*WebAuthnChallenge)(nil)).Count(ctx)
 		if err != nil {

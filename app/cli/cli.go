@@ -347,6 +347,8 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.RequireMFA, "require-mfa", cfg.RequireMFA, "who must have a second factor (passkey or authenticator app): off, admins or all")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9090 (off when empty)")
 	fs.StringVar(&cfg.AuditLog, "audit-log", "", "also write every audit event as a JSON line to this file, or stdout (for log shippers)")
+	fs.IntVar(&cfg.StreamsPerUser, "streams-per-user", cfg.StreamsPerUser, "at most this many open dashboard event streams per user, over all their sessions (429 past it)")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "at most this many long-lived connections (event streams) on the server (503 past it; 0: half the open-file limit, at most 10000)")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}

@@ -148,3 +148,17 @@ func TestServeWaitsForPostgres(t *testing.T) {
 		t.Errorf("log:\n%s", stderr)
 	}
 }
+
+// TestServeStreamFlags: --max-streams sets the server's budget (logged at
+// start with the open-file limit it was weighed against), and a
+// --streams-per-user below one is refused before anything starts.
+func TestServeStreamFlags(t *testing.T) {
+	code, stderr, _ := runServe(t, 30*time.Second, "--data", t.TempDir(), "--max-streams", "123")
+	if code != 0 || !strings.Contains(stderr, "max_streams=123") || !strings.Contains(stderr, "open_file_limit=") {
+		t.Errorf("serve --max-streams 123: exit %d\n%s", code, stderr)
+	}
+	code, stderr, _ = runServe(t, 30*time.Second, "--data", t.TempDir(), "--streams-per-user", "0")
+	if code != 2 || !strings.Contains(stderr, "--streams-per-user") {
+		t.Errorf("serve --streams-per-user 0: exit %d, want 2\n%s", code, stderr)
+	}
+}
