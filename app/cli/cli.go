@@ -73,6 +73,7 @@ func commands() []command {
 		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL | map GROUP IDP_GROUP | unmap GROUP IDP_GROUP", "manage groups, their members, managers and identity provider mappings", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
+		{"apps", appsUsage, "manage apps: dashboards that run elsewhere, served at SLUG.<apps-domain>", cmdApps},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N] [--json]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
@@ -377,18 +378,24 @@ func withStore(ctx context.Context, cfg *app.Config, fn func(*db.Store) error) e
 // commands: the demo ones too when --demo is given or the database
 // remembers `serve --demo`. It fails as withStore does when there is no
 // database.
+// The apps stored in the database are part of it.
 func (c *CLI) registry(ctx context.Context, cfg *app.Config) (*dashboards.Registry, error) {
-	if !cfg.Demo {
-		err := withStore(ctx, cfg, func(s *db.Store) error {
+	var reg *dashboards.Registry
+	err := withStore(ctx, cfg, func(s *db.Store) error {
+		if !cfg.Demo {
 			demo, err := s.Flag(ctx, app.DemoFlagKey)
+			if err != nil {
+				return err
+			}
 			cfg.Demo = demo
-			return err
-		})
-		if err != nil {
-			return nil, err
 		}
-	}
-	return app.BuildRegistry(cfg, c.Dashboards)
+		var err error
+		if reg, err = app.BuildRegistry(cfg, c.Dashboards); err != nil {
+			return err
+		}
+		return reg.LoadApps(ctx, s)
+	})
+	return reg, err
 }
 
 // cliActor is the audit actor for command-line changes.
