@@ -32,6 +32,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"gatehouse/app/apps"
 	"gatehouse/app/dashboards"
 	"gatehouse/app/mailer"
 	"gatehouse/db"
@@ -69,6 +70,8 @@ type App struct {
 	closeStreamsOnce sync.Once
 	// liveCalls shares the streams' decisions after a change (dashboards_live.go).
 	liveCalls liveCalls
+	// apps serves app origins (app/apps); nil when apps are off.
+	apps *apps.Handler
 }
 
 // New builds an App over an opened and migrated store.
@@ -119,11 +122,17 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		a.metrics = newMetrics(store)
 		a.hasher.OnWait = a.metrics.hashWaited
 	}
+	if err := a.newApps(ctx); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
 // Close stops the App's background work (identity provider discovery).
-func (a *App) Close() { a.oidc.close() }
+func (a *App) Close() {
+	a.oidc.close()
+	a.apps.Close()
+}
 
 // CloseStreams ends every open event stream; the server calls it when it
 // shuts down.

@@ -103,6 +103,9 @@ type Config struct {
 	// AuditLog, when set, is a file (or "stdout") that receives every audit
 	// event as one JSON line as it is written, for log shippers.
 	AuditLog string
+	// AppsDomain serves app SLUG at SLUG.AppsDomain (app/apps); empty:
+	// localhost for a loopback base URL, else apps are off.
+	AppsDomain string
 }
 
 // DefaultConfig returns the defaults documented in the README.

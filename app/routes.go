@@ -17,6 +17,10 @@ import (
 //	admin:    standard → requireLogin → requireAdmin
 //	manager:  standard → requireLogin → requireGroupManager (admins, or managers of {id})
 //	decider:  standard → requireLogin → requireDecider (admins, or managers of any group)
+//
+// Requests whose Host is an app's origin (SLUG.<apps-domain>) are served by
+// app/apps before any of this: the app's sign-in callback, its denials, and
+// the upstream's content after the one decision.
 func (a *App) Routes() http.Handler {
 	mux := http.NewServeMux()
 	user := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin) }
@@ -74,6 +78,10 @@ func (a *App) Routes() http.Handler {
 	// cannot follow a redirect to a login form).
 	mux.HandleFunc("GET /dashboards/{slug}/events", a.dashboardEvents)
 	mux.Handle("POST /dashboards/{slug}/request", user(a.requestAccess))
+	// Apps (app/apps.go): the main origin's half of the sign-in on an app
+	// origin, and the keys that verify the assertion apps receive.
+	mux.Handle("GET /apps/{slug}/signin", user(a.appSignin))
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 
 	// Admins.
 	mux.Handle("GET /admin", admin(a.adminOverview))
@@ -115,8 +123,11 @@ func (a *App) Routes() http.Handler {
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
 
-	return a.metrics.instrument(chain(a.metrics.notePattern(mux),
+	main := a.metrics.instrument(chain(a.metrics.notePattern(mux),
 		a.logRequests, a.recoverPanics, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
+	// Requests for an app's host (SLUG.<apps-domain>) never reach the
+	// routes above: they are the app's, served by app/apps.
+	return a.apps.Wrap(main)
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

@@ -237,3 +237,41 @@ func (s *Store) RedeemAppCode(ctx context.Context, app, code string) (AppCode, e
 	}
 	return row, nil
 }
+
+// ActionKeysRotate is written when the assertion signing keys rotate.
+const ActionKeysRotate = "keys.rotate"
+
+// Setting returns the value stored under key; ErrNotFound when unset.
+func (s *Store) Setting(ctx context.Context, key string) (string, error) {
+	var row Setting
+	err := s.DB.NewSelect().Model(&row).Where("key = ?", key).Limit(1).Scan(ctx)
+	return row.Value, storageErr(err)
+}
+
+// InitSetting stores value under key unless a value is there already, and
+// returns the stored one: instances starting at once agree on one value.
+func (s *Store) InitSetting(ctx context.Context, key, value string) (string, error) {
+	row := &Setting{Key: key, Value: value}
+	if _, err := s.DB.NewInsert().Model(row).On("CONFLICT (key) DO NOTHING").Exec(ctx); err != nil {
+		return "", storageErr(err)
+	}
+	return s.Setting(ctx, key)
+}
+
+// SwapSetting replaces key's value old with next, audited as ev; it
+// returns false (and changes nothing) when the value is no longer old.
+func (s *Store) SwapSetting(ctx context.Context, a Actor, key, old, next string, ev Event) (bool, error) {
+	swapped := false
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*Setting)(nil)).Set("value = ?", next).Where("key = ? AND value = ?", key, old).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		swapped = true
+		return s.insertAudit(ctx, tx, a, ev)
+	})
+	return swapped, err
+}

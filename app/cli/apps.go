@@ -204,3 +204,27 @@ func servingFlags(fs *flag.FlagSet) func(w io.Writer, slug string) {
 		fmt.Fprintf(w, "served at %s/\n", apps.Origin(*base, d, slug))
 	}
 }
+
+// cmdKeys rotates the key that signs X-Gatehouse-Assertion.
+func cmdKeys(ctx context.Context, c *CLI, args []string) error {
+	sub, args, err := subcommand(c, "keys", "rotate", args)
+	if err != nil {
+		return err
+	}
+	if sub != "rotate" {
+		return unknownSubcommand(sub, "rotate")
+	}
+	fs := c.flags("keys rotate", "", "Make a new key sign the identity assertion apps receive. The old key stays in /.well-known/jwks.json for a day; running servers switch within 30 seconds.")
+	cfg := dbFlags(fs)
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	return withStore(ctx, cfg, func(s *db.Store) error {
+		kid, err := apps.RotateKeys(ctx, s, cliActor())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "new signing key %s; the previous one stays published for %s\n", kid, apps.RetiredKeyTTL)
+		return nil
+	})
+}

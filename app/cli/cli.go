@@ -73,6 +73,7 @@ func commands() []command {
 		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL | map GROUP IDP_GROUP | unmap GROUP IDP_GROUP", "manage groups, their members, managers and identity provider mappings", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
+		{"keys", "rotate", "rotate the key that signs the identity assertion apps receive", cmdKeys},
 		{"apps", appsUsage, "manage apps: dashboards that run elsewhere, served at SLUG.<apps-domain>", cmdApps},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N] [--json]", "print the audit log, newest first", cmdAudit},
@@ -302,6 +303,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.RequireMFA, "require-mfa", cfg.RequireMFA, "who must have a second factor (passkey or authenticator app): off, admins or all")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9090 (off when empty)")
 	fs.StringVar(&cfg.AuditLog, "audit-log", "", "also write every audit event as a JSON line to this file, or stdout (for log shippers)")
+	fs.StringVar(&cfg.AppsDomain, "apps-domain", "", "serve app SLUG at SLUG.<this domain> (wildcard DNS and certificate: docs/apps.md); default localhost for a loopback base URL, else apps are off")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
