@@ -252,6 +252,8 @@ func TestAppsSignInAndForward(t *testing.T) {
 		"X-Gatehouse-Assertion": {"forged"}, "Remote-User": {"ceo"}, "X-Webauth-User": {"ceo"},
 		"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"evil.example"},
 		"Cookie": {"theirs=1; " + e.sessions.CookieName() + "=stolen"},
+		// CGI and WSGI servers read underscores as dashes.
+		"X_Forwarded_User": {"ceo@example.com"}, "X_WEBAUTH_USER": {"ceo"}, "Remote_User": {"ceo"},
 	}
 	res, body = send(t, c, "GET", e.appURL("sales", "/page"), forged, nil)
 	if res.StatusCode != http.StatusOK {
@@ -267,6 +269,11 @@ func TestAppsSignInAndForward(t *testing.T) {
 	for k, v := range want {
 		if vs := got.Header.Values(k); len(vs) != 1 || vs[0] != v {
 			t.Errorf("upstream got %s = %q, want just %q", k, vs, v)
+		}
+	}
+	for name := range got.Header {
+		if strings.Contains(name, "_") {
+			t.Errorf("upstream got the client's %s, which a WSGI server reads as an identity header", name)
 		}
 	}
 	if got.Host != "sales.localhost:"+e.port {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -413,6 +414,19 @@ func (h *Handler) groups(ctx context.Context, userID int64) ([]string, error) {
 var identityHeaders = []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups",
 	"X-Forwarded-Preferred-Username", "X-Gatehouse-Assertion", "Remote-User"}
 
+// dropIdentity removes every client-sent header that an upstream could
+// take for one of Gatehouse's identity headers or the app's userHeader:
+// spelled in any case, and with underscores for dashes too (CGI and WSGI
+// servers, Flask's among them, read X_Forwarded_User as X-Forwarded-User).
+func dropIdentity(h http.Header, userHeader string) {
+	for name := range h {
+		norm := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+		if slices.Contains(identityHeaders, norm) || (userHeader != "" && norm == http.CanonicalHeaderKey(userHeader)) {
+			delete(h, name)
+		}
+	}
+}
+
 // rewrite makes the request the upstream gets. ReverseProxy has already
 // removed hop-by-hop headers and any client-sent X-Forwarded-For/Host/Proto.
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
@@ -423,12 +437,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-For", f.clientIP)
 	out.Set("X-Forwarded-Host", pr.In.Host)
 	out.Set("X-Forwarded-Proto", h.base.Scheme)
-	for _, name := range identityHeaders {
-		out.Del(name)
-	}
-	if f.app.App.UserHeader != "" {
-		out.Del(f.app.App.UserHeader)
-	}
+	dropIdentity(out, f.app.App.UserHeader)
 	stripCookies(out, h.cookieName, h.cfg.Cookies)
 	u := f.viewer.User
 	preferred := u.Name
