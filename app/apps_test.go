@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"gatehouse/app/apps"
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
+	"gatehouse/db/postgrestest"
 )
 
 // appsEnv is a Gatehouse listening on a real port, with base URL
@@ -60,12 +62,22 @@ func (u *recordingUpstream) count() int {
 
 func newAppsEnv(t *testing.T) *appsEnv {
 	t.Helper()
+	dsn := ""
+	if os.Getenv("GATEHOUSE_TEST_APP_DB") == "postgres" {
+		dsn = postgrestest.Schema(t)
+	}
+	return newAppsEnvOn(t, dsn)
+}
+
+// newAppsEnvOn is newAppsEnv on the database dsn ("" for a new SQLite file).
+func newAppsEnvOn(t *testing.T, dsn string) *appsEnv {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	ta := newTestApp(t, func(cfg *Config, _ *dashboards.Registry) { cfg.BaseURL = base })
+	ta := newTestAppOn(t, dsn, func(cfg *Config, _ *dashboards.Registry) { cfg.BaseURL = base })
 	ta.registry.FollowApps(ta.store) // as Serve does
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ta.Routes()}}
 	srv.Start()
@@ -615,5 +627,45 @@ func TestAppsWebSocketOriginAndRevocation(t *testing.T) {
 	}
 	if _, msg, err := other.Read(ctx); err != nil || string(msg) != "echo still" {
 		t.Errorf("another viewer's socket stopped too: %q %v", msg, err)
+	}
+}
+
+// TestAppsSecondInstanceCutsSocket: on PostgreSQL, a change made through
+// another instance (its own store, its own connections) cuts a socket this
+// instance proxies, within a second.
+func TestAppsSecondInstanceCutsSocket(t *testing.T) {
+	dsn := postgrestest.Schema(t)
+	e := newAppsEnvOn(t, dsn)
+	ann := e.member(t, "ann@example.com")
+	c, _, _ := e.signIn(t, "ann@example.com", "/")
+	ws, _, err := e.wsDial(t, c, "/ws", e.appURL("sales", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	other, err := OpenStore(context.Background(), Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ws.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ws.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.RemoveMember(ctx, db.Actor{Email: "other-instance"}, e.sellers.ID, ann.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		if _, _, err := ws.Read(ctx); err != nil {
+			break
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the socket closed %s after another instance revoked access, want within a second", took)
 	}
 }
