@@ -238,6 +238,11 @@ func TestAppsSignInAndForward(t *testing.T) {
 	if res.StatusCode != http.StatusOK || body != "upstream saw /report?q=1" {
 		t.Fatalf("signed in: %d %q", res.StatusCode, body)
 	}
+	// The app's dashboard page on the main origin leads to its origin.
+	if res, body := send(t, c, "GET", e.base+"/dashboards/sales", nil, nil); res.StatusCode != http.StatusOK ||
+		!strings.Contains(body, `href="`+e.appURL("sales", "/")+`"`) {
+		t.Errorf("/dashboards/sales: %d, no link to the app's origin", res.StatusCode)
+	}
 	if n := e.countAudit(t, db.ActionAppOpen, "sales"); n != 1 {
 		t.Errorf("%d app.open audit rows, want 1", n)
 	}

@@ -107,6 +107,8 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /login/passkey/begin":                   {"POST", "/login/passkey/begin", nf, nf, nf, nf, nf},
 		"POST /login/passkey/finish":                  {"POST", "/login/passkey/finish", nf, nf, nf, nf, nf},
 		"GET /{$}":                                    {"GET", "/", see, ok, ok, ok, ok},
+		"GET /apps/{slug}/signin":                     {"GET", "/apps/" + missing + "/signin?next=%2F", see, nf, nf, nf, nf}, // no such app
+		"GET /.well-known/jwks.json":                  {"GET", "/.well-known/jwks.json", ok, ok, ok, ok, ok},
 		"GET /account":                                {"GET", "/account", see, ok, ok, ok, ok},
 		"GET /account/password":                       {"GET", "/account/password", see, see, see, see, see},
 		"POST /account/password":                      {"POST", "/account/password", see, bad, bad, bad, bad},
