@@ -93,7 +93,7 @@ func (a *App) appSignin(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, errNoSessionCookie)
 		return
 	}
-	target, err := a.apps.IssueCode(r.Context(), d.Slug, cookie, db.HashToken(v.Session.ID), r.URL.Query().Get("next"))
+	target, err := a.apps.IssueCode(r.Context(), d.Slug, cookie, db.HashToken(v.Session.ID), r.URL.Query().Get("next"), r.URL.Query().Get("state"))
 	if err != nil {
 		a.serverError(w, r, err)
 		return

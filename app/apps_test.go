@@ -195,18 +195,41 @@ func send(t *testing.T, c *http.Client, method, u string, header http.Header, fo
 	return res, string(b)
 }
 
+// startAt asks app slug's origin for path as browser b, which has no app
+// cookie: it must answer 302 to the main origin's sign-in for the app,
+// with the state b now holds. It returns that URL.
+func (e *appsEnv) startAt(t *testing.T, b *http.Client, slug, path string) string {
+	t.Helper()
+	res, _ := send(t, b, "GET", e.appURL(slug, path), nil, nil)
+	loc := res.Header.Get("Location")
+	want := e.base + "/apps/" + slug + "/signin?next=" + url.QueryEscape(path) + "&state="
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, want) || len(loc) == len(want) {
+		t.Fatalf("no app cookie: %d Location %q, want 302 to %s…", res.StatusCode, loc, want)
+	}
+	return loc
+}
+
+// callbackFor has c, signed in on the main origin (at any of its
+// listeners), pass the sign-in at signin and returns the callback URL.
+func (e *appsEnv) callbackFor(t *testing.T, c *http.Client, signin string) *url.URL {
+	t.Helper()
+	u := mustURL(signin)
+	res, _ := e.get(t, c, u.RequestURI(), false)
+	cb := mustURL(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusSeeOther || cb.Path != "/.gatehouse/callback" {
+		t.Fatalf("sign-in: %d to %s", res.StatusCode, cb)
+	}
+	return cb
+}
+
 // signIn walks the whole handshake for email from a request for path on
 // the sales origin, as a browser would, and returns the client holding
 // the app cookie and the final response.
 func (e *appsEnv) signIn(t *testing.T, email, path string) (*http.Client, *http.Response, string) {
 	t.Helper()
 	c := e.browser()
-	res, _ := send(t, c, "GET", e.appURL("sales", path), nil, nil)
-	wantSignin := e.base + "/apps/sales/signin?next=" + url.QueryEscape(path)
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != wantSignin {
-		t.Fatalf("no app cookie: %d Location %q, want 302 to %s", res.StatusCode, res.Header.Get("Location"), wantSignin)
-	}
-	res, _ = send(t, c, "GET", wantSignin, nil, nil)
+	wantSignin := e.startAt(t, c, "sales", path)
+	res, _ := send(t, c, "GET", wantSignin, nil, nil)
 	loc, _ := url.Parse(res.Header.Get("Location"))
 	if res.StatusCode != http.StatusSeeOther || loc.Path != "/login" {
 		t.Fatalf("anonymous sign-in: %d to %s, want 303 to /login", res.StatusCode, loc)
@@ -365,33 +388,35 @@ func TestAppsCodeSingleUseAndBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.login(t, "ann@example.com") // on ta.Server: another listener, the same app
-	res, _ := e.get(t, c, "/apps/sales/signin?next=%2Fx", false)
-	cb, _ := url.Parse(res.Header.Get("Location"))
-	if res.StatusCode != http.StatusSeeOther || cb.Path != "/.gatehouse/callback" {
-		t.Fatalf("sign-in: %d to %s", res.StatusCode, cb)
-	}
-	code := cb.Query().Get("code")
 	other := e.browser()
-	// Shown to another app's origin, the code is refused (and spent).
-	res, body := send(t, other, "GET", e.appURL("ops", "/.gatehouse/callback?code="+code+"&next=%2F"), nil, nil)
+	cb := e.callbackFor(t, c, e.startAt(t, other, "sales", "/x"))
+	code := cb.Query().Get("code")
+	// Shown to another app's origin (with that origin's own state), the
+	// code is refused, and spent.
+	opsState := mustURL(e.startAt(t, other, "ops", "/")).Query().Get("state")
+	res, body := send(t, other, "GET", e.appURL("ops", "/.gatehouse/callback?code="+code+"&next=%2F&state="+opsState), nil, nil)
 	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "used already or has expired") {
 		t.Errorf("code on another app: %d %q", res.StatusCode, body)
 	}
-	res, _ = send(t, other, "GET", e.appURL("sales", "/.gatehouse/callback?code="+code+"&next=%2F"), nil, nil)
+	res, _ = send(t, other, "GET", cb.String(), nil, nil)
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("code spent on another app, then on its own: %d", res.StatusCode)
 	}
-	// A fresh code works once.
-	res, _ = e.get(t, c, "/apps/sales/signin?next=%2F%2Fevil.example", false)
-	cb, _ = url.Parse(res.Header.Get("Location"))
+	// A fresh code works once, in the browser that asked for it only.
+	signin := e.startAt(t, other, "sales", "/")
+	cb = e.callbackFor(t, c, strings.Replace(signin, url.QueryEscape("/"), url.QueryEscape("//evil.example"), 1))
 	if cb.Query().Get("next") != "/" {
 		t.Errorf("next //evil.example became %q, want /", cb.Query().Get("next"))
+	}
+	res, body = send(t, e.browser(), "GET", cb.String(), nil, nil)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not asked for by this browser") {
+		t.Errorf("a code in a browser that did not ask for it (login CSRF): %d %q", res.StatusCode, body)
 	}
 	res, _ = send(t, other, "GET", cb.String(), nil, nil)
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" {
 		t.Fatalf("fresh code: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	res, _ = send(t, e.browser(), "GET", cb.String(), nil, nil)
+	res, _ = send(t, other, "GET", cb.String(), nil, nil)
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("the same code twice: %d", res.StatusCode)
 	}
@@ -411,10 +436,10 @@ func TestAppsCodeSingleUseAndBound(t *testing.T) {
 		t.Errorf("sales's cookie on sales: %d, want 200", res.StatusCode)
 	}
 	// A code is good for a minute.
-	res, _ = e.get(t, c, "/apps/sales/signin?next=%2F", false)
-	cb, _ = url.Parse(res.Header.Get("Location"))
+	late := e.browser()
+	cb = e.callbackFor(t, c, e.startAt(t, late, "sales", "/"))
 	e.Clock.Advance(db.AppCodeTTL)
-	if res, _ := send(t, e.browser(), "GET", cb.String(), nil, nil); res.StatusCode != http.StatusBadRequest {
+	if res, _ := send(t, late, "GET", cb.String(), nil, nil); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("a code a minute old: %d", res.StatusCode)
 	}
 }

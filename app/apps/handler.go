@@ -6,6 +6,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -68,6 +69,12 @@ type Handler struct {
 	cfg        Config
 	base       *url.URL
 	cookieName string
+	// stateCookie holds the state of a sign-in this browser started on
+	// an app origin (Path /.gatehouse/): the callback accepts a code only
+	// in the browser that asked for it.
+	stateCookie string
+	// ownCookies are every cookie name of Gatehouse's: never forwarded.
+	ownCookies []string
 	aead       cipher.AEAD
 	proxy      *httputil.ReverseProxy
 	keys       *signer
@@ -114,10 +121,12 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, base: base, aead: aead, cookieName: "gatehouse_app", stop: make(chan struct{})}
+	h := &Handler{cfg: cfg, base: base, aead: aead, cookieName: "gatehouse_app", stateCookie: "gatehouse_app_state", stop: make(chan struct{})}
 	if base.Scheme == "https" {
 		h.cookieName = "__Host-gatehouse_app" // host-only, Secure, Path=/ enforced by the browser
+		h.stateCookie = "__Secure-gatehouse_app_state"
 	}
+	h.ownCookies = append([]string{h.cookieName, h.stateCookie}, cfg.Cookies...)
 	if h.keys, err = newSigner(ctx, cfg.Store, base.String()); err != nil {
 		return nil, err
 	}
@@ -194,12 +203,14 @@ func (h *Handler) Origin(slug string) string { return Origin(h.base.String(), h.
 // hashes to sessionHash) has been allowed app slug: it stores a one-time
 // code bound to both and returns the app origin's callback URL carrying it
 // and next (a local path on the app origin).
-func (h *Handler) IssueCode(ctx context.Context, slug, sessionCookie, sessionHash, next string) (string, error) {
+//
+// state is the app origin's sign-in state, passed through as it came.
+func (h *Handler) IssueCode(ctx context.Context, slug, sessionCookie, sessionHash, next, state string) (string, error) {
 	code, err := h.cfg.Store.IssueAppCode(ctx, slug, sessionHash, h.seal(slug, sessionCookie))
 	if err != nil {
 		return "", err
 	}
-	q := url.Values{"code": {code}, "next": {LocalPath(next)}}
+	q := url.Values{"code": {code}, "next": {LocalPath(next)}, "state": {state}}
 	return h.Origin(slug) + "/.gatehouse/callback?" + q.Encode(), nil
 }
 
@@ -343,8 +354,20 @@ func (h *Handler) appCookie(r *http.Request, slug string) (string, bool) {
 // the main origin's sign-in for the app (302); a script's request, an
 // upgrade or a form post gets 401 (it cannot follow a redirect to a login
 // page), with the sign-in URL in Location for the page to use.
+//
+// It sets the state cookie the callback will check (a browser cannot be
+// signed in to someone else's session with a code it did not ask for).
+// A sign-in already under way keeps its state, so parallel tabs agree.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard) {
-	target := h.base.String() + "/apps/" + d.Slug + "/signin?" + url.Values{"next": {LocalPath(r.URL.RequestURI())}}.Encode()
+	state := ""
+	if c, err := r.Cookie(h.stateCookie); err == nil && len(c.Value) == 22 {
+		state = c.Value
+	} else {
+		state = db.RandomToken(16)
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.stateCookie, Value: state, Path: "/.gatehouse/", MaxAge: 600,
+		HttpOnly: true, Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	target := h.base.String() + "/apps/" + d.Slug + "/signin?" + url.Values{"next": {LocalPath(r.URL.RequestURI())}, "state": {state}}.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	if isScript(r) || isUpgrade(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		w.Header().Set("Location", target)
@@ -362,6 +385,12 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 	w.Header().Set("Referrer-Policy", "no-referrer") // the code stays out of the upstream's logs
 	q := r.URL.Query()
 	next := LocalPath(q.Get("next"))
+	if c, err := r.Cookie(h.stateCookie); err != nil || q.Get("state") == "" ||
+		subtle.ConstantTimeCompare([]byte(c.Value), []byte(q.Get("state"))) != 1 {
+		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in not started here",
+			"This sign-in link was not asked for by this browser. Open the app again to sign in.", next, "Open "+d.Title)
+		return
+	}
 	row, err := h.cfg.Store.RedeemAppCode(r.Context(), d.Slug, q.Get("code"))
 	if errors.Is(err, db.ErrNotFound) {
 		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in link used up",
@@ -385,6 +414,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cookieName, Value: row.Ticket, Path: "/", HttpOnly: true,
+		Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: h.stateCookie, Path: "/.gatehouse/", MaxAge: -1, HttpOnly: true,
 		Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
 	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
 	if err := h.cfg.Store.Audit(r.Context(), actor, db.Event{Action: db.ActionAppOpen, Target: d.Slug}); err != nil {
@@ -438,7 +469,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-Host", pr.In.Host)
 	out.Set("X-Forwarded-Proto", h.base.Scheme)
 	dropIdentity(out, f.app.App.UserHeader)
-	stripCookies(out, h.cookieName, h.cfg.Cookies)
+	stripCookies(out, h.ownCookies)
 	u := f.viewer.User
 	preferred := u.Name
 	if preferred == "" {
@@ -459,24 +490,14 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// stripCookies removes the app cookie and Gatehouse's other cookies from
-// the Cookie header(s), keeping the upstream's own.
-func stripCookies(hd http.Header, appCookie string, others []string) {
+// stripCookies removes Gatehouse's cookies (names in own) from the Cookie
+// header(s), keeping the upstream's own.
+func stripCookies(hd http.Header, own []string) {
 	lines := hd.Values("Cookie")
 	if len(lines) == 0 {
 		return
 	}
-	drop := func(name string) bool {
-		if name == appCookie {
-			return true
-		}
-		for _, o := range others {
-			if name == o {
-				return true
-			}
-		}
-		return false
-	}
+	drop := func(name string) bool { return slices.Contains(own, name) }
 	var kept []string
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
