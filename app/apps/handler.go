@@ -78,6 +78,7 @@ type Handler struct {
 	aead       cipher.AEAD
 	proxy      *httputil.ReverseProxy
 	keys       *signer
+	idents     identityCache
 	conns      *tracker
 	stopOnce   sync.Once
 	stop       chan struct{}
@@ -255,7 +256,7 @@ type forward struct {
 	app      *dashboards.Dashboard
 	upstream *url.URL
 	viewer   Viewer
-	groups   []string
+	id       identity
 	clientIP string
 }
 
@@ -323,7 +324,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 		h.serverError(w, r, d, err)
 		return
 	}
-	groups, err := h.groups(ctx, v.User.ID)
+	id, err := h.identity(ctx, v.User, d.Slug, h.Origin(d.Slug))
 	if err != nil {
 		h.serverError(w, r, d, err)
 		return
@@ -336,7 +337,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 	_ = rc.SetWriteDeadline(time.Time{})
 	cctx, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, decided)
 	defer release()
-	f := &forward{app: d, upstream: upstream, viewer: v, groups: groups, clientIP: h.cfg.ClientIP(r)}
+	f := &forward{app: d, upstream: upstream, viewer: v, id: id, clientIP: h.cfg.ClientIP(r)}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(cctx, forwardKey{}, f)))
 }
 
@@ -478,16 +479,12 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-User", u.Email)
 	out.Set("X-Forwarded-Email", u.Email)
 	out.Set("X-Forwarded-Preferred-Username", preferred)
-	out.Set("X-Forwarded-Groups", strings.Join(f.groups, ","))
+	out.Set("X-Forwarded-Groups", strings.Join(f.id.groups, ","))
 	out.Set("Remote-User", u.Email)
 	if f.app.App.UserHeader != "" {
 		out.Set(f.app.App.UserHeader, u.Email)
 	}
-	if jwt, err := h.keys.assertion(h.Origin(f.app.Slug), u, f.groups); err == nil {
-		out.Set("X-Gatehouse-Assertion", jwt)
-	} else {
-		h.cfg.Log.Error("signing the identity assertion failed", "app", f.app.Slug, "err", err)
-	}
+	out.Set("X-Gatehouse-Assertion", f.id.assertion)
 }
 
 // stripCookies removes Gatehouse's cookies (names in own) from the Cookie
