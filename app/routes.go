@@ -126,8 +126,12 @@ func (a *App) Routes() http.Handler {
 	main := a.metrics.instrument(chain(a.metrics.notePattern(mux),
 		a.logRequests, a.recoverPanics, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
 	// Requests for an app's host (SLUG.<apps-domain>) never reach the
-	// routes above: they are the app's, served by app/apps.
-	return a.apps.Wrap(main)
+	// routes above: they are the app's, served by app/apps, logged as
+	// every request is.
+	if a.apps == nil {
+		return main
+	}
+	return a.apps.Wrap(main, chain(a.apps, a.logRequests, a.recoverPanics))
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

@@ -163,28 +163,46 @@ func (h *Handler) Close() {
 	h.conns.cutAll()
 }
 
-// Wrap returns a handler that serves requests for an app's host (by the
-// Host header) itself and passes every other request to main. A nil
-// Handler (apps off) returns main.
-func (h *Handler) Wrap(main http.Handler) http.Handler {
+// Wrap returns a handler that sends requests for an app's host (by the
+// Host header) to app, which is h itself or h inside the server's request
+// logging, and every other request to main. A nil Handler (apps off)
+// returns main.
+func (h *Handler) Wrap(main, app http.Handler) http.Handler {
 	if h == nil {
 		return main
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slug, ok := h.AppSlug(r.Host); ok {
-			h.serveApp(w, r, slug)
+		if h.owns(r.Host) {
+			app.ServeHTTP(w, r)
 			return
 		}
 		main.ServeHTTP(w, r)
 	})
 }
 
+// owns reports whether host is under the apps domain (and not Gatehouse's
+// own host): an app's, or no one's (then 404), never the main routes'.
+func (h *Handler) owns(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = strings.TrimSuffix(hp, ".")
+	}
+	return host != strings.ToLower(h.base.Hostname()) && strings.HasSuffix(host, "."+h.cfg.Domain)
+}
+
+// ServeHTTP serves a request for a host under the apps domain (see Wrap):
+// an app's, or Gatehouse's 404 page.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	slug, _ := h.AppSlug(r.Host)
+	h.serveApp(w, r, slug) // "" is no app
+}
+
 // AppSlug returns the app slug a Host header names (SLUG.<domain>, any
 // port), and false for any other host, Gatehouse's own included.
 func (h *Handler) AppSlug(host string) (string, bool) {
-	host = strings.ToLower(host)
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if hp, _, err := net.SplitHostPort(host); err == nil {
-		host = hp
+		host = strings.TrimSuffix(hp, ".")
 	}
 	if host == strings.ToLower(h.base.Hostname()) {
 		return "", false

@@ -52,7 +52,7 @@ func get(h *Handler, slug, path string) *http.Response {
 	r := httptest.NewRequest("GET", "http://"+slug+".localhost:8080"+path, nil)
 	r.AddCookie(&http.Cookie{Name: "gatehouse_app", Value: h.seal(slug, "good")})
 	w := httptest.NewRecorder()
-	h.Wrap(http.NotFoundHandler()).ServeHTTP(w, r)
+	h.Wrap(http.NotFoundHandler(), h).ServeHTTP(w, r)
 	return w.Result()
 }
 
@@ -94,6 +94,7 @@ func TestAppSlug(t *testing.T) {
 	h, _ := newTestHandler(t, 0)
 	for host, want := range map[string]string{
 		"sales.localhost:8080": "sales",
+		"sales.localhost.":     "sales",
 		"SALES.localhost":      "sales",
 		"127.0.0.1:8080":       "",
 		"localhost:8080":       "",
@@ -103,6 +104,18 @@ func TestAppSlug(t *testing.T) {
 	} {
 		if got, _ := h.AppSlug(host); got != want {
 			t.Errorf("AppSlug(%q) = %q, want %q", host, got, want)
+		}
+	}
+	// Every host under the apps domain is the apps handler's (404 for no
+	// app); Gatehouse's own host and others go to the main routes.
+	main := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for host, want := range map[string]int{"a.b.localhost": 404, "nope.localhost.:8080": 404, "127.0.0.1:8080": 418, "localhost:8080": 418, "example.com": 418} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = host
+		h.Wrap(main, h).ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, w.Code, want)
 		}
 	}
 	for next, want := range map[string]string{"/a?b=1": "/a?b=1", "//evil.example": "/", "/\\evil": "/", "https://evil.example/": "/", "": "/"} {
