@@ -12,6 +12,8 @@
 //   - admin*.go: the admin panel and group managers (admin_managers.go);
 //   - dashboards*.go: the home page, dashboard pages, panels through the one
 //     access check, and live access (dashboards_live.go);
+//   - apps.go: an app's sign-in on the main origin and the assertion keys
+//     (the apps themselves are served by app/apps, mounted in routes.go);
 //   - middleware*.go, render*.go, clientip.go: the request pipeline;
 //   - app.go, config.go, server.go: building and starting the server
 //     (Serve is what the command line calls).
@@ -19,7 +21,7 @@
 // Areas that do not need the request pipeline are packages below it:
 // mailer (mail), auditlog (the audit log as JSON lines), ops (log output,
 // GC floor), dashboards (the registry and the access decision),
-// accessfile (access as code). The command line (app/cli) sits above it
+// accessfile (access as code), apps (the gate in front of apps' upstreams). The command line (app/cli) sits above it
 // and calls only its exported start-up and the store.
 package app
 
