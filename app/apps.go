@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"gatehouse/app/apps"
@@ -64,7 +65,13 @@ func (g appGate) Viewer(ctx context.Context, cookie string) (apps.Viewer, bool, 
 	if err != nil || pending != "" {
 		return apps.Viewer{}, false, err
 	}
-	return apps.Viewer{User: u, SessionHash: db.HashToken(sess.ID)}, true, nil
+	ends, err := a.sessions.Deadline(ctx, cookie)
+	if errors.Is(err, db.ErrNotFound) {
+		return apps.Viewer{}, false, nil
+	} else if err != nil {
+		return apps.Viewer{}, false, err
+	}
+	return apps.Viewer{User: u, SessionHash: db.HashToken(sess.ID), Ends: ends}, true, nil
 }
 
 // appSignin serves GET /apps/{slug}/signin on the main origin: the viewer

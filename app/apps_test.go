@@ -70,14 +70,14 @@ func newAppsEnv(t testing.TB) *appsEnv {
 }
 
 // newAppsEnvOn is newAppsEnv on the database dsn ("" for a new SQLite file).
-func newAppsEnvOn(t testing.TB, dsn string) *appsEnv {
+func newAppsEnvOn(t testing.TB, dsn string, configure ...func(*Config, *dashboards.Registry)) *appsEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	ta := newTestAppOn(t, dsn, func(cfg *Config, _ *dashboards.Registry) { cfg.BaseURL = base })
+	ta := newTestAppOn(t, dsn, append([]func(*Config, *dashboards.Registry){func(cfg *Config, _ *dashboards.Registry) { cfg.BaseURL = base }}, configure...)...)
 	ta.registry.FollowApps(ta.store) // as Serve does
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ta.Routes()}}
 	srv.Start()
@@ -750,5 +750,38 @@ func BenchmarkAppsProxy(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestAppsSocketClosesWhenSessionExpires: a session that ends by its idle
+// limit (no change anyone made) closes its open sockets too.
+func TestAppsSocketClosesWhenSessionExpires(t *testing.T) {
+	e := newAppsEnvOn(t, "", func(cfg *Config, _ *dashboards.Registry) { cfg.SessionIdle = 2 * time.Second })
+	e.Clock.Run()
+	e.member(t, "ann@example.com")
+	c, _, _ := e.signIn(t, "ann@example.com", "/")
+	ws, _, err := e.wsDial(t, c, "/ws", e.appURL("sales", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := ws.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "echo hi" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	for {
+		if _, _, err := ws.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("the socket outlived its session by seconds")
+			}
+			break
+		}
+	}
+	if res, _ := send(t, c, "GET", e.appURL("sales", "/"), nil, nil); res.StatusCode != http.StatusFound {
+		t.Errorf("after the session expired: %d, want 302 to sign in", res.StatusCode)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // errAccessEnded is why a tracked connection is cut.
@@ -27,6 +28,9 @@ type tracker struct {
 
 	mu sync.Mutex
 	m  map[connKey]*sessionConns
+	// woken tells the watcher a connection with an earlier session
+	// deadline than it waits for has come.
+	woken chan struct{}
 }
 
 // sessionConns are the open connections of one session to one app.
@@ -34,11 +38,38 @@ type sessionConns struct {
 	// cookie is the session cookie value the app cookie carries: enough
 	// to decide again.
 	cookie string
-	open   map[*context.CancelCauseFunc]struct{}
+	// ends is when the session ends unless used: decided again then.
+	ends time.Time
+	open map[*context.CancelCauseFunc]struct{}
 }
 
 func newTracker(h *Handler) *tracker {
-	return &tracker{h: h, m: map[connKey]*sessionConns{}}
+	return &tracker{h: h, m: map[connKey]*sessionConns{}, woken: make(chan struct{}, 1)}
+}
+
+// wake makes the watcher look at the session deadlines again.
+func (t *tracker) wake() {
+	select {
+	case t.woken <- struct{}{}:
+	default:
+	}
+}
+
+// nextEnd returns how long until the earliest session deadline of the
+// tracked connections (an hour when there are none).
+func (t *tracker) nextEnd() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var first time.Time
+	for _, sc := range t.m {
+		if !sc.ends.IsZero() && (first.IsZero() || sc.ends.Before(first)) {
+			first = sc.ends
+		}
+	}
+	if first.IsZero() {
+		return time.Hour
+	}
+	return max(first.Sub(t.h.cfg.Store.Now()), 10*time.Millisecond)
 }
 
 // add tracks a connection of key's session to key's app. decided is the
@@ -47,7 +78,7 @@ func newTracker(h *Handler) *tracker {
 // watcher may have rechecked before it was tracked). It returns the
 // context to serve it with (cancelled, with errAccessEnded as the cause,
 // when access ends) and the function that ends tracking.
-func (t *tracker) add(parent context.Context, key connKey, cookie string, decided <-chan struct{}) (context.Context, func()) {
+func (t *tracker) add(parent context.Context, key connKey, cookie string, ends time.Time, decided <-chan struct{}) (context.Context, func()) {
 	t.watchOnce.Do(func() { go t.watch() })
 	ctx, cancel := context.WithCancelCause(parent)
 	t.mu.Lock()
@@ -56,8 +87,15 @@ func (t *tracker) add(parent context.Context, key connKey, cookie string, decide
 		sc = &sessionConns{cookie: cookie, open: map[*context.CancelCauseFunc]struct{}{}}
 		t.m[key] = sc
 	}
+	earlier := sc.ends.IsZero() || ends.Before(sc.ends)
+	if ends.After(sc.ends) {
+		sc.ends = ends // used again just now
+	}
 	sc.open[&cancel] = struct{}{}
 	t.mu.Unlock()
+	if earlier {
+		t.wake()
+	}
 	select {
 	case <-decided:
 		go t.recheck(map[connKey]string{key: cookie})
@@ -111,24 +149,39 @@ func (t *tracker) cutAll() {
 }
 
 // watch decides every tracked session and app again at each change the
-// store's access feed announces, until the handler closes.
+// store's access feed announces, and when the earliest session deadline
+// passes (a session that expires is no change to the feed), until the
+// handler closes.
 func (t *tracker) watch() {
 	feed := t.h.cfg.Store.AccessFeed()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	changed := feed.Changed() // taken before deciding, so no change is missed
+	t.recheckAll()
 	for {
-		changed := feed.Changed()
-		t.mu.Lock()
-		keys := make(map[connKey]string, len(t.m))
-		for k, sc := range t.m {
-			keys[k] = sc.cookie
-		}
-		t.mu.Unlock()
-		t.recheck(keys)
+		timer.Reset(t.nextEnd())
 		select {
 		case <-changed:
+		case <-timer.C:
+		case <-t.woken:
+			continue // only the deadline to wait for has moved
 		case <-t.h.stop:
 			return
 		}
+		changed = feed.Changed()
+		t.recheckAll()
 	}
+}
+
+// recheckAll decides every tracked session and app again.
+func (t *tracker) recheckAll() {
+	t.mu.Lock()
+	keys := make(map[connKey]string, len(t.m))
+	for k, sc := range t.m {
+		keys[k] = sc.cookie
+	}
+	t.mu.Unlock()
+	t.recheck(keys)
 }
 
 // recheck decides each key again under a fresh snapshot and cuts those no
@@ -144,13 +197,19 @@ func (t *tracker) recheck(keys map[connKey]string) {
 		return
 	}
 	for k, cookie := range keys {
-		allowed, err := t.h.allowed(ctx, k, cookie)
+		allowed, ends, err := t.h.allowed(ctx, k, cookie)
 		if err != nil {
 			t.h.cfg.Log.Warn("app connections: deciding again failed", "app", k.app, "err", err)
 			continue
 		}
 		if !allowed {
 			t.cut(k, errAccessEnded)
+			continue
 		}
+		t.mu.Lock()
+		if sc := t.m[k]; sc != nil && ends.After(sc.ends) {
+			sc.ends = ends
+		}
+		t.mu.Unlock()
 	}
 }

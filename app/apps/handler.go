@@ -31,6 +31,9 @@ type Viewer struct {
 	// SessionHash names the server-side session (the stored hash of its
 	// id): an app cookie is bound to it and connections are tracked by it.
 	SessionHash string
+	// Ends is when the session ends unless it is used again: open
+	// connections are decided again then.
+	Ends time.Time
 }
 
 // Gate is what the server lends the proxy.
@@ -353,7 +356,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	cctx, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, decided)
+	cctx, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, v.Ends, decided)
 	defer release()
 	f := &forward{app: d, upstream: upstream, viewer: v, id: id, clientIP: h.cfg.ClientIP(r)}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(cctx, forwardKey{}, f)))
@@ -613,15 +616,16 @@ func headerHasToken(h http.Header, name, token string) bool {
 // allowed decides again whether the session behind an app cookie may still
 // use app key.app: the session lives, belongs to key's session, and the
 // one decision allows its user.
-func (h *Handler) allowed(ctx context.Context, key connKey, sessionCookie string) (bool, error) {
+// It also returns when the session ends unless used.
+func (h *Handler) allowed(ctx context.Context, key connKey, sessionCookie string) (bool, time.Time, error) {
 	d := h.cfg.Registry.Get(key.app)
 	if d == nil || d.App == nil {
-		return false, nil
+		return false, time.Time{}, nil
 	}
 	v, ok, err := h.cfg.Gate.Viewer(ctx, sessionCookie)
 	if err != nil || !ok || v.SessionHash != key.session {
-		return false, err
+		return false, time.Time{}, err
 	}
 	dec, err := dashboards.Check(ctx, h.cfg.Store, dashboards.ViewerOf(v.User), d, nil)
-	return dec.Allowed, err
+	return dec.Allowed, v.Ends, err
 }
