@@ -653,13 +653,15 @@ func TestAppsWebSocketOriginAndRevocation(t *testing.T) {
 	start := time.Now()
 	readCtx, cancelRead := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelRead()
-	for {
-		if _, _, err := ws.Read(readCtx); err != nil {
-			break
-		}
+	var closeErr error
+	for closeErr == nil {
+		_, _, closeErr = ws.Read(readCtx)
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the revoked viewer's socket closed after %s, want within a second", took)
+	}
+	if code := websocket.CloseStatus(closeErr); code != apps.CloseAccessRevoked {
+		t.Errorf("the socket closed with %v (code %d), want close code %d", closeErr, code, apps.CloseAccessRevoked)
 	}
 	streamDone := make(chan error, 1)
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,7 +41,14 @@ type sessionConns struct {
 	cookie string
 	// ends is when the session ends unless used: decided again then.
 	ends time.Time
-	open map[*context.CancelCauseFunc]struct{}
+	open map[*trackedConn]struct{}
+}
+
+// trackedConn is one request in flight.
+type trackedConn struct {
+	cancel context.CancelCauseFunc
+	// ws is the client side once the request upgraded to a WebSocket.
+	ws atomic.Pointer[frameConn]
 }
 
 func newTracker(h *Handler) *tracker {
@@ -77,21 +85,22 @@ func (t *tracker) nextEnd() time.Duration {
 // change has come since, the connection is decided again at once (the
 // watcher may have rechecked before it was tracked). It returns the
 // context to serve it with (cancelled, with errAccessEnded as the cause,
-// when access ends) and the function that ends tracking.
-func (t *tracker) add(parent context.Context, key connKey, cookie string, ends time.Time, decided <-chan struct{}) (context.Context, func()) {
+// when access ends), the connection, and the function that ends tracking.
+func (t *tracker) add(parent context.Context, key connKey, cookie string, ends time.Time, decided <-chan struct{}) (context.Context, *trackedConn, func()) {
 	t.watchOnce.Do(func() { go t.watch() })
 	ctx, cancel := context.WithCancelCause(parent)
+	tc := &trackedConn{cancel: cancel}
 	t.mu.Lock()
 	sc := t.m[key]
 	if sc == nil {
-		sc = &sessionConns{cookie: cookie, open: map[*context.CancelCauseFunc]struct{}{}}
+		sc = &sessionConns{cookie: cookie, open: map[*trackedConn]struct{}{}}
 		t.m[key] = sc
 	}
 	earlier := sc.ends.IsZero() || ends.Before(sc.ends)
 	if ends.After(sc.ends) {
 		sc.ends = ends // used again just now
 	}
-	sc.open[&cancel] = struct{}{}
+	sc.open[tc] = struct{}{}
 	t.mu.Unlock()
 	if earlier {
 		t.wake()
@@ -101,10 +110,10 @@ func (t *tracker) add(parent context.Context, key connKey, cookie string, ends t
 		go t.recheck(map[connKey]string{key: cookie})
 	default:
 	}
-	return ctx, func() {
+	return ctx, tc, func() {
 		t.mu.Lock()
 		if sc := t.m[key]; sc != nil {
-			delete(sc.open, &cancel)
+			delete(sc.open, tc)
 			if len(sc.open) == 0 {
 				delete(t.m, key)
 			}
@@ -130,8 +139,11 @@ func (t *tracker) cut(key connKey, cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if sc := t.m[key]; sc != nil {
-		for c := range sc.open {
-			(*c)(cause)
+		for tc := range sc.open {
+			if ws := tc.ws.Load(); ws != nil && errors.Is(cause, errAccessEnded) {
+				ws.revoke() // the close frame first, while the connection is open
+			}
+			tc.cancel(cause)
 		}
 	}
 }

@@ -356,8 +356,16 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	cctx, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, v.Ends, decided)
+	cctx, tc, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, v.Ends, decided)
 	defer release()
+	if isUpgrade(r) {
+		w = &hijackWriter{ResponseWriter: w, onHijack: func(fc *frameConn) {
+			tc.ws.Store(fc)
+			if errors.Is(context.Cause(cctx), errAccessEnded) {
+				fc.revoke() // cut while upgrading
+			}
+		}}
+	}
 	f := &forward{app: d, upstream: upstream, viewer: v, id: id, clientIP: h.cfg.ClientIP(r)}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(cctx, forwardKey{}, f)))
 }
