@@ -71,8 +71,11 @@ func TestCLIApps(t *testing.T) {
 
 	e.ok("", "apps", "remove", "ops")
 	e.fails(1, `no app "ops"`, "", "apps", "remove", "ops")
+	if out := e.ok("", "keys", "rotate"); !strings.Contains(out, "new signing key") || !strings.Contains(out, "stays published for 24h0m0s") {
+		t.Errorf("keys rotate: %q", out)
+	}
 	audit := e.ok("", "audit", "list")
-	for _, want := range []string{"app.create", "app.update", "app.delete"} {
+	for _, want := range []string{"app.create", "app.update", "app.delete", "keys.rotate"} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit lacks %s:\n%s", want, audit)
 		}
