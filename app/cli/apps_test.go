@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -79,5 +81,70 @@ func TestCLIApps(t *testing.T) {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit lacks %s:\n%s", want, audit)
 		}
+	}
+}
+
+func TestCLIAccessFileApps(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	e.ok("", "groups", "create", "sellers")
+	e.ok("", "apps", "add", "sales", "http://127.0.0.1:8501/", "--title", "Sales", "--user-header", "X-WEBAUTH-USER")
+
+	// Exported, applied back: nothing to change.
+	exported := e.ok("", "access", "export")
+	if !strings.Contains(exported, "apps:\n  - slug: sales\n    url: http://127.0.0.1:8501/\n    title: Sales\n    user_header: X-Webauth-User\n") {
+		t.Fatalf("export lacks the app:\n%s", exported)
+	}
+	if out := e.ok("", "access", "plan", write("same.yaml", exported)); !strings.Contains(out, "No changes") {
+		t.Errorf("plan of an export: %q", out)
+	}
+
+	// A file without `apps:` (written before apps existed) leaves them.
+	old := "version: 1\ngroups:\n  - name: sellers\ngrants:\n  sales: [sellers]\n"
+	if out := e.ok("", "access", "apply", write("old.yaml", old)); strings.Contains(out, "app") {
+		t.Errorf("a file without apps changed apps: %q", out)
+	}
+	if list := e.ok("", "apps", "list"); !strings.Contains(list, "sales") {
+		t.Errorf("the app is gone:\n%s", list)
+	}
+
+	// Add one, change one; a grant may name an app the file adds.
+	edited := old + "apps:\n  - slug: sales\n    url: http://127.0.0.1:8502/\n    title: Sales\n  - {slug: ops, url: 'http://127.0.0.1:9000', title: Ops}\n"
+	edited = strings.Replace(edited, "sales: [sellers]", "sales: [sellers]\n  ops: [sellers]", 1)
+	file := write("edited.yaml", edited)
+	out, errOut, code := e.run("", "access", "plan", file)
+	if code != 2 || !strings.Contains(out, `+ app ops → http://127.0.0.1:9000 "Ops"`) ||
+		!strings.Contains(out, `~ app sales: http://127.0.0.1:8501/ "Sales" (user header X-Webauth-User) → http://127.0.0.1:8502/ "Sales"`) {
+		t.Errorf("plan: exit %d\n%s%s", code, out, errOut)
+	}
+	e.ok("", "access", "apply", file)
+	if list := e.ok("", "apps", "list"); !strings.Contains(list, "ops") || !strings.Contains(list, "8502") {
+		t.Errorf("after apply:\n%s", list)
+	}
+	if out := e.ok("", "access", "plan", file); !strings.Contains(out, "No changes") {
+		t.Errorf("applying twice changes: %q", out)
+	}
+
+	// `apps: []` removes them; bad apps are errors with their line.
+	out, _, code = e.run("", "access", "plan", write("none.yaml", old+"apps: []\n"))
+	if code != 2 || !strings.Contains(out, "- app ops") || !strings.Contains(out, "- app sales") {
+		t.Errorf("apps: [] plan: exit %d\n%s", code, out)
+	}
+	_, errOut, code = e.run("", "access", "plan", write("bad.yaml", old+"apps:\n  - {slug: access, url: 'http://x', title: Clash}\n  - {slug: bad, url: 'ftp://x', title: Bad}\n"))
+	if code != 1 || !strings.Contains(errOut, `bad.yaml:7:`) || !strings.Contains(errOut, `app "access": that slug is already a dashboard's`) ||
+		!strings.Contains(errOut, "bad.yaml:8:") || !strings.Contains(errOut, "must be an http:// or https:// URL") {
+		t.Errorf("bad apps: exit %d, %s", code, errOut)
+	}
+	audit := e.ok("", "audit", "list")
+	if !strings.Contains(audit, "app.update") || strings.Count(audit, "app.create") != 2 {
+		t.Errorf("apply's app changes are not audited:\n%s", audit)
 	}
 }
