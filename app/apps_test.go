@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -785,5 +786,64 @@ func TestAppsSocketClosesWhenSessionExpires(t *testing.T) {
 	}
 	if res, _ := send(t, c, "GET", e.appURL("sales", "/"), nil, nil); res.StatusCode != http.StatusFound {
 		t.Errorf("after the session expired: %d, want 302 to sign in", res.StatusCode)
+	}
+}
+
+// TestAdminAppsPage: an admin adds, changes and removes apps in the panel
+// and sees whether each upstream answers.
+func TestAdminAppsPage(t *testing.T) {
+	e := newAppsEnv(t)
+	e.createUser(t, "root@example.com", true)
+	c := e.login(t, "root@example.com")
+	res, body := e.get(t, c, "/admin/apps", false)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "Sales app") || !strings.Contains(body, "up (200") ||
+		!strings.Contains(body, `href="`+e.appURL("sales", "/")+`"`) {
+		t.Fatalf("apps page: %d\n%s", res.StatusCode, body)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	res, body = e.post(t, c, "/admin/apps", url.Values{"slug": {"ops"}, "url": {closed}, "title": {"Ops board"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %d %s", res.StatusCode, body)
+	}
+	if _, err := e.store.AppBySlug(context.Background(), "ops"); err != nil {
+		t.Fatalf("the added app is not stored: %v", err)
+	}
+	_, body = e.get(t, c, "/admin/apps?msg=app-added", false)
+	if !strings.Contains(body, "App added") || !strings.Contains(body, "Ops board") || !strings.Contains(body, "down:") {
+		t.Errorf("after adding, the page lacks the notice, the app or its state:\n%s", body)
+	}
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"slug": {"access"}, "url": {closed}, "title": {"Clash"}}, "already the slug of a dashboard or app"},
+		{url.Values{"slug": {"ops"}, "url": {closed}, "title": {"Again"}}, "already the slug of a dashboard or app"},
+		{url.Values{"slug": {"bad"}, "url": {"ftp://x"}, "title": {"Bad"}}, "must be an http:// or https:// URL"},
+	} {
+		if res, body := e.post(t, c, "/admin/apps", tc.form); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, tc.want) {
+			t.Errorf("add %v: %d, want 422 with %q", tc.form, res.StatusCode, tc.want)
+		}
+	}
+	if res, _ := e.post(t, c, "/admin/apps/ops", url.Values{"url": {e.up.URL}, "title": {"Ops"}, "user_header": {"X-WEBAUTH-USER"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %d", res.StatusCode)
+	}
+	if a, _ := e.store.AppBySlug(context.Background(), "ops"); a.Upstream != e.up.URL || a.Title != "Ops" || a.UserHeader != "X-Webauth-User" {
+		t.Errorf("after edit: %+v", a)
+	}
+	if res, body := e.post(t, c, "/admin/apps/ops", url.Values{"url": {"nope"}, "title": {"Ops"}}); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "must be an http") {
+		t.Errorf("bad edit: %d", res.StatusCode)
+	}
+	if res, _ := e.post(t, c, "/admin/apps/ops/delete", url.Values{}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove: %d", res.StatusCode)
+	}
+	if _, err := e.store.AppBySlug(context.Background(), "ops"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("removed app still stored: %v", err)
+	}
+	for _, action := range []string{db.ActionAppCreate, db.ActionAppUpdate, db.ActionAppDelete} {
+		if e.countAudit(t, action, "ops") != 1 {
+			t.Errorf("no %s audit row for ops", action)
+		}
 	}
 }

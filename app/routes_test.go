@@ -151,6 +151,10 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /admin/users/{id}/mfa/reset":                 {"POST", "/admin/users/" + missing + "/mfa/reset", see, no, no, nf, no},
 		"POST /admin/users/{id}/sessions/{session}/revoke": {"POST", "/admin/users/" + id(member) + "/sessions/nope/revoke", see, no, no, nf, no},
 		"GET /admin/access":                                {"GET", "/admin/access", see, no, no, ok, no},
+		"GET /admin/apps":                                  {"GET", "/admin/apps", see, no, no, ok, no},
+		"POST /admin/apps":                                 {"POST", "/admin/apps", see, no, no, bad, no}, // an empty form
+		"POST /admin/apps/{slug}":                          {"POST", "/admin/apps/" + missing, see, no, no, nf, no},
+		"POST /admin/apps/{slug}/delete":                   {"POST", "/admin/apps/" + missing + "/delete", see, no, no, nf, no},
 		"POST /admin/access/{slug}/{group}":                {"POST", "/admin/access/nope/" + id(team), see, no, no, nf, no},
 		"GET /admin/requests":                              {"GET", "/admin/requests", see, no, no, ok, ok},
 		"POST /admin/requests/{id}":                        {"POST", "/admin/requests/" + missing, see, no, no, nf, nf},
