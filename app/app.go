@@ -12,6 +12,8 @@
 //   - admin*.go: the admin panel and group managers (admin_managers.go);
 //   - dashboards*.go: the home page, dashboard pages, panels through the one
 //     access check, and live access (dashboards_live.go);
+//   - apps.go: an app's sign-in on the main origin and the assertion keys
+//     (the apps themselves are served by app/apps, mounted in routes.go);
 //   - middleware*.go, render*.go, clientip.go: the request pipeline;
 //   - app.go, config.go, server.go: building and starting the server
 //     (Serve is what the command line calls).
@@ -19,7 +21,7 @@
 // Areas that do not need the request pipeline are packages below it:
 // mailer (mail), auditlog (the audit log as JSON lines), ops (log output,
 // GC floor), dashboards (the registry and the access decision),
-// accessfile (access as code). The command line (app/cli) sits above it
+// accessfile (access as code), apps (the gate in front of apps' upstreams). The command line (app/cli) sits above it
 // and calls only its exported start-up and the store.
 package app
 
@@ -32,6 +34,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"gatehouse/app/apps"
 	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/app/mailer"
@@ -73,6 +76,8 @@ type App struct {
 	// streams bounds the open event streams per page, session, user and
 	// server (app/conns).
 	streams *conns.Budget
+	// apps serves app origins (app/apps); nil when apps are off.
+	apps *apps.Handler
 }
 
 // New builds an App over an opened and migrated store.
@@ -124,6 +129,9 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 		a.metrics = newMetrics(store)
 		a.hasher.OnWait = a.metrics.hashWaited
 	}
+	if err := a.newApps(ctx); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -140,7 +148,10 @@ func streamLimits(cfg Config) conns.Limits {
 }
 
 // Close stops the App's background work (identity provider discovery).
-func (a *App) Close() { a.oidc.close() }
+func (a *App) Close() {
+	a.oidc.close()
+	a.apps.Close()
+}
 
 // CloseStreams ends every open event stream; the server calls it when it
 // shuts down.

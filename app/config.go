@@ -123,6 +123,9 @@ type Config struct {
 	StreamsPerSession int
 	StreamsPerUser    int
 	MaxStreams        int
+	// AppsDomain serves app SLUG at SLUG.AppsDomain (app/apps); empty:
+	// localhost for a loopback base URL, else apps are off.
+	AppsDomain string
 }
 
 // DefaultConfig returns the defaults documented in the README.

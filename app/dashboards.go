@@ -90,6 +90,9 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	a.metrics.decision(d.Slug, access.dashboard.Allowed)
 	page := components.Page{Title: d.Title, Section: "home"}
 	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state()}
+	if d.App != nil && a.apps != nil {
+		view.AppURL = a.apps.Origin(d.Slug)
+	}
 	if !access.dashboard.Allowed {
 		dec := access.dashboard
 		a.deny(w, r, d, nil, dec, func(req components.RequestState) {

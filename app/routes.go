@@ -17,6 +17,10 @@ import (
 //	admin:    standard → requireLogin → requireAdmin
 //	manager:  standard → requireLogin → requireGroupManager (admins, or managers of {id})
 //	decider:  standard → requireLogin → requireDecider (admins, or managers of any group)
+//
+// Requests whose Host is an app's origin (SLUG.<apps-domain>) are served by
+// app/apps before any of this: the app's sign-in callback, its denials, and
+// the upstream's content after the one decision.
 func (a *App) Routes() http.Handler {
 	mux := http.NewServeMux()
 	user := func(h http.HandlerFunc) http.Handler { return chain(h, a.requireLogin) }
@@ -74,6 +78,10 @@ func (a *App) Routes() http.Handler {
 	// cannot follow a redirect to a login form).
 	mux.HandleFunc("GET /dashboards/{slug}/events", a.dashboardEvents)
 	mux.Handle("POST /dashboards/{slug}/request", user(a.requestAccess))
+	// Apps (app/apps.go): the main origin's half of the sign-in on an app
+	// origin, and the keys that verify the assertion apps receive.
+	mux.Handle("GET /apps/{slug}/signin", user(a.appSignin))
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 
 	// Admins.
 	mux.Handle("GET /admin", admin(a.adminOverview))
@@ -104,6 +112,10 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /admin/users/{id}/sessions/{session}/revoke", admin(a.revokeUserSession))
 	mux.Handle("GET /admin/access", admin(a.showAccess))
 	mux.Handle("POST /admin/access/{slug}/{group}", admin(a.toggleGrant))
+	mux.Handle("GET /admin/apps", admin(a.showApps))
+	mux.Handle("POST /admin/apps", admin(a.createApp))
+	mux.Handle("POST /admin/apps/{slug}", admin(a.updateApp))
+	mux.Handle("POST /admin/apps/{slug}/delete", admin(a.deleteApp))
 	mux.Handle("GET /admin/requests", decider(a.showRequests))
 	mux.Handle("POST /admin/requests/{id}", decider(a.decideRequest))
 	mux.Handle("GET /admin/explain", admin(a.showExplain))
@@ -115,8 +127,15 @@ func (a *App) Routes() http.Handler {
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
 
-	return a.metrics.instrument(chain(a.metrics.notePattern(mux),
+	main := a.metrics.instrument(chain(a.metrics.notePattern(mux),
 		a.logRequests, a.recoverPanics, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
+	// Requests for an app's host (SLUG.<apps-domain>) never reach the
+	// routes above: they are the app's, served by app/apps, logged as
+	// every request is.
+	if a.apps == nil {
+		return main
+	}
+	return a.apps.Wrap(main, chain(a.apps, a.logRequests, a.recoverPanics))
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

@@ -107,6 +107,8 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /login/passkey/begin":                   {"POST", "/login/passkey/begin", nf, nf, nf, nf, nf},
 		"POST /login/passkey/finish":                  {"POST", "/login/passkey/finish", nf, nf, nf, nf, nf},
 		"GET /{$}":                                    {"GET", "/", see, ok, ok, ok, ok},
+		"GET /apps/{slug}/signin":                     {"GET", "/apps/" + missing + "/signin?next=%2F", see, nf, nf, nf, nf}, // no such app
+		"GET /.well-known/jwks.json":                  {"GET", "/.well-known/jwks.json", ok, ok, ok, ok, ok},
 		"GET /account":                                {"GET", "/account", see, ok, ok, ok, ok},
 		"GET /account/password":                       {"GET", "/account/password", see, see, see, see, see},
 		"POST /account/password":                      {"POST", "/account/password", see, bad, bad, bad, bad},
@@ -149,6 +151,10 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /admin/users/{id}/mfa/reset":                 {"POST", "/admin/users/" + missing + "/mfa/reset", see, no, no, nf, no},
 		"POST /admin/users/{id}/sessions/{session}/revoke": {"POST", "/admin/users/" + id(member) + "/sessions/nope/revoke", see, no, no, nf, no},
 		"GET /admin/access":                                {"GET", "/admin/access", see, no, no, ok, no},
+		"GET /admin/apps":                                  {"GET", "/admin/apps", see, no, no, ok, no},
+		"POST /admin/apps":                                 {"POST", "/admin/apps", see, no, no, bad, no}, // an empty form
+		"POST /admin/apps/{slug}":                          {"POST", "/admin/apps/" + missing, see, no, no, nf, no},
+		"POST /admin/apps/{slug}/delete":                   {"POST", "/admin/apps/" + missing + "/delete", see, no, no, nf, no},
 		"POST /admin/access/{slug}/{group}":                {"POST", "/admin/access/nope/" + id(team), see, no, no, nf, no},
 		"GET /admin/requests":                              {"GET", "/admin/requests", see, no, no, ok, ok},
 		"POST /admin/requests/{id}":                        {"POST", "/admin/requests/" + missing, see, no, no, nf, nf},

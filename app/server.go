@@ -64,6 +64,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	if err != nil {
 		return err
 	}
+	registry.FollowApps(store) // apps come and go with the database
 	a, err := New(ctx, cfg, store, log, registry)
 	if err != nil {
 		return err

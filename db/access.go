@@ -28,6 +28,26 @@ type AccessState struct {
 	Groups []StateGroup
 	// Grants are ordered by dashboard, then group name regardless of case.
 	Grants []StateGrant
+	// Apps are ordered by slug.
+	Apps []StateApp
+}
+
+// StateApp is one app of an AccessState (see App).
+type StateApp struct {
+	Slug, URL, Title, Description, UserHeader string
+}
+
+// summary is how a plan shows an app: its URL, title, description and
+// user header.
+func (a StateApp) summary() string {
+	s := a.URL + " " + strconv.Quote(a.Title)
+	if a.Description != "" {
+		s += " " + strconv.Quote(a.Description)
+	}
+	if a.UserHeader != "" {
+		s += " (user header " + a.UserHeader + ")"
+	}
+	return s
 }
 
 // StateGroup is one group of an AccessState.
@@ -70,6 +90,7 @@ const (
 	ChangeManager     = "manager"
 	ChangeGrant       = "grant"
 	ChangeMapping     = "mapping"
+	ChangeApp         = "app"
 )
 
 // AccessChange is one line of a plan: Op is '+' (add), '-' (remove) or '~'
@@ -122,6 +143,14 @@ func (c AccessChange) String() string {
 		b = strconv.AppendQuote(b, c.Group)
 		b = append(b, " ← IdP group "...)
 		b = strconv.AppendQuote(b, c.Subject)
+	case ChangeApp:
+		b = append(b, c.Subject...)
+		switch c.Op {
+		case '+':
+			b = append(b, " → "+c.After...)
+		case '~':
+			b = append(b, ": "+c.Before+" → "+c.After...)
+		}
 	default: // member, expiry, manager
 		b = strconv.AppendQuote(b, c.Group)
 		b = append(b, " / "+c.Subject...)
@@ -233,7 +262,7 @@ func (s *Store) ApplyAccess(ctx context.Context, a Actor, file, sha256 string, r
 	var plan AccessPlan
 	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if s.Dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, "LOCK TABLE groups, memberships, grants, group_managers, idp_group_mappings IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE groups, memberships, grants, group_managers, idp_group_mappings, apps IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 				return err
 			}
 		}
@@ -322,6 +351,13 @@ func readAccessState(ctx context.Context, db bun.IDB) (AccessState, map[string]i
 			st.Grants = append(st.Grants, StateGrant{Dashboard: gr.Dashboard, Group: g.Name})
 		}
 	}
+	var apps []App
+	if err := db.NewSelect().Model(&apps).Scan(ctx); err != nil {
+		return st, nil, err
+	}
+	for _, a := range apps {
+		st.Apps = append(st.Apps, StateApp{Slug: a.Slug, URL: a.Upstream, Title: a.Title, Description: a.Description, UserHeader: a.UserHeader})
+	}
 	st.Normalize()
 	return st, users, nil
 }
@@ -341,6 +377,7 @@ func (st *AccessState) Normalize() {
 	slices.SortFunc(st.Grants, func(a, b StateGrant) int {
 		return cmp.Or(strings.Compare(a.Dashboard, b.Dashboard), strings.Compare(strings.ToLower(a.Group), strings.ToLower(b.Group)))
 	})
+	slices.SortFunc(st.Apps, func(a, b StateApp) int { return strings.Compare(a.Slug, b.Slug) })
 }
 
 // DiffAccess returns the changes that turn have into want, group by group
@@ -415,6 +452,15 @@ func DiffAccess(have, want AccessState) AccessPlan {
 			add(AccessChange{Op: '+', Kind: ChangeGrant, Group: g.Group, Subject: g.Dashboard})
 		},
 		nil)
+	// Apps, by slug.
+	mergeSorted(have.Apps, want.Apps, func(a StateApp) string { return a.Slug },
+		func(a StateApp) { add(AccessChange{Op: '-', Kind: ChangeApp, Subject: a.Slug, Before: a.summary()}) },
+		func(a StateApp) { add(AccessChange{Op: '+', Kind: ChangeApp, Subject: a.Slug, After: a.summary()}) },
+		func(h, w StateApp) {
+			if h != w {
+				add(AccessChange{Op: '~', Kind: ChangeApp, Subject: w.Slug, Before: h.summary(), After: w.summary()})
+			}
+		})
 	return p
 }
 
@@ -460,6 +506,10 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 	ids := make(map[string]int64, len(groups))
 	for _, g := range groups {
 		ids[g.NameKey] = g.ID
+	}
+	wantApps := make(map[string]StateApp, len(want.Apps))
+	for _, a := range want.Apps {
+		wantApps[a.Slug] = a
 	}
 	descriptions := make(map[string]string, len(want.Groups))
 	for _, g := range want.Groups {
@@ -621,6 +671,33 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 					return err
 				}
 				err = audit(ActionGroupUnmap, target, map[string]any{"before": map[string]any{"group": c.Group, "idp_group": c.Subject}})
+			}
+		case ChangeApp:
+			a := wantApps[c.Subject]
+			row := App{Slug: c.Subject, Upstream: a.URL, Title: a.Title, Description: a.Description, UserHeader: a.UserHeader, CreatedAt: now, UpdatedAt: now}
+			after := appAudit(row)
+			switch c.Op {
+			case '+':
+				if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+					return err
+				}
+				err = audit(ActionAppCreate, c.Subject, map[string]any{"after": after})
+			case '~':
+				if _, err := tx.NewUpdate().Model(&row).Column("upstream", "title", "description", "user_header", "updated_at").WherePK().Exec(ctx); err != nil {
+					return err
+				}
+				err = audit(ActionAppUpdate, c.Subject, map[string]any{"before": c.Before, "after": after})
+			default:
+				for _, m := range []any{(*AppCode)(nil), (*App)(nil)} {
+					col := "app"
+					if _, ok := m.(*App); ok {
+						col = "slug"
+					}
+					if _, err := tx.NewDelete().Model(m).Where("? = ?", bun.Ident(col), c.Subject).Exec(ctx); err != nil {
+						return err
+					}
+				}
+				err = audit(ActionAppDelete, c.Subject, map[string]any{"before": c.Before})
 			}
 		case ChangeGrant:
 			target = c.Subject + " → " + c.Group

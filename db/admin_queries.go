@@ -33,6 +33,7 @@ var Actions = []string{
 	ActionPasskeyAdd, ActionPasskeyRemove, ActionTOTPEnable, ActionTOTPConfirmFailed, ActionTOTPRemove,
 	ActionRecoveryNew, ActionRecoveryUsed, ActionMFAReset,
 	ActionPasswordForgot, ActionPasswordForgotThrottled, ActionPasswordReset, ActionEmailConfirm, ActionSignupExisting, ActionMailFailed,
+	ActionAppCreate, ActionAppUpdate, ActionAppDelete, ActionAppOpen, ActionKeysRotate,
 }
 
 // GroupOption is a group's id and name, for selects.

@@ -50,6 +50,8 @@ var copyTables = []struct {
 	{"totp_secrets", copyRows[TOTPSecret], false},
 	{"recovery_codes", copyRows[RecoveryCode], false},
 	{"webauthn_challenges", copyRows[WebAuthnChallenge], false},
+	{"apps", copyRows[App], false},
+	{"app_codes", copyRows[AppCode], false},
 }
 
 // CopyInto copies every row of s (users and their IdP links, groups and

@@ -40,9 +40,10 @@ import (
 // The keys a file, a group and a member may have (docs/access.schema.json
 // lists the same; a test keeps them in step).
 var (
-	fileKeys   = []string{"version", "groups", "grants"}
+	fileKeys   = []string{"version", "groups", "grants", "apps"}
 	groupKeys  = []string{"name", "description", "managers", "idp_groups", "members"}
 	memberKeys = []string{"email", "expires"}
+	appKeys    = []string{"slug", "url", "title", "description", "user_header"}
 )
 
 // MaxSize is the largest access file Gatehouse reads (10 MB).
@@ -116,6 +117,11 @@ func (p *problems) at(n *yaml.Node, format string, args ...any) {
 type File struct {
 	Groups []Group
 	Grants []Grant
+	// Apps are the file's apps; AppsListed is false when the file has no
+	// `apps:` key, which leaves the database's apps as they are (files
+	// written before apps existed keep working).
+	Apps       []App
+	AppsListed bool
 	// problems are Parse's, which Resolve reports with its own.
 	problems *problems
 }
@@ -134,6 +140,12 @@ type Group struct {
 	// database already (named before the rule: an export still applies).
 	raw     string
 	nameErr error
+}
+
+// App is one app of a file (checked as db.CleanApp checks it).
+type App struct {
+	db.StateApp
+	node *yaml.Node
 }
 
 // Email is an email address in a file, lower-cased.
@@ -267,6 +279,22 @@ func Parse(name string, data []byte) (*File, error) {
 			}
 		}
 	}
+	if n := fields["apps"]; n != nil && isSeq(p, n, "apps") {
+		f.AppsListed = true
+		seen := map[string]*yaml.Node{}
+		for _, an := range n.Content {
+			a, ok := parseApp(p, an)
+			if !ok {
+				continue
+			}
+			if first := seen[a.Slug]; first != nil {
+				p.at(a.node, "app %q is listed twice (first at line %d)", a.Slug, first.Line)
+				continue
+			}
+			seen[a.Slug] = a.node
+			f.Apps = append(f.Apps, a)
+		}
+	}
 	if len(p.list) > 0 {
 		return f, &Errors{File: name, Problems: p.list, Total: p.total}
 	}
@@ -276,6 +304,43 @@ func Parse(name string, data []byte) (*File, error) {
 // groupKey is how a file's group names are compared: regardless of case,
 // in NFC.
 func groupKey(name string) string { return strings.ToLower(norm.NFC.String(name)) }
+// parseApp reads one app: slug, url and title required, checked as
+// `gatehouse apps add` checks them.
+func parseApp(p *problems, n *yaml.Node) (App, bool) {
+	a := App{node: n}
+	if !isMap(p, n, "an app") {
+		return a, false
+	}
+	fields := mapping(p, n, "an app", appKeys...)
+	str := func(key string, required bool) string {
+		v := fields[key]
+		if v == nil {
+			if required {
+				p.at(n, "an app needs a %s", key)
+			}
+			return ""
+		}
+		if !isString(p, v, "an app's "+key) {
+			return ""
+		}
+		return v.Value
+	}
+	raw := db.App{Slug: str("slug", true), Upstream: str("url", true), Title: str("title", true),
+		Description: str("description", false), UserHeader: str("user_header", false)}
+	if raw.Slug == "" || raw.Upstream == "" || raw.Title == "" {
+		return a, false
+	}
+	if sn := fields["slug"]; sn != nil {
+		a.node = sn
+	}
+	clean, err := db.CleanApp(raw)
+	if err != nil {
+		p.at(a.node, "%v", err)
+		return a, false
+	}
+	a.StateApp = db.StateApp{Slug: clean.Slug, URL: clean.Upstream, Title: clean.Title, Description: clean.Description, UserHeader: clean.UserHeader}
+	return a, true
+}
 
 // parseGroup reads one group; its Name is empty when it has none usable.
 func parseGroup(p *problems, n *yaml.Node) Group {
@@ -552,6 +617,23 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 		}
 		st.Groups = append(st.Groups, sg)
 	}
+	fileApps := map[string]bool{}
+	if f.AppsListed {
+		haveApp := map[string]bool{}
+		for _, a := range facts.Have.Apps {
+			haveApp[a.Slug] = true
+		}
+		for _, a := range f.Apps {
+			if facts.Dashboard(a.Slug) && !haveApp[a.Slug] {
+				p.at(a.node, "app %q: that slug is already a dashboard's", a.Slug)
+				continue
+			}
+			fileApps[a.Slug] = true
+			st.Apps = append(st.Apps, a.StateApp)
+		}
+	} else {
+		st.Apps = slices.Clone(facts.Have.Apps)
+	}
 	unknown := map[string]bool{}
 	for _, gr := range f.Grants {
 		key := strings.ToLower(gr.Group)
@@ -565,7 +647,7 @@ func (f *File) Resolve(name string, facts Facts) (db.AccessState, error) {
 		if !ok {
 			p.at(gr.groupNode, "grant of %q to group %q, which is not in the file's groups", gr.Dashboard, gr.Group)
 		}
-		if !facts.Dashboard(gr.Dashboard) && !haveGrant[gr.Dashboard+"\x00"+key] {
+		if !facts.Dashboard(gr.Dashboard) && !fileApps[gr.Dashboard] && !haveGrant[gr.Dashboard+"\x00"+key] {
 			if !unknown[gr.Dashboard] { // said once, at its key
 				unknown[gr.Dashboard] = true
 				p.at(gr.dashNode, "unknown dashboard %q: this gatehouse does not serve it ('gatehouse dashboards list' shows them)", gr.Dashboard)
@@ -651,6 +733,23 @@ func Export(st db.AccessState, header string) ([]byte, error) {
 		kv(grants, d, gs)
 	}
 	kv(root, "grants", grants)
+	if len(st.Apps) > 0 {
+		apps := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, a := range st.Apps {
+			an := &yaml.Node{Kind: yaml.MappingNode}
+			kv(an, "slug", str(a.Slug))
+			kv(an, "url", str(a.URL))
+			kv(an, "title", str(a.Title))
+			if a.Description != "" {
+				kv(an, "description", str(a.Description))
+			}
+			if a.UserHeader != "" {
+				kv(an, "user_header", str(a.UserHeader))
+			}
+			apps.Content = append(apps.Content, an)
+		}
+		kv(root, "apps", apps)
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

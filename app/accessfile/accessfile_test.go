@@ -127,7 +127,7 @@ func TestBadFiles(t *testing.T) {
 		{"impossible date", "version: 1\ngroups:\n  - name: a\n    members:\n      - email: ann@example.com\n        expires: 2027-02-30\n",
 			[]string{`access.yaml:6:18: "2027-02-30" is not a date like 2027-06-30`}},
 		{"unknown top-level key", "version: 1\ngroup:\n  - name: a\n",
-			[]string{`access.yaml:2:1: unknown key "group" in the file (known: version, groups, grants)`}},
+			[]string{`access.yaml:2:1: unknown key "group" in the file (known: version, groups, grants, apps)`}},
 		{"unknown group key", "version: 1\ngroups:\n  - name: a\n    colour: red\n",
 			[]string{`access.yaml:4:5: unknown key "colour" in a group`}},
 		{"unknown member key", "version: 1\ngroups:\n  - name: a\n    members:\n      - {email: ann@example.com, until: 2027-01-01}\n",

@@ -73,6 +73,8 @@ func commands() []command {
 		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL | map GROUP IDP_GROUP | unmap GROUP IDP_GROUP", "manage groups, their members, managers and identity provider mappings", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
 		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
+		{"keys", "rotate", "rotate the key that signs the identity assertion apps receive", cmdKeys},
+		{"apps", appsUsage, "manage apps: dashboards that run elsewhere, served at SLUG.<apps-domain>", cmdApps},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N] [--json]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
@@ -349,6 +351,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.AuditLog, "audit-log", "", "also write every audit event as a JSON line to this file, or stdout (for log shippers)")
 	fs.IntVar(&cfg.StreamsPerUser, "streams-per-user", cfg.StreamsPerUser, "at most this many open dashboard event streams per user, over all their sessions (429 past it)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "at most this many long-lived connections (event streams) on the server (503 past it; 0: half the open-file limit, at most 10000)")
+	fs.StringVar(&cfg.AppsDomain, "apps-domain", "", "serve app SLUG at SLUG.<this domain> (wildcard DNS and certificate: docs/apps.md); default localhost for a loopback base URL, else apps are off")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -425,18 +428,24 @@ func withStore(ctx context.Context, cfg *app.Config, fn func(*db.Store) error) e
 // commands: the demo ones too when --demo is given or the database
 // remembers `serve --demo`. It fails as withStore does when there is no
 // database.
+// The apps stored in the database are part of it.
 func (c *CLI) registry(ctx context.Context, cfg *app.Config) (*dashboards.Registry, error) {
-	if !cfg.Demo {
-		err := withStore(ctx, cfg, func(s *db.Store) error {
+	var reg *dashboards.Registry
+	err := withStore(ctx, cfg, func(s *db.Store) error {
+		if !cfg.Demo {
 			demo, err := s.Flag(ctx, app.DemoFlagKey)
+			if err != nil {
+				return err
+			}
 			cfg.Demo = demo
-			return err
-		})
-		if err != nil {
-			return nil, err
 		}
-	}
-	return app.BuildRegistry(cfg, c.Dashboards)
+		var err error
+		if reg, err = app.BuildRegistry(cfg, c.Dashboards); err != nil {
+			return err
+		}
+		return reg.LoadApps(ctx, s)
+	})
+	return reg, err
 }
 
 // cliActor is the audit actor for command-line changes.

@@ -25,6 +25,18 @@ type Dashboard struct {
 	Title       string
 	Description string
 	Panels      []*Panel
+	// App is set for an app: a dashboard whose content comes from an
+	// upstream URL and is served at its own origin (app/apps). Apps have
+	// no panels; they are stored in the database, not registered in code.
+	App *App
+}
+
+// App is what makes a dashboard an app.
+type App struct {
+	// Upstream is the URL the app's content is fetched from.
+	Upstream string
+	// UserHeader is one more header carrying the viewer's email ("" none).
+	UserHeader string
 }
 
 // Panel is one htmx fragment of a dashboard.
@@ -68,9 +80,26 @@ var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 // Every panel request looks its dashboard up, so readers take no lock: they
 // read the current set, which Register replaces (dashboards are registered
 // at start-up, served for the process's life).
+//
+// Apps come from the database instead (FollowApps, LoadApps): they join the
+// set after the dashboards registered in code, which win a shared slug.
 type Registry struct {
 	mu  sync.Mutex // serializes Register
 	set atomic.Pointer[registrySet]
+
+	// appStore, when set, is read for apps whenever the authorization
+	// version has moved since they were last read (apps_authz triggers
+	// move it), so an app added by any process is served at once.
+	appStore *db.Store
+	appMu    sync.Mutex // serializes reloads
+	apps     atomic.Pointer[appSet]
+}
+
+// appSet is the apps read at one authorization version.
+type appSet struct {
+	version int64
+	order   []*Dashboard
+	bySlug  map[string]*Dashboard
 }
 
 // registrySet is one registered set of dashboards, never changed once
@@ -126,12 +155,83 @@ func (r *Registry) MustRegister(ds ...*Dashboard) {
 	}
 }
 
-// Get returns the dashboard with slug, or nil.
+// Get returns the dashboard (or app) with slug, or nil.
 func (r *Registry) Get(slug string) *Dashboard {
-	return r.set.Load().bySlug[slug]
+	if d := r.set.Load().bySlug[slug]; d != nil {
+		return d
+	}
+	if as := r.currentApps(); as != nil {
+		return as.bySlug[slug]
+	}
+	return nil
 }
 
-// All returns the dashboards in registration order.
+// All returns the dashboards in registration order, then the apps by slug.
 func (r *Registry) All() []*Dashboard {
-	return append([]*Dashboard(nil), r.set.Load().order...)
+	all := append([]*Dashboard(nil), r.set.Load().order...)
+	if as := r.currentApps(); as != nil {
+		all = append(all, as.order...)
+	}
+	return all
+}
+
+// FollowApps makes the registry serve the apps stored in s, read again
+// whenever the authorization version has moved (any change by any process:
+// the CLI's `apps add`, another instance), so no restart is needed.
+// Call it once, before the registry is shared.
+func (r *Registry) FollowApps(s *db.Store) {
+	r.appStore = s
+}
+
+// LoadApps reads the apps stored in s once and serves them from then on
+// (for commands, which read a consistent set and exit).
+func (r *Registry) LoadApps(ctx context.Context, s *db.Store) error {
+	apps, err := s.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	r.apps.Store(r.buildApps(0, apps))
+	return nil
+}
+
+// currentApps returns the apps as of the current authorization version,
+// reading them again when it moved. When the database cannot be read it
+// keeps serving the apps it read last.
+func (r *Registry) currentApps() *appSet {
+	cur := r.apps.Load()
+	if r.appStore == nil {
+		return cur
+	}
+	ctx := context.Background()
+	v, err := r.appStore.AuthzVersion(ctx)
+	if err != nil || (cur != nil && cur.version == v) {
+		return cur
+	}
+	r.appMu.Lock()
+	defer r.appMu.Unlock()
+	if cur = r.apps.Load(); cur != nil && cur.version >= v {
+		return cur
+	}
+	apps, err := r.appStore.ListApps(ctx)
+	if err != nil {
+		return cur
+	}
+	next := r.buildApps(v, apps)
+	r.apps.Store(next)
+	return next
+}
+
+func (r *Registry) buildApps(version int64, apps []db.App) *appSet {
+	static := r.set.Load().bySlug
+	as := &appSet{version: version, bySlug: make(map[string]*Dashboard, len(apps))}
+	for _, a := range apps {
+		if static[a.Slug] != nil {
+			continue // a dashboard in code owns the slug
+		}
+		d := &Dashboard{Slug: a.Slug, Title: a.Title, Description: a.Description,
+			App: &App{Upstream: a.Upstream, UserHeader: a.UserHeader}}
+		as.order = append(as.order, d)
+		as.bySlug[a.Slug] = d
+	}
+	return as
 }

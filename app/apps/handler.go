@@ -1,0 +1,639 @@
+package apps
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/app/dashboards"
+	"gatehouse/components"
+	"gatehouse/db"
+)
+
+// Viewer is who holds a session on the main origin.
+type Viewer struct {
+	User db.User
+	// SessionHash names the server-side session (the stored hash of its
+	// id): an app cookie is bound to it and connections are tracked by it.
+	SessionHash string
+	// Ends is when the session ends unless it is used again: open
+	// connections are decided again then.
+	Ends time.Time
+}
+
+// Gate is what the server lends the proxy.
+type Gate interface {
+	// Viewer returns the viewer of the main origin's session cookie value
+	// sessionCookie; ok is false when it names no live, fully signed-in
+	// session of an active user (then the viewer must sign in again).
+	Viewer(ctx context.Context, sessionCookie string) (v Viewer, ok bool, err error)
+}
+
+// Config is what a Handler needs.
+type Config struct {
+	// Domain is the apps domain: app SLUG is served at SLUG.Domain.
+	Domain string
+	// BaseURL is Gatehouse's public URL (the main origin); app origins
+	// take its scheme and port.
+	BaseURL  string
+	Store    *db.Store
+	Registry *dashboards.Registry
+	Gate     Gate
+	Log      *slog.Logger
+	// Cookies are the names of Gatehouse's own cookies: never forwarded.
+	Cookies []string
+	// ClientIP is the client's address as the server trusts it.
+	ClientIP func(*http.Request) string
+	// Timeout is how long an upstream may take to start answering before
+	// the viewer gets a 504 (default 30s).
+	Timeout time.Duration
+	// Transport reaches the upstreams (default: one tuned for them).
+	Transport http.RoundTripper
+}
+
+// Handler serves every app origin. Build it with New; Wrap puts it in
+// front of the main handler.
+type Handler struct {
+	cfg        Config
+	base       *url.URL
+	cookieName string
+	// stateCookie holds the state of a sign-in this browser started on
+	// an app origin (Path /.gatehouse/): the callback accepts a code only
+	// in the browser that asked for it.
+	stateCookie string
+	// ownCookies are every cookie name of Gatehouse's: never forwarded.
+	ownCookies []string
+	aead       cipher.AEAD
+	proxy      *httputil.ReverseProxy
+	keys       *signer
+	idents     identityCache
+	conns      *tracker
+	stopOnce   sync.Once
+	stop       chan struct{}
+}
+
+// cookieKeySetting is the settings row holding the key that seals app
+// cookies (and the tickets sign-in codes redeem to).
+const cookieKeySetting = "apps_cookie_key"
+
+// New builds the handler: it reads (or makes) the key sealing app cookies
+// and the assertion signing keys.
+func New(ctx context.Context, cfg Config) (*Handler, error) {
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("apps need a base URL with a host, not %q", cfg.BaseURL)
+	}
+	if cfg.Domain == "" || strings.Trim(cfg.Domain, ".") != cfg.Domain {
+		return nil, fmt.Errorf("apps domain %q is not a domain name", cfg.Domain)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = func(r *http.Request) string {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			return host
+		}
+	}
+	key, err := cfg.Store.Secret(ctx, cookieKeySetting, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, base: base, aead: aead, cookieName: "gatehouse_app", stateCookie: "gatehouse_app_state", stop: make(chan struct{})}
+	if base.Scheme == "https" {
+		h.cookieName = "__Host-gatehouse_app" // host-only, Secure, Path=/ enforced by the browser
+		h.stateCookie = "__Secure-gatehouse_app_state"
+	}
+	h.ownCookies = append([]string{h.cookieName, h.stateCookie}, cfg.Cookies...)
+	if h.keys, err = newSigner(ctx, cfg.Store, base.String()); err != nil {
+		return nil, err
+	}
+	h.conns = newTracker(h)
+	rt := cfg.Transport
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy:                 nil, // upstreams are reached directly, never through HTTP_PROXY
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     false,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: cfg.Timeout,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	h.proxy = &httputil.ReverseProxy{
+		Rewrite:      h.rewrite,
+		Transport:    rt,
+		ErrorHandler: h.upstreamError,
+		ErrorLog:     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+	}
+	return h, nil
+}
+
+// Close stops watching access for open connections and cuts them.
+func (h *Handler) Close() {
+	if h == nil {
+		return
+	}
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.conns.cutAll()
+}
+
+// Wrap returns a handler that sends requests for an app's host (by the
+// Host header) to app, which is h itself or h inside the server's request
+// logging, and every other request to main. A nil Handler (apps off)
+// returns main.
+func (h *Handler) Wrap(main, app http.Handler) http.Handler {
+	if h == nil {
+		return main
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.owns(r.Host) {
+			app.ServeHTTP(w, r)
+			return
+		}
+		main.ServeHTTP(w, r)
+	})
+}
+
+// owns reports whether host is under the apps domain (and not Gatehouse's
+// own host): an app's, or no one's (then 404), never the main routes'.
+func (h *Handler) owns(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = strings.TrimSuffix(hp, ".")
+	}
+	return host != strings.ToLower(h.base.Hostname()) && strings.HasSuffix(host, "."+h.cfg.Domain)
+}
+
+// ServeHTTP serves a request for a host under the apps domain (see Wrap):
+// an app's, or Gatehouse's 404 page.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	slug, _ := h.AppSlug(r.Host)
+	h.serveApp(w, r, slug) // "" is no app
+}
+
+// AppSlug returns the app slug a Host header names (SLUG.<domain>, any
+// port), and false for any other host, Gatehouse's own included.
+func (h *Handler) AppSlug(host string) (string, bool) {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = strings.TrimSuffix(hp, ".")
+	}
+	if host == strings.ToLower(h.base.Hostname()) {
+		return "", false
+	}
+	slug, ok := strings.CutSuffix(host, "."+h.cfg.Domain)
+	if !ok || slug == "" || strings.Contains(slug, ".") {
+		return "", false
+	}
+	return slug, true
+}
+
+// Origin returns the origin app slug is served at.
+func (h *Handler) Origin(slug string) string { return Origin(h.base.String(), h.cfg.Domain, slug) }
+
+// IssueCode is the main origin's half of the sign-in handshake, called
+// once the viewer holding the session cookie sessionCookie (whose id
+// hashes to sessionHash) has been allowed app slug: it stores a one-time
+// code bound to both and returns the app origin's callback URL carrying it
+// and next (a local path on the app origin).
+//
+// state is the app origin's sign-in state, passed through as it came.
+func (h *Handler) IssueCode(ctx context.Context, slug, sessionCookie, sessionHash, next, state string) (string, error) {
+	code, err := h.cfg.Store.IssueAppCode(ctx, slug, sessionHash, h.seal(slug, sessionCookie))
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{"code": {code}, "next": {LocalPath(next)}, "state": {state}}
+	return h.Origin(slug) + "/.gatehouse/callback?" + q.Encode(), nil
+}
+
+// LocalPath returns next when it is a path on the same origin ("/…", not
+// "//…" nor "/\…"), else "/".
+func LocalPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n\t") {
+		return "/"
+	}
+	return next
+}
+
+// seal makes an app cookie for app slug carrying the main session's cookie
+// value: sealed (AES-GCM) so it is of use on that app's origin only and
+// reveals nothing of the session cookie.
+func (h *Handler) seal(slug, sessionCookie string) string {
+	nonce := make([]byte, h.aead.NonceSize(), h.aead.NonceSize()+len(sessionCookie)+h.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err)
+	}
+	out := h.aead.Seal(nonce, nonce, []byte(sessionCookie), []byte("gatehouse-app:"+slug))
+	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+// open returns the session cookie value an app cookie of app slug carries.
+func (h *Handler) open(slug, value string) (string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(raw) < h.aead.NonceSize()+h.aead.Overhead() {
+		return "", false
+	}
+	n := h.aead.NonceSize()
+	plain, err := h.aead.Open(nil, raw[:n], raw[n:], []byte("gatehouse-app:"+slug))
+	if err != nil {
+		return "", false
+	}
+	return string(plain), true
+}
+
+// forward is what a request allowed through carries to rewrite.
+type forward struct {
+	app      *dashboards.Dashboard
+	upstream *url.URL
+	viewer   Viewer
+	id       identity
+	clientIP string
+}
+
+type forwardKey struct{}
+
+// serveApp serves one request on app slug's origin.
+func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) {
+	d := h.cfg.Registry.Get(slug)
+	if d == nil || d.App == nil {
+		h.problem(w, http.StatusNotFound, slug, "No such app", "There is no app at this address.", h.base.String()+"/", "Go to Gatehouse")
+		return
+	}
+	// Gatehouse's own paths on every app origin: never forwarded.
+	if r.URL.Path == "/.gatehouse" || strings.HasPrefix(r.URL.Path, "/.gatehouse/") {
+		if r.URL.Path == "/.gatehouse/callback" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			h.callback(w, r, d)
+			return
+		}
+		h.problem(w, http.StatusNotFound, d.Title, "Not found", "This address belongs to Gatehouse and leads nowhere.", "/", "Open "+d.Title)
+		return
+	}
+	// Taken before deciding: a change after it makes the tracker decide
+	// this connection again.
+	decided := h.cfg.Store.AccessFeed().Changed()
+	ctx, err := h.cfg.Store.Snapshot(r.Context())
+	if err != nil {
+		h.serverError(w, r, d, err)
+		return
+	}
+	sessionCookie, ok := h.appCookie(r, d.Slug)
+	var v Viewer
+	if ok {
+		if v, ok, err = h.cfg.Gate.Viewer(ctx, sessionCookie); err != nil {
+			h.serverError(w, r, d, err)
+			return
+		}
+	}
+	if !ok {
+		h.signIn(w, r, d)
+		return
+	}
+	dec, err := dashboards.Check(ctx, h.cfg.Store, dashboards.ViewerOf(v.User), d, nil)
+	if err != nil {
+		h.serverError(w, r, d, err)
+		return
+	}
+	if !dec.Allowed {
+		actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
+		if err := h.cfg.Store.AuditDenial(ctx, actor, d.Slug, dec.Code, dec.Reason, time.Minute); err != nil {
+			h.serverError(w, r, d, err)
+			return
+		}
+		h.denied(w, d, dec.Reason)
+		return
+	}
+	if isUpgrade(r) && r.Header.Get("Origin") != h.Origin(d.Slug) {
+		// Many upstreams accept a WebSocket from any Origin: another site
+		// could otherwise open one with the viewer's cookie.
+		h.problem(w, http.StatusForbidden, d.Title, "Connection refused",
+			"This connection was opened by another site than "+d.Title+".", "", "")
+		return
+	}
+	upstream, err := url.Parse(d.App.Upstream)
+	if err != nil {
+		h.serverError(w, r, d, err)
+		return
+	}
+	id, err := h.identity(ctx, v.User, d.Slug, h.Origin(d.Slug))
+	if err != nil {
+		h.serverError(w, r, d, err)
+		return
+	}
+	// Proxied responses may stream and upgraded connections may live for
+	// hours: the server's read and write timeouts are for its own pages.
+	// Ending them is the tracker's job (access ends) and the client's.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	cctx, tc, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, v.Ends, decided)
+	defer release()
+	if isUpgrade(r) {
+		w = &hijackWriter{ResponseWriter: w, onHijack: func(fc *frameConn) {
+			tc.ws.Store(fc)
+			if errors.Is(context.Cause(cctx), errAccessEnded) {
+				fc.revoke() // cut while upgrading
+			}
+		}}
+	}
+	f := &forward{app: d, upstream: upstream, viewer: v, id: id, clientIP: h.cfg.ClientIP(r)}
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(cctx, forwardKey{}, f)))
+}
+
+// appCookie returns the session cookie value r's app cookie carries for
+// app slug.
+func (h *Handler) appCookie(r *http.Request, slug string) (string, bool) {
+	c, err := r.Cookie(h.cookieName)
+	if err != nil {
+		return "", false
+	}
+	return h.open(slug, c.Value)
+}
+
+// signIn answers a request without a live app cookie: navigation goes to
+// the main origin's sign-in for the app (302); a script's request, an
+// upgrade or a form post gets 401 (it cannot follow a redirect to a login
+// page), with the sign-in URL in Location for the page to use.
+//
+// It sets the state cookie the callback will check (a browser cannot be
+// signed in to someone else's session with a code it did not ask for).
+// A sign-in already under way keeps its state, so parallel tabs agree.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard) {
+	state := ""
+	if c, err := r.Cookie(h.stateCookie); err == nil && len(c.Value) == 22 {
+		state = c.Value
+	} else {
+		state = db.RandomToken(16)
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.stateCookie, Value: state, Path: "/.gatehouse/", MaxAge: 600,
+		HttpOnly: true, Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	target := h.base.String() + "/apps/" + d.Slug + "/signin?" + url.Values{"next": {LocalPath(r.URL.RequestURI())}, "state": {state}}.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	if isScript(r) || isUpgrade(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		w.Header().Set("Location", target)
+		w.Header().Set("WWW-Authenticate", `Gatehouse realm="`+d.Slug+`"`)
+		h.problem(w, http.StatusUnauthorized, d.Title, "Sign in required", "Sign in to Gatehouse to open "+d.Title+".", target, "Sign in")
+		return
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// callback serves /.gatehouse/callback: the app origin's half of the
+// handshake. A good code becomes the app cookie; the viewer goes on to next.
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer") // the code stays out of the upstream's logs
+	q := r.URL.Query()
+	next := LocalPath(q.Get("next"))
+	if c, err := r.Cookie(h.stateCookie); err != nil || q.Get("state") == "" ||
+		subtle.ConstantTimeCompare([]byte(c.Value), []byte(q.Get("state"))) != 1 {
+		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in not started here",
+			"This sign-in link was not asked for by this browser. Open the app again to sign in.", next, "Open "+d.Title)
+		return
+	}
+	row, err := h.cfg.Store.RedeemAppCode(r.Context(), d.Slug, q.Get("code"))
+	if errors.Is(err, db.ErrNotFound) {
+		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in link used up",
+			"This sign-in link has been used already or has expired. Open the app again to get a new one.", next, "Open "+d.Title)
+		return
+	} else if err != nil {
+		h.serverError(w, r, d, err)
+		return
+	}
+	sessionCookie, ok := h.open(d.Slug, row.Ticket)
+	var v Viewer
+	if ok {
+		if v, ok, err = h.cfg.Gate.Viewer(r.Context(), sessionCookie); err != nil {
+			h.serverError(w, r, d, err)
+			return
+		}
+	}
+	if !ok || v.SessionHash != row.SessionHash {
+		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in link used up",
+			"Your session ended before this sign-in link was used. Open the app again.", next, "Open "+d.Title)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName, Value: row.Ticket, Path: "/", HttpOnly: true,
+		Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: h.stateCookie, Path: "/.gatehouse/", MaxAge: -1, HttpOnly: true,
+		Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
+	if err := h.cfg.Store.Audit(r.Context(), actor, db.Event{Action: db.ActionAppOpen, Target: d.Slug}); err != nil {
+		h.cfg.Log.WarnContext(r.Context(), "auditing an app sign-in failed", "app", d.Slug, "err", err)
+	}
+	http.Redirect(w, r, next, http.StatusFound)
+}
+
+// groups returns the names of the groups the user is an unexpired member of.
+func (h *Handler) groups(ctx context.Context, userID int64) ([]string, error) {
+	gs, err := h.cfg.Store.GroupsOfUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := h.cfg.Store.Now().UnixMilli()
+	names := make([]string, 0, len(gs))
+	for _, g := range gs {
+		if g.ExpiresAt == 0 || g.ExpiresAt > now {
+			names = append(names, g.Name)
+		}
+	}
+	return names, nil
+}
+
+// identityHeaders are set by Gatehouse alone: whatever a client sends under
+// these names is dropped before the request is forwarded.
+var identityHeaders = []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups",
+	"X-Forwarded-Preferred-Username", "X-Gatehouse-Assertion", "Remote-User"}
+
+// dropIdentity removes every client-sent header that an upstream could
+// take for one of Gatehouse's identity headers or the app's userHeader:
+// spelled in any case, and with underscores for dashes too (CGI and WSGI
+// servers, Flask's among them, read X_Forwarded_User as X-Forwarded-User).
+func dropIdentity(h http.Header, userHeader string) {
+	for name := range h {
+		norm := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+		if slices.Contains(identityHeaders, norm) || (userHeader != "" && norm == http.CanonicalHeaderKey(userHeader)) {
+			delete(h, name)
+		}
+	}
+}
+
+// rewrite makes the request the upstream gets. ReverseProxy has already
+// removed hop-by-hop headers and any client-sent X-Forwarded-For/Host/Proto.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	f := pr.In.Context().Value(forwardKey{}).(*forward)
+	pr.SetURL(f.upstream)
+	pr.Out.Host = pr.In.Host // the upstream sees the app's own host
+	out := pr.Out.Header
+	out.Set("X-Forwarded-For", f.clientIP)
+	out.Set("X-Forwarded-Host", pr.In.Host)
+	out.Set("X-Forwarded-Proto", h.base.Scheme)
+	dropIdentity(out, f.app.App.UserHeader)
+	stripCookies(out, h.ownCookies)
+	u := f.viewer.User
+	preferred := u.Name
+	if preferred == "" {
+		preferred = u.Email
+	}
+	out.Set("X-Forwarded-User", u.Email)
+	out.Set("X-Forwarded-Email", u.Email)
+	out.Set("X-Forwarded-Preferred-Username", preferred)
+	out.Set("X-Forwarded-Groups", strings.Join(f.id.groups, ","))
+	out.Set("Remote-User", u.Email)
+	if f.app.App.UserHeader != "" {
+		out.Set(f.app.App.UserHeader, u.Email)
+	}
+	out.Set("X-Gatehouse-Assertion", f.id.assertion)
+}
+
+// stripCookies removes Gatehouse's cookies (names in own) from the Cookie
+// header(s), keeping the upstream's own.
+func stripCookies(hd http.Header, own []string) {
+	lines := hd.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	drop := func(name string) bool { return slices.Contains(own, name) }
+	var kept []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(part, "=")
+			if !drop(strings.TrimSpace(name)) {
+				kept = append(kept, part)
+			}
+		}
+	}
+	hd.Del("Cookie")
+	if len(kept) > 0 {
+		hd.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
+// upstreamError answers when the upstream could not be reached (502) or
+// did not answer in time (504), or when the viewer's access ended while
+// the request waited (403).
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	f := r.Context().Value(forwardKey{}).(*forward)
+	d := f.app
+	if cause := context.Cause(r.Context()); errors.Is(cause, errAccessEnded) {
+		h.denied(w, d, "your access to this app has ended")
+		return
+	}
+	if r.Context().Err() != nil {
+		return // the client went away: nobody to answer
+	}
+	var ne net.Error
+	var op *net.OpError
+	if errors.As(err, &ne) && ne.Timeout() && !(errors.As(err, &op) && op.Op == "dial") {
+		h.cfg.Log.WarnContext(r.Context(), "app upstream too slow", "app", d.Slug, "err", err)
+		h.problem(w, http.StatusGatewayTimeout, d.Title, d.Title+" is not answering",
+			d.Title+" did not answer in time. Try again in a moment; if it keeps happening, tell the people who run it.", r.URL.RequestURI(), "Try again")
+		return
+	}
+	h.cfg.Log.WarnContext(r.Context(), "app upstream unreachable", "app", d.Slug, "err", err)
+	h.problem(w, http.StatusBadGateway, d.Title, d.Title+" is down",
+		"Gatehouse could not reach "+d.Title+". Try again in a moment; if it keeps happening, tell the people who run it.", r.URL.RequestURI(), "Try again")
+}
+
+// denied answers 403 with the denial and the way to request access.
+func (h *Handler) denied(w http.ResponseWriter, d *dashboards.Dashboard, reason string) {
+	h.problem(w, http.StatusForbidden, d.Title, "You cannot view this dashboard",
+		"You cannot view this dashboard: "+reason+".", h.base.String()+"/dashboards/"+d.Slug, "Request access to "+d.Title)
+}
+
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard, err error) {
+	h.cfg.Log.ErrorContext(r.Context(), "app request failed", "app", d.Slug, "err", err)
+	h.problem(w, http.StatusInternalServerError, d.Title, "Something went wrong",
+		"Gatehouse could not check your access just now. Try again shortly.", "", "")
+}
+
+// problem writes one of Gatehouse's own pages on an app origin.
+func (h *Handler) problem(w http.ResponseWriter, status int, appTitle, heading, message, link, linkText string) {
+	var buf bytes.Buffer
+	page := components.AppProblem{Base: h.base.String(), AppTitle: appTitle, Heading: heading, Message: message, LinkURL: link, LinkText: linkText}
+	if err := components.AppProblemPage(page).Render(context.Background(), &buf); err != nil {
+		http.Error(w, heading, status)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src "+h.base.Scheme+"://"+h.base.Host+"; img-src "+h.base.Scheme+"://"+h.base.Host+"; frame-ancestors "+h.base.Scheme+"://"+h.base.Host)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// isUpgrade reports whether r asks to switch protocols (a WebSocket).
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" && headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+// isScript reports whether r was sent by a page's script (fetch, XHR)
+// rather than by navigating: it cannot follow a redirect to a login form.
+func isScript(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Mode") == "cors" || r.Header.Get("X-Requested-With") != "" ||
+		(strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html"))
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allowed decides again whether the session behind an app cookie may still
+// use app key.app: the session lives, belongs to key's session, and the
+// one decision allows its user.
+// It also returns when the session ends unless used.
+func (h *Handler) allowed(ctx context.Context, key connKey, sessionCookie string) (bool, time.Time, error) {
+	d := h.cfg.Registry.Get(key.app)
+	if d == nil || d.App == nil {
+		return false, time.Time{}, nil
+	}
+	v, ok, err := h.cfg.Gate.Viewer(ctx, sessionCookie)
+	if err != nil || !ok || v.SessionHash != key.session {
+		return false, time.Time{}, err
+	}
+	dec, err := dashboards.Check(ctx, h.cfg.Store, dashboards.ViewerOf(v.User), d, nil)
+	return dec.Allowed, v.Ends, err
+}
