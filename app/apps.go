@@ -34,6 +34,7 @@ func (a *App) newApps(ctx context.Context) error {
 		Log:      a.log,
 		Cookies:  []string{a.sessions.CookieName(), a.deviceCookieName(), a.ssoCookieName()},
 		ClientIP: a.clientIP,
+		Budget:   a.streams,
 	})
 	if err != nil {
 		return err

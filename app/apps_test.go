@@ -847,3 +847,65 @@ func TestAdminAppsPage(t *testing.T) {
 		}
 	}
 }
+
+// TestAppsSocketsShareTheConnectionBudget: proxied WebSockets are held
+// within the same budget as event streams (app/conns): a session's newer
+// socket to an app closes its older one, and past the user's share a new
+// socket is refused with 429 before it reaches the upstream.
+func TestAppsSocketsShareTheConnectionBudget(t *testing.T) {
+	e := newAppsEnvOn(t, "", func(c *Config, _ *dashboards.Registry) { c.StreamsPerPage, c.StreamsPerUser = 1, 2 })
+	e.member(t, "ann@example.com")
+	own := e.appURL("sales", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	echo := func(ws *websocket.Conn, what string) error {
+		if err := ws.Write(ctx, websocket.MessageText, []byte(what)); err != nil {
+			return err
+		}
+		_, msg, err := ws.Read(ctx)
+		if err == nil && string(msg) != "echo "+what {
+			t.Errorf("echo of %q: %q", what, msg)
+		}
+		return err
+	}
+
+	c, _, _ := e.signIn(t, "ann@example.com", "/")
+	first, _, err := e.wsDial(t, c, "/ws", own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.CloseNow()
+	second, _, err := e.wsDial(t, c, "/ws", own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.CloseNow()
+	readCtx, cancelRead := context.WithTimeout(ctx, 3*time.Second)
+	defer cancelRead()
+	if _, _, err := first.Read(readCtx); err == nil || readCtx.Err() != nil {
+		t.Errorf("the session's older socket stayed open beside the newer one: %v", err)
+	}
+	if err := echo(second, "hi"); err != nil {
+		t.Fatalf("the newer socket: %v", err)
+	}
+
+	// Another session of Ann's: her second socket in all; a third session's
+	// socket is past her share.
+	c2, _, _ := e.signIn(t, "ann@example.com", "/")
+	third, _, err := e.wsDial(t, c2, "/ws", own)
+	if err != nil {
+		t.Fatalf("a second session's socket: %v", err)
+	}
+	defer third.CloseNow()
+	c3, _, _ := e.signIn(t, "ann@example.com", "/")
+	n := e.up.count()
+	if _, res, err := e.wsDial(t, c3, "/ws", own); err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a socket past the user's share: %v %v, want 429", res, err)
+	}
+	if e.up.count() != n {
+		t.Error("the refused socket reached the upstream")
+	}
+	if err := echo(second, "still"); err != nil {
+		t.Errorf("the first session's socket after the refusal: %v", err)
+	}
+}

@@ -304,6 +304,7 @@ func Parse(name string, data []byte) (*File, error) {
 // groupKey is how a file's group names are compared: regardless of case,
 // in NFC.
 func groupKey(name string) string { return strings.ToLower(norm.NFC.String(name)) }
+
 // parseApp reads one app: slug, url and title required, checked as
 // `gatehouse apps add` checks them.
 func parseApp(p *problems, n *yaml.Node) (App, bool) {

@@ -11,6 +11,10 @@ import (
 // errAccessEnded is why a tracked connection is cut.
 var errAccessEnded = errors.New("the viewer's access to the app ended")
 
+// errReplaced ends a socket whose place in the connection budget a newer
+// socket of the same session and app took (app/conns).
+var errReplaced = errors.New("a newer connection of the session took this one's place")
+
 // connKey names the connections of one session to one app.
 type connKey struct{ session, app string }
 

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/components"
 	"gatehouse/db"
@@ -64,6 +65,11 @@ type Config struct {
 	Timeout time.Duration
 	// Transport reaches the upstreams (default: one tuned for them).
 	Transport http.RoundTripper
+	// Budget, when set, bounds the WebSockets held open, with the event
+	// streams, per session and app, session, user and server (app/conns):
+	// past a user's or the server's share an upgrade is refused (429,
+	// 503); a session's oldest socket to the same app closes for a new one.
+	Budget *conns.Budget
 }
 
 // Handler serves every app origin. Build it with New; Wrap puts it in
@@ -356,8 +362,35 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
+	var held *conns.Conn
+	if isUpgrade(r) && h.cfg.Budget != nil {
+		held, err = h.cfg.Budget.Acquire(conns.Claim{Session: v.SessionHash, User: v.User.ID, Key: "app:" + d.Slug})
+		switch {
+		case errors.Is(err, conns.ErrUserFull):
+			w.Header().Set("Retry-After", "30")
+			h.problem(w, http.StatusTooManyRequests, d.Title, "Too many connections",
+				"You have too many live connections open to Gatehouse. Close some tabs, then try again.", "", "")
+			return
+		case err != nil:
+			w.Header().Set("Retry-After", "30")
+			h.problem(w, http.StatusServiceUnavailable, d.Title, "Too busy",
+				"Gatehouse holds as many live connections as it may. Try again in a moment.", "", "")
+			return
+		}
+		defer held.Release()
+	}
 	cctx, tc, release := h.conns.add(r.Context(), connKey{session: v.SessionHash, app: d.Slug}, sessionCookie, v.Ends, decided)
 	defer release()
+	if held != nil {
+		// A newer socket of the session took this one's place.
+		go func() {
+			select {
+			case <-held.Closed():
+				tc.cancel(errReplaced)
+			case <-cctx.Done():
+			}
+		}()
+	}
 	if isUpgrade(r) {
 		w = &hijackWriter{ResponseWriter: w, onHijack: func(fc *frameConn) {
 			tc.ws.Store(fc)
