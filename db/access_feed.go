@@ -224,7 +224,10 @@ func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 					continue
 				}
 				listening = true
-				select { // changes may have been missed while not listening
+				// Changes may have been missed while not listening; the
+				// first beat back looks again, once LISTEN is surely in
+				// force.
+				select {
 				case notes <- struct{}{}:
 				default:
 				}
@@ -235,7 +238,19 @@ func (f *AccessFeed) runPostgres(ctx context.Context, expiry *expiryTimer) {
 			case err == nil:
 				if id, n, ok := parseBeat(payload); ok {
 					if id == lease.id {
+						wasSynced := lease.synced
 						lease.gotBeat(ctx, f.store, n)
+						if !wasSynced && lease.synced {
+							// The first own beat back proves LISTEN is in
+							// force (pgdriver's Listen returns once the
+							// command is sent, not once it is done): a
+							// change committed in between notified nobody,
+							// so look at the version now.
+							select {
+							case notes <- struct{}{}:
+							default:
+							}
+						}
 					}
 					continue // a heartbeat, not a change
 				}
