@@ -446,6 +446,14 @@ func (s *Store) PutChallenge(ctx context.Context, c WebAuthnChallenge) error {
 			if by.value == "" {
 				continue
 			}
+			if s.Dialect == Postgres {
+				// Begins from one client (or session) take turns here, so
+				// that two at once cannot both count one below the bound;
+				// SQLite's IMMEDIATE transactions already take turns.
+				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "webauthn "+by.column+" "+by.value); err != nil {
+					return err
+				}
+			}
 			n, err := tx.NewSelect().Model((*WebAuthnChallenge)(nil)).Where("? = ?", bun.Ident(by.column), by.value).Count(ctx)
 			if err != nil {
 				return err
