@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRequestAccessKeepsFocus: pressing "Request access" in a denial puts
@@ -17,6 +18,9 @@ func TestRequestAccessKeepsFocus(t *testing.T) {
 	tb.typeInto(t, `.denied input[name="message"]`, "for the on-call review")
 	tb.click(t, button(`//div[contains(@class, "denied")]`, "Request access"))
 	tb.waitFor(t, "the request's answer", `!!document.querySelector(".denied .request-pending")`, actionTimeout)
+	// htmx focuses the answer when its swap settles, a moment after it
+	// appears.
+	tb.waitFor(t, "the focus on the answer", `document.activeElement.classList.contains("request-pending")`, 5*time.Second)
 	var focused string
 	tb.eval(t, `document.activeElement.className + ": " + document.activeElement.textContent.replace(/\s+/g, " ").trim()`, &focused)
 	if !strings.HasPrefix(focused, "request-pending: Access requested waiting for an admin") {
