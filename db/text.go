@@ -1,5 +1,11 @@
 package db
 
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+)
+
 // UnsafeRune reports whether r must never reach a terminal or a log reader
 // raw: the C1 controls (a terminal may read U+009B as CSI), the line and
 // paragraph separators, and the bidi embeddings, overrides and isolates
@@ -22,4 +28,28 @@ func zeroWidthRune(r rune) bool {
 // direction marks (LRM, RLM, ALM).
 func bidiRune(r rune) bool {
 	return r == 0x200e || r == 0x200f || r == 0x061c || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+}
+
+// EscapeUnsafe writes the UnsafeRune runes in b, which encoding/json and
+// the YAML encoder leave raw, as \u escapes (\u202E). It is for JSON lines
+// and YAML written with every such string double-quoted: outside strings
+// both are ASCII there, so each rune sits in a string, where the escape
+// reads back as the same rune. The output stays valid and decodes to the
+// same values, and a terminal or log viewer showing it cannot be made to
+// reorder or recolour it.
+func EscapeUnsafe(b []byte) []byte {
+	if !bytes.ContainsFunc(b, UnsafeRune) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if UnsafeRune(r) {
+			out = fmt.Appendf(out, `\u%04X`, r)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }

@@ -29,7 +29,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/unicode/norm"
@@ -760,27 +759,5 @@ func Export(st db.AccessState, header string) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
-	return escapeUnsafeYAML(buf.Bytes()), nil
-}
-
-// escapeUnsafeYAML writes the unsafe runes the encoder leaves raw (the
-// bidi controls count as printable in YAML) as \u escapes. Export puts
-// every string holding one in double quotes, and the rest of the file is
-// ASCII, so each is inside a double-quoted scalar, where the escape reads
-// back as the same rune: an exported name applies unchanged.
-func escapeUnsafeYAML(b []byte) []byte {
-	if !bytes.ContainsFunc(b, db.UnsafeRune) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+16)
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if db.UnsafeRune(r) {
-			out = fmt.Appendf(out, `\u%04X`, r)
-		} else {
-			out = append(out, b[i:i+size]...)
-		}
-		i += size
-	}
-	return out
+	return db.EscapeUnsafe(buf.Bytes()), nil
 }

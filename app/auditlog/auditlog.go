@@ -5,7 +5,6 @@
 package auditlog
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"time"
-	"unicode/utf8"
 
 	"gatehouse/db"
 )
@@ -50,30 +48,7 @@ func JSON(e db.AuditEvent) []byte {
 	if err != nil { // cannot happen: every field is a string, a number or valid JSON
 		b = []byte(fmt.Sprintf(`{"id":%d,"error":"unencodable"}`, e.ID))
 	}
-	return append(escapeUnsafeJSON(b), '\n')
-}
-
-// escapeUnsafeJSON writes the runes the text output escapes (db.UnsafeRune:
-// C1 controls, bidi overrides and isolates), which encoding/json leaves
-// raw, as \u escapes, so a log viewer or terminal showing the line cannot
-// be made to reorder or recolour it. Outside strings JSON is ASCII, so
-// every such rune is inside a string, where the escape means the same
-// rune: the line stays valid and decodes to the same values.
-func escapeUnsafeJSON(b []byte) []byte {
-	if !bytes.ContainsFunc(b, db.UnsafeRune) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+16)
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if db.UnsafeRune(r) {
-			out = fmt.Appendf(out, `\u%04x`, r)
-		} else {
-			out = append(out, b[i:i+size]...)
-		}
-		i += size
-	}
-	return out
+	return append(db.EscapeUnsafe(b), '\n')
 }
 
 // auditTail follows the audit table and writes each new event, from any
