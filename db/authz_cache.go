@@ -207,6 +207,7 @@ type cacheTables struct {
 	memberships map[membershipKey]membershipFact
 	requests    map[int64]map[string]AccessRequest // by user id
 	managed     map[int64][]GroupOption            // by manager's user id
+	deciding    map[string][]string                // by dashboard slug
 }
 
 type grantingKey struct {
@@ -232,6 +233,7 @@ func newCacheTables() *cacheTables {
 		memberships: map[membershipKey]membershipFact{},
 		requests:    map[int64]map[string]AccessRequest{},
 		managed:     map[int64][]GroupOption{},
+		deciding:    map[string][]string{},
 	}
 }
 
@@ -388,6 +390,7 @@ func grantingTable(t *cacheTables) map[grantingKey][]GrantingGroup    { return t
 func membershipTable(t *cacheTables) map[membershipKey]membershipFact { return t.memberships }
 func requestTable(t *cacheTables) map[int64]map[string]AccessRequest  { return t.requests }
 func managedTable(t *cacheTables) map[int64][]GroupOption             { return t.managed }
+func decidingTable(t *cacheTables) map[string][]string                { return t.deciding }
 
 // denialKey names a (viewer, target) pair whose denial was audited.
 type denialKey struct{ actor, target string }

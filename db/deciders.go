@@ -1,11 +1,23 @@
 package db
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // DecidingGroups names the groups whose managers can decide requests for
 // dashboard: the groups granted it that have an active, confirmed manager,
-// ordered by name. Admins can always decide; this says who else can.
+// ordered by name. Admins can always decide; this says who else can. Under
+// a Snapshot the answer may come from memory (see authz_cache.go): a denied
+// panel with a pending request asks on every poll.
 func (s *Store) DecidingGroups(ctx context.Context, dashboard string) ([]string, error) {
+	names, err := remember(ctx, s, decidingTable, dashboard, func() ([]string, error) {
+		return s.decidingGroups(ctx, dashboard)
+	})
+	return slices.Clone(names), err
+}
+
+func (s *Store) decidingGroups(ctx context.Context, dashboard string) ([]string, error) {
 	var names []string
 	err := s.DB.NewSelect().TableExpr("groups AS g").ColumnExpr("g.name").
 		Where("EXISTS (SELECT 1 FROM grants AS gr WHERE gr.group_id = g.id AND gr.dashboard = ?)", dashboard).
