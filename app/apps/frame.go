@@ -42,12 +42,11 @@ func withFrameAncestors(policies []string, directive string) []string {
 		for policy := range strings.SplitSeq(value, ",") {
 			var kept []string
 			for d := range strings.SplitSeq(policy, ";") {
-				d = strings.TrimSpace(d)
-				name, _, _ := strings.Cut(d, " ")
-				if d == "" || strings.EqualFold(name, "frame-ancestors") {
+				fields := strings.Fields(d)
+				if len(fields) == 0 || strings.EqualFold(fields[0], "frame-ancestors") {
 					continue
 				}
-				kept = append(kept, d)
+				kept = append(kept, strings.Join(fields, " "))
 			}
 			if len(kept) == 0 {
 				continue // an empty policy, or one that only restricted framing
