@@ -6,14 +6,19 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
+
+	"gatehouse/e2e/axe"
 )
 
 // frameUpstream is an app behind Gatehouse, as teams run them: a page
@@ -188,6 +193,59 @@ func (tb *tab) waitMessage(t *testing.T, origin, text string, n int) []string {
 	return msgs
 }
 
+// checkFramedLooks is checkLooks for a page framing another origin: axe
+// checks Gatehouse's page and leaves the app's frame alone (the app is
+// not Gatehouse's to fix, and a cross-origin frame without axe would make
+// axe wait for it).
+func (tb *tab) checkFramedLooks(t *testing.T, state string) {
+	t.Helper()
+	run := strings.Replace(axeRunJS, "axe.run(document, {", "axe.run(document, {iframes: false, ", 1)
+	for _, l := range looks {
+		l.apply(t, tb)
+		tb.run(t, "settle", chromedp.Sleep(50*time.Millisecond))
+		var loaded bool
+		tb.eval(t, `typeof window.axe === "object"`, &loaded)
+		if !loaded {
+			tb.run(t, "load axe-core", chromedp.Evaluate(axe.Source, nil))
+		}
+		var out []string
+		tb.run(t, "run axe-core", chromedp.Evaluate(run, &out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+			return p.WithAwaitPromise(true)
+		}))
+		for _, v := range out {
+			t.Errorf("%s at %s: %s", state, l.name, v)
+		}
+		// At every size the frame is as wide as the page's content and
+		// leaves the page nothing to scroll sideways.
+		var fit struct {
+			Frame   float64 `json:"frame"`
+			Content float64 `json:"content"`
+			Scroll  int     `json:"scroll"`
+			Inner   int     `json:"inner"`
+			Height  float64 `json:"height"`
+		}
+		tb.eval(t, `(() => { const f = document.querySelector("iframe"); const b = document.querySelector("#dashboard-body");
+			return {frame: f ? f.getBoundingClientRect().width : 0, content: b.getBoundingClientRect().width,
+				height: f ? f.getBoundingClientRect().height : 0,
+				scroll: document.documentElement.scrollWidth, inner: document.documentElement.clientWidth}; })()`, &fit)
+		if fit.Frame != 0 && (fit.Frame < fit.Content-1 || fit.Height < 300) {
+			t.Errorf("%s at %s: the frame is %.0f×%.0f px in content %.0f px wide", state, l.name, fit.Frame, fit.Height, fit.Content)
+		}
+		if fit.Scroll > fit.Inner {
+			t.Errorf("%s at %s: the page scrolls sideways (%d > %d)", state, l.name, fit.Scroll, fit.Inner)
+		}
+		if dir := os.Getenv("GATEHOUSE_TOUR_SHOTS"); dir != "" {
+			var png []byte
+			tb.run(t, "screenshot", chromedp.FullScreenshot(&png, 100))
+			name := unsafeName.ReplaceAllString(strings.ToLower(state), "-") + "." + l.name + ".png"
+			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	looks[0].apply(t, tb)
+}
+
 // forgetWebSocketRefusals drops the console's report of a WebSocket the
 // test had refused on purpose.
 func (tb *tab) forgetWebSocketRefusals() {
@@ -262,6 +320,7 @@ func TestAppFramedInChromium(t *testing.T) {
 			alice.waitMessage(t, appOrigin, "upstream: got hi alice@demo.example", 1)
 			sockets++
 			up.waitSockets(t, "framed", ordersHost, 1)
+			alice.checkFramedLooks(t, "app framed")
 			var ok bool
 			alice.eval(t, `window.e2eSamePage = true`, &ok)
 		}},
@@ -275,6 +334,7 @@ func TestAppFramedInChromium(t *testing.T) {
 				t.Errorf("the denial's heading = %q", got)
 			}
 			samePage(t)
+			alice.checkFramedLooks(t, "app denied")
 		}},
 		{"regranted_from_the_cli", func(t *testing.T) {
 			srv.cli(t, "groups", "add-member", "sales", "alice@demo.example")
