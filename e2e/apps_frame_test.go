@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 
+	"gatehouse/db/postgrestest"
 	"gatehouse/e2e/axe"
 )
 
@@ -348,6 +349,7 @@ func TestAppFramedInChromium(t *testing.T) {
 			removeInPanel("sales")
 			alice.waitFrameView(t, "one denial in place of the frame", oneDenialNoFrame)
 			up.waitSockets(t, "after Remove in the admin panel", ordersHost, 0)
+			alice.waitMessage(t, appOrigin, "upstream: socket closed 4403 access revoked", 2)
 			samePage(t)
 			srv.cli(t, "groups", "add-member", "sales", "alice@demo.example")
 			alice.waitFrameView(t, "the frame back", framed)
@@ -405,4 +407,43 @@ func TestAppFramedInChromium(t *testing.T) {
 			t.Errorf("the upstream got a socket for %q", u)
 		}
 	}
+}
+
+// TestAppFramedTwoInstancesPostgres: two instances share one PostgreSQL
+// database. Alice holds the app's socket, framed, through instance A; an
+// admin removes her from the granted group in instance B's admin panel.
+// Instance A learns it from the database's notifications: it cuts the
+// socket and her page shows the denial in place of the frame.
+func TestAppFramedTwoInstancesPostgres(t *testing.T) {
+	dsn := postgrestest.Schema(t)
+	up := newFrameUpstream(t)
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	srvA := startServer(t, nil, "--demo", "--db", dsn, "--addr", addrA)
+	srvB := startServer(t, nil, "--demo", "--db", dsn, "--addr", addrB)
+	portA := addrA[strings.LastIndex(addrA, ":")+1:]
+	hostA := "orders.localhost:" + portA
+	srvA.cli(t, "apps", "add", "orders", up.URL, "--title", "Orders app", "--db", dsn)
+	srvA.cli(t, "grants", "add", "orders", "sales", "--db", dsn)
+
+	b := newBrowser(t)
+	alice := b.newTab(t, "alice")
+	admin := b.newTab(t, "admin")
+	collectMessages(t, alice)
+	logIn(t, alice, srvA.URL, "alice@demo.example", demoPassword)
+	logIn(t, admin, srvB.URL, "admin@demo.example", demoPassword)
+	alice.open(t, srvA.URL+"/dashboards/orders")
+	alice.waitFrameView(t, "the app's frame on A", func(v frameView) bool { return v.Frames == 1 && v.Denials == 0 })
+	alice.waitMessage(t, "http://"+hostA, "upstream: got hi alice@demo.example", 1)
+	up.waitSockets(t, "framed on A", hostA, 1)
+
+	admin.open(t, srvB.URL+"/admin/groups")
+	admin.click(t, `//div[@id="groups-table"]//a[normalize-space(.)="sales"]`)
+	admin.waitFor(t, "the group's page", `/^\/admin\/groups\/\d+$/.test(location.pathname) && document.readyState === "complete"`, actionTimeout)
+	admin.click(t, `//tr[contains(., "alice@demo.example")]//button[normalize-space(.)="Remove"]`)
+
+	up.waitSockets(t, "after Remove on B", hostA, 0)
+	alice.waitMessage(t, "http://"+hostA, "upstream: socket closed 4403 access revoked", 1)
+	alice.waitFrameView(t, "one denial in place of the frame on A", func(v frameView) bool { return v.Frames == 0 && v.Denials == 1 && v.Forms == 1 })
+	alice.assertClean(t)
+	admin.assertClean(t)
 }
