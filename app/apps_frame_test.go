@@ -160,6 +160,13 @@ func TestAppsFrameable(t *testing.T) {
 		res.Header.Get("Content-Security-Policy") != csp {
 		t.Errorf("denied: %d, frame shown %v, CSP %q", res.StatusCode, strings.Contains(body, "<iframe"), res.Header.Get("Content-Security-Policy"))
 	}
+	// The app origin's own 403, shown in the frame, leads to the request
+	// form in the whole window (Gatehouse's pages are never framed).
+	res, body = send(t, c, "GET", e.appURL("sales", "/"), nil, nil)
+	if want := `<a href="` + e.base + `/dashboards/sales" target="_top">`; res.StatusCode != http.StatusForbidden || !strings.Contains(body, want) ||
+		!strings.HasSuffix(res.Header.Get("Content-Security-Policy"), "; frame-ancestors "+e.base) {
+		t.Errorf("denied on the app origin: %d, CSP %q, want a link %s in %s", res.StatusCode, res.Header.Get("Content-Security-Policy"), want, body)
+	}
 	// Every other page frames nothing.
 	res, _ = send(t, c, "GET", e.base+"/", nil, nil)
 	if got := res.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
