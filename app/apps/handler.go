@@ -557,7 +557,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-User", u.Email)
 	out.Set("X-Forwarded-Email", u.Email)
 	out.Set("X-Forwarded-Preferred-Username", preferred)
-	out.Set("X-Forwarded-Groups", strings.Join(f.id.groups, ","))
+	out.Set("X-Forwarded-Groups", f.id.groupsHeader)
 	out.Set("Remote-User", u.Email)
 	if f.app.App.UserHeader != "" {
 		out.Set(f.app.App.UserHeader, u.Email)
