@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -247,6 +248,38 @@ func (tb *tab) checkFramedLooks(t *testing.T, state string) {
 	looks[0].apply(t, tb)
 }
 
+// frameTitles returns the titles of the documents in the page's
+// out-of-process frames (a frame of another site than its page): what a
+// person sees there, which the page's own scripts may not read. DevTools
+// attaches to each frame to ask.
+func (tb *tab) frameTitles(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	infos, err := chromedp.Targets(ctx)
+	if err != nil {
+		t.Fatalf("listing the browser's targets: %v", err)
+	}
+	var titles []string
+	for _, info := range infos {
+		if info.Type != "iframe" {
+			continue
+		}
+		// Cancelling a context attached to a frame would close the frame:
+		// it is left until the test ends.
+		fctx, fcancel := chromedp.NewContext(tb.ctx, chromedp.WithTargetID(info.TargetID))
+		t.Cleanup(fcancel)
+		var title string
+		ectx, ecancel := context.WithTimeout(fctx, 5*time.Second)
+		err := chromedp.Run(ectx, chromedp.Evaluate(`document.title`, &title))
+		ecancel()
+		if err == nil {
+			titles = append(titles, title)
+		}
+	}
+	return titles
+}
+
 // forgetWebSocketRefusals drops the console's report of a WebSocket the
 // test had refused on purpose.
 func (tb *tab) forgetWebSocketRefusals() {
@@ -387,6 +420,22 @@ func TestAppFramedInChromium(t *testing.T) {
 			}
 			if !strings.Contains(srv.log.String(), `path=/ws status=403`) {
 				t.Errorf("Gatehouse logged no 403 for the foreign socket (a 401 would mean the cookie was not sent and the Origin never checked)")
+			}
+		}},
+		{"upstream_down_in_the_frame", func(t *testing.T) {
+			// Gatehouse's own 502 page shows in the frame: the main
+			// origin may frame it. (Last: DevTools stays attached to the
+			// frame, which upsets later navigations of the tab.)
+			srv.cli(t, "apps", "set", "orders", "--url", "http://"+freeAddr(t))
+			alice.open(t, srv.URL+"/dashboards/orders")
+			want := "Orders app is down · Orders app · Gatehouse"
+			alice.waitFrameView(t, "the app's frame", framed)
+			deadline := time.Now().Add(liveBound)
+			for !slices.Contains(alice.frameTitles(t), want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("frames show %q, want %q", alice.frameTitles(t), want)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		}},
 	}
