@@ -280,20 +280,6 @@ func (tb *tab) frameTitles(t *testing.T) []string {
 	return titles
 }
 
-// forgetWebSocketRefusals drops the console's report of a WebSocket the
-// test had refused on purpose.
-func (tb *tab) forgetWebSocketRefusals() {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	kept := tb.problems[:0]
-	for _, p := range tb.problems {
-		if !strings.Contains(p, "WebSocket connection to") {
-			kept = append(kept, p)
-		}
-	}
-	tb.problems = kept
-}
-
 // TestAppFramedInChromium: alice opens an app on its dashboard page. The
 // upstream forbids framing; Gatehouse lets its own page frame it, the
 // sign-in runs inside the frame (partitioned cookies: the main origin
