@@ -287,8 +287,9 @@ func (tb *tab) frameTitles(t *testing.T) []string {
 // app's own WebSocket works there. Losing access, from the command line or
 // the admin panel, replaces the frame with the one denial and cuts the
 // socket; regaining it brings the frame back without a reload. Full screen
-// works at the app's origin, and a socket opened from another origin with
-// alice's cookie is refused.
+// works at the app's origin; a socket another app's page opens with alice's
+// cookie is refused; with the upstream down, Gatehouse's 502 page shows in
+// the frame.
 func TestAppFramedInChromium(t *testing.T) {
 	up := newFrameUpstream(t)
 	addr := freeAddr(t) // the apps' origins take the base URL's port: not 0
