@@ -40,6 +40,7 @@ func (a *App) newApps(ctx context.Context) error {
 		return err
 	}
 	a.apps = h
+	a.metrics.watchAppConnections(h, a.registry)
 	return nil
 }
 

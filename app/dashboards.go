@@ -92,6 +92,12 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state()}
 	if d.App != nil && a.apps != nil {
 		view.AppURL = a.apps.Origin(d.Slug)
+		// The page frames the app's origin and, while the frame signs in
+		// there, the app's sign-in on this origin (one hop of the
+		// redirects), nothing else. Set whether or not access is allowed
+		// now: regaining it brings the frame into this same page.
+		w.Header()["Content-Security-Policy"] = []string{contentSecurityPolicy + "; frame-src " + view.AppURL + " " +
+			a.cfg.PublicURL() + "/apps/" + d.Slug + "/signin"}
 	}
 	if !access.dashboard.Allowed {
 		dec := access.dashboard

@@ -39,6 +39,8 @@ type appMetrics struct {
 	streams   prometheus.Gauge
 	mail      *prometheus.CounterVec
 	rechecks  *prometheus.CounterVec
+	// appOrigins count what app origins answer (metrics_apps.go).
+	appOrigins *appOriginMetrics
 
 	// The hot path looks its counters up here instead of hashing label
 	// values on every request.
@@ -112,6 +114,7 @@ func newMetrics(store *db.Store) *appMetrics {
 		}, []string{"kind", "result"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.decisions, m.logins, m.signIns, m.throttles, m.hashWait, m.hashBusy, m.streams, m.mail, m.rechecks)
+	m.appOrigins = newAppOriginMetrics(reg)
 	for _, r := range []string{loginSuccess, loginFailed, loginThrottled, loginBusy} {
 		m.logins.WithLabelValues(r) // exported at 0 from the start
 	}

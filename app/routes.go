@@ -135,7 +135,7 @@ func (a *App) Routes() http.Handler {
 	if a.apps == nil {
 		return main
 	}
-	return a.apps.Wrap(main, chain(a.apps, a.logRequests, a.recoverPanics))
+	return a.apps.Wrap(main, chain(a.apps, a.metrics.instrumentApps(a.apps, a.registry), a.logRequests, a.recoverPanics))
 }
 
 // unrouted answers requests that match no route with Gatehouse's own 404

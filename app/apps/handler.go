@@ -6,7 +6,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -82,6 +81,12 @@ type Handler struct {
 	// an app origin (Path /.gatehouse/): the callback accepts a code only
 	// in the browser that asked for it.
 	stateCookie string
+	// framedCookie and framedState are their twins for a sign-in inside
+	// the app's dashboard page's frame, where the browser may keep only
+	// partitioned cookies (see frame.go); partitioned says whether this
+	// origin can set them at all (a secure context).
+	framedCookie, framedState string
+	partitioned               bool
 	// ownCookies are every cookie name of Gatehouse's: never forwarded.
 	ownCookies []string
 	aead       cipher.AEAD
@@ -132,11 +137,14 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, base: base, aead: aead, cookieName: "gatehouse_app", stateCookie: "gatehouse_app_state", stop: make(chan struct{})}
+	h.framedCookie, h.framedState = "gatehouse_app_framed", "gatehouse_app_framed_state"
 	if base.Scheme == "https" {
 		h.cookieName = "__Host-gatehouse_app" // host-only, Secure, Path=/ enforced by the browser
 		h.stateCookie = "__Secure-gatehouse_app_state"
+		h.framedCookie, h.framedState = "__Host-gatehouse_app_framed", "__Secure-gatehouse_app_framed_state"
 	}
-	h.ownCookies = append([]string{h.cookieName, h.stateCookie}, cfg.Cookies...)
+	h.partitioned = secureContext(base.Scheme, cfg.Domain)
+	h.ownCookies = append([]string{h.cookieName, h.stateCookie, h.framedCookie, h.framedState}, cfg.Cookies...)
 	if h.keys, err = newSigner(ctx, cfg.Store, base.String()); err != nil {
 		return nil, err
 	}
@@ -155,10 +163,11 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		}
 	}
 	h.proxy = &httputil.ReverseProxy{
-		Rewrite:      h.rewrite,
-		Transport:    rt,
-		ErrorHandler: h.upstreamError,
-		ErrorLog:     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		Rewrite:        h.rewrite,
+		ModifyResponse: h.frameable,
+		Transport:      rt,
+		ErrorHandler:   h.upstreamError,
+		ErrorLog:       slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return h, nil
 }
@@ -313,12 +322,18 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 		h.serverError(w, r, d, err)
 		return
 	}
-	sessionCookie, ok := h.appCookie(r, d.Slug)
+	// The app cookie set at the top level, or the one set in the frame
+	// (frame.go): the first that names a live session.
 	var v Viewer
-	if ok {
-		if v, ok, err = h.cfg.Gate.Viewer(ctx, sessionCookie); err != nil {
+	var sessionCookie string
+	ok := false
+	for _, c := range h.appCookies(r, d.Slug) {
+		if v, ok, err = h.cfg.Gate.Viewer(ctx, c); err != nil {
 			h.serverError(w, r, d, err)
 			return
+		} else if ok {
+			sessionCookie = c
+			break
 		}
 	}
 	if !ok {
@@ -403,14 +418,19 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(cctx, forwardKey{}, f)))
 }
 
-// appCookie returns the session cookie value r's app cookie carries for
-// app slug.
-func (h *Handler) appCookie(r *http.Request, slug string) (string, bool) {
-	c, err := r.Cookie(h.cookieName)
-	if err != nil {
-		return "", false
+// appCookies returns the session cookie values r's app cookies carry for
+// app slug: the one set at the top level and the one set inside the
+// dashboard page's frame (frame.go), usually just one of them.
+func (h *Handler) appCookies(r *http.Request, slug string) []string {
+	var out []string
+	for _, name := range [2]string{h.cookieName, h.framedCookie} {
+		for _, c := range r.CookiesNamed(name) {
+			if v, ok := h.open(slug, c.Value); ok && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
 	}
-	return h.open(slug, c.Value)
+	return out
 }
 
 // signIn answers a request without a live app cookie: navigation goes to
@@ -422,14 +442,14 @@ func (h *Handler) appCookie(r *http.Request, slug string) (string, bool) {
 // signed in to someone else's session with a code it did not ask for).
 // A sign-in already under way keeps its state, so parallel tabs agree.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, d *dashboards.Dashboard) {
+	framed := h.inFrame(r)
 	state := ""
-	if c, err := r.Cookie(h.stateCookie); err == nil && len(c.Value) == 22 {
+	if c, err := r.Cookie(h.stateCookieName(framed)); err == nil && len(c.Value) == 22 {
 		state = c.Value
 	} else {
 		state = db.RandomToken(16)
 	}
-	http.SetCookie(w, &http.Cookie{Name: h.stateCookie, Value: state, Path: "/.gatehouse/", MaxAge: 600,
-		HttpOnly: true, Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, h.stateCookieFor(framed, state))
 	target := h.base.String() + "/apps/" + d.Slug + "/signin?" + url.Values{"next": {LocalPath(r.URL.RequestURI())}, "state": {state}}.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	if isScript(r) || isUpgrade(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
@@ -448,8 +468,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 	w.Header().Set("Referrer-Policy", "no-referrer") // the code stays out of the upstream's logs
 	q := r.URL.Query()
 	next := LocalPath(q.Get("next"))
-	if c, err := r.Cookie(h.stateCookie); err != nil || q.Get("state") == "" ||
-		subtle.ConstantTimeCompare([]byte(c.Value), []byte(q.Get("state"))) != 1 {
+	if !h.stateMatches(r, q.Get("state")) {
 		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in not started here",
 			"This sign-in link was not asked for by this browser. Open the app again to sign in.", next, "Open "+d.Title)
 		return
@@ -476,10 +495,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 			"Your session ended before this sign-in link was used. Open the app again.", next, "Open "+d.Title)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: h.cookieName, Value: row.Ticket, Path: "/", HttpOnly: true,
-		Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{Name: h.stateCookie, Path: "/.gatehouse/", MaxAge: -1, HttpOnly: true,
-		Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	h.setAppCookies(w, r, row.Ticket)
 	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
 	if err := h.cfg.Store.Audit(r.Context(), actor, db.Event{Action: db.ActionAppOpen, Target: d.Slug}); err != nil {
 		h.cfg.Log.WarnContext(r.Context(), "auditing an app sign-in failed", "app", d.Slug, "err", err)
@@ -541,7 +557,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-User", u.Email)
 	out.Set("X-Forwarded-Email", u.Email)
 	out.Set("X-Forwarded-Preferred-Username", preferred)
-	out.Set("X-Forwarded-Groups", strings.Join(f.id.groups, ","))
+	out.Set("X-Forwarded-Groups", f.id.groupsHeader)
 	out.Set("Remote-User", u.Email)
 	if f.app.App.UserHeader != "" {
 		out.Set(f.app.App.UserHeader, u.Email)
@@ -626,6 +642,7 @@ func (h *Handler) problem(w http.ResponseWriter, status int, appTitle, heading, 
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
+	// Framed by the app's dashboard page (the main origin) only.
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src "+h.base.Scheme+"://"+h.base.Host+"; img-src "+h.base.Scheme+"://"+h.base.Host+"; frame-ancestors "+h.base.Scheme+"://"+h.base.Host)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

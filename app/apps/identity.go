@@ -14,8 +14,10 @@ import (
 // the authorization version is unchanged (any change to memberships, groups
 // or the user moves it) and for at most half the assertion's life.
 type identity struct {
-	groups    []string
-	assertion string
+	groups []string
+	// groupsHeader is X-Forwarded-Groups (groups.go).
+	groupsHeader string
+	assertion    string
 }
 
 type identityKey struct {
@@ -61,7 +63,7 @@ func (h *Handler) identity(ctx context.Context, u db.User, app, aud string) (ide
 	if err != nil {
 		return identity{}, err
 	}
-	id := identity{groups: groups, assertion: jwt}
+	id := identity{groups: groups, groupsHeader: groupsHeader(groups), assertion: jwt}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxIdentities {
 		c.m = map[identityKey]identityEntry{}
