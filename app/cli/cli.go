@@ -336,6 +336,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, e.g. https://gatehouse.example.com (https turns on Secure cookies and HSTS)")
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "log out sessions unused for this long")
 	fs.DurationVar(&cfg.SessionMax, "session-max", cfg.SessionMax, "log out sessions this long after login")
+	fs.StringVar(&cfg.Dashboards, "dashboards", "", "directory of dashboard files (YAML + SQL, see docs/dashboards.md); default ./dashboards when it exists")
 	fs.DurationVar(&cfg.PanelRefresh, "panel-refresh", 0, "refresh every dashboard panel this often instead of its own interval, for demos and tests (0: each panel's own)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "the one reverse proxy runs on this machine (loopback): same as --trusted-proxies 127.0.0.0/8,::1")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For entries are believed")
