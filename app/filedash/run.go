@@ -25,13 +25,19 @@ func (e errTooManyRows) Error() string {
 
 // run runs one query in a read-only transaction, within timeout and
 // returning at most limit rows. The transaction is always rolled back.
-func (s *source) run(ctx context.Context, text string, args []any, timeout time.Duration, limit int) (*result, error) {
+func (s *source) run(ctx context.Context, text string, args []any, timeout time.Duration, limit int) (_ *result, err error) {
 	db, err := s.open()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer func() {
+		// A driver may report the deadline as its own read timeout.
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = context.DeadlineExceeded
+		}
+	}()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
