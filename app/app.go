@@ -35,9 +35,9 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"gatehouse/app/apps"
-	"gatehouse/app/filedash"
 	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
+	"gatehouse/app/filedash"
 	"gatehouse/app/mailer"
 	"gatehouse/db"
 )

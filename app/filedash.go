@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/app/filedash"
 )
 
@@ -16,6 +17,9 @@ const DefaultDashboardsDir = "dashboards"
 func (c Config) dashboardsDir() string {
 	if c.Dashboards != "" {
 		return c.Dashboards
+	}
+	if dir := os.Getenv("GATEHOUSE_DASHBOARDS"); dir != "" {
+		return dir // for commands without the flag
 	}
 	if st, err := os.Stat(DefaultDashboardsDir); err == nil && st.IsDir() {
 		return DefaultDashboardsDir
@@ -54,4 +58,20 @@ func (a *App) fileProblems() []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// RegisterFileDashboards adds the dashboards directory cfg names (if any)
+// to reg for a command, without watching it or reaching any database: a
+// broken file is left out. It returns the directory's problems and a
+// function that releases it.
+func RegisterFileDashboards(ctx context.Context, cfg *Config, reg *dashboards.Registry) ([]filedash.Problem, func(), error) {
+	dir := cfg.dashboardsDir()
+	if dir == "" {
+		return nil, func() {}, nil
+	}
+	fs, err := filedash.Open(ctx, filedash.Config{Dir: dir, Registry: reg})
+	if err != nil {
+		return nil, nil, err
+	}
+	return fs.Problems(), fs.Close, nil
 }

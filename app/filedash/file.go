@@ -300,6 +300,7 @@ func (p *parser) filter(n *yaml.Node) *FilterSpec {
 // parser collects problems while walking a YAML document.
 type parser struct {
 	file     string
+	lines    []string
 	problems []Problem
 }
 
@@ -313,6 +314,7 @@ func (p *parser) at(n *yaml.Node, format string, args ...any) {
 
 // document parses data to its root node, or records why it cannot.
 func (p *parser) document(data []byte) *yaml.Node {
+	p.lines = strings.Split(string(data), "\n")
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		p.problems = append(p.problems, yamlProblem(p.file, err))
@@ -410,15 +412,19 @@ func (p *parser) sql(n *yaml.Node, m map[string]*yaml.Node, key string, required
 		return nil
 	}
 	v := m[key]
-	line := v.Line
+	line, col := v.Line, v.Column
 	if v.Style == yaml.LiteralStyle || v.Style == yaml.FoldedStyle {
-		line++ // the text starts on the line after `|`
+		line++ // the text starts on the line after `|`, indented
+		if line-1 < len(p.lines) {
+			l := p.lines[line-1]
+			col = len(l) - len(strings.TrimLeft(l, " ")) + 1
+		}
 	}
 	q, err := parseQuery(text)
 	if err != nil {
-		p.problems = append(p.problems, Problem{File: p.file, Line: line, Col: v.Column, Message: err.Error()})
+		p.problems = append(p.problems, Problem{File: p.file, Line: line, Col: col, Message: err.Error()})
 		return nil
 	}
-	q.Line, q.Col = line, v.Column
+	q.Line, q.Col = line, col
 	return q
 }

@@ -14,7 +14,7 @@ import (
 // filterField is one field of a dashboard's filter form.
 type filterField struct {
 	Name, Label, Type, Value string
-	Options              []string
+	Options                  []string
 }
 
 // filterValues reads the dashboard's filter values from q.Params, with
