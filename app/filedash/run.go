@@ -3,6 +3,7 @@ package filedash
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,19 +31,28 @@ func (s *source) run(ctx context.Context, text string, args []any, timeout time.
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	// The server stops a statement at timeout (PostgreSQL, MySQL); this
+	// side's deadline, a little later, is the backstop, and SQLite's
+	// only one (it interrupts the statement).
+	backstop := timeout
+	if s.spec.dialect != dialectSQLite {
+		backstop += time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, backstop)
 	defer cancel()
-	defer func() {
-		// A driver may report the deadline as its own read timeout.
-		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = context.DeadlineExceeded
-		}
-	}()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	defer func() {
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// A driver may report the deadline as its own read timeout,
+			// and leave the connection mid-reply: it is not reused.
+			err = context.DeadlineExceeded
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	if s.spec.dialect == dialectMySQL {
 		if err := s.mysqlTimeout(ctx, conn, timeout); err != nil {
 			return nil, err
@@ -60,6 +70,8 @@ func (s *source) run(ctx context.Context, text string, args []any, timeout time.
 		if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(timeout.Milliseconds(), 10)); err != nil {
 			return nil, err
 		}
+		// The server stops the statement too, not only this client.
+
 		// A prepared statement binds its values (the extended protocol)
 		// and holds exactly one statement.
 		stmt, err := tx.PrepareContext(ctx, text)
