@@ -29,6 +29,9 @@ type backend struct {
 	dsn   string
 	rw    *sql.DB
 	sleep string
+	// running, when set, counts the sleeping statements still running on
+	// the server (the server must stop them, not only this client).
+	running string
 }
 
 // orders is the table every backend holds: two rows for "north", one each
@@ -68,7 +71,8 @@ func postgresBackend(t *testing.T) backend {
 	rw := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
 	t.Cleanup(func() { rw.Close() })
 	setupOrders(t, rw)
-	return backend{name: "postgres", dsn: dsn, rw: rw, sleep: `SELECT pg_sleep(3)`}
+	return backend{name: "postgres", dsn: dsn, rw: rw, sleep: `SELECT pg_sleep(3)`,
+		running: `SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)' AND state = 'active'`}
 }
 
 // mysqlEnv names the test MariaDB/MySQL server, as mysql://root@127.0.0.1:53306/
@@ -110,7 +114,8 @@ func mysqlBackend(t *testing.T) backend {
 	}
 	t.Cleanup(func() { rw.Close() })
 	setupOrders(t, rw)
-	return backend{name: "mariadb", dsn: u.String(), rw: rw, sleep: `SELECT SLEEP(3)`}
+	return backend{name: "mariadb", dsn: u.String(), rw: rw, sleep: `SELECT SLEEP(3)`,
+		running: `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(3)'`}
 }
 
 func (b backend) countOrders(t *testing.T) int {
@@ -362,6 +367,15 @@ func TestFileDashboards(t *testing.T) {
 			}
 
 			contains(t, "the slow panel", f.panel(t, "orders", "slow", f.north, nil), "took longer than 300ms")
+			if b.running != "" {
+				var n int
+				if err := b.rw.QueryRow(b.running).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Errorf("the slow panel's statement still runs on the server (%d)", n)
+				}
+			}
 			contains(t, "the big panel", f.panel(t, "orders", "big", f.north, nil), "more than 2 rows")
 			// The other panels are unaffected.
 			contains(t, "the total after failures", f.panel(t, "orders", "total", f.se, url.Values{"region": {"east"}}), ">7<")
