@@ -45,6 +45,14 @@ const (
 // Formats a column may be shown in.
 var formats = []string{"number", "compact", "currency", "percent", "duration"}
 
+// The keys a dashboard file, a panel and a filter may have
+// (docs/dashboards.schema.json lists the same; a test keeps them equal).
+var (
+	fileKeys   = []string{"slug", "title", "description", "source", "panels", "filters"}
+	panelKeys  = []string{"id", "title", "chart", "sql", "refresh", "require_group", "wide", "timeout", "row_limit", "formats"}
+	filterKeys = []string{"name", "label", "type", "default", "options", "sql"}
+)
+
 // Parameters every query may use besides the dashboard's filters.
 const (
 	ParamViewerEmail  = "viewer_email"
@@ -109,7 +117,7 @@ func parseDashboard(path, name string, data []byte) (*File, []Problem) {
 	if root == nil {
 		return nil, p.problems
 	}
-	m := p.mapping(root, "slug", "title", "description", "source", "panels", "filters")
+	m := p.mapping(root, fileKeys...)
 	if m == nil {
 		return nil, p.problems
 	}
@@ -179,7 +187,7 @@ func parseDashboard(path, name string, data []byte) (*File, []Problem) {
 }
 
 func (p *parser) panel(n *yaml.Node) *PanelSpec {
-	m := p.mapping(n, "id", "title", "chart", "sql", "refresh", "require_group", "wide", "timeout", "row_limit", "formats")
+	m := p.mapping(n, panelKeys...)
 	if m == nil {
 		return nil
 	}
@@ -245,7 +253,7 @@ func validFormat(s string) bool {
 }
 
 func (p *parser) filter(n *yaml.Node) *FilterSpec {
-	m := p.mapping(n, "name", "label", "type", "default", "options", "sql")
+	m := p.mapping(n, filterKeys...)
 	if m == nil {
 		return nil
 	}
