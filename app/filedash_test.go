@@ -95,7 +95,7 @@ func newFileDashFixture(t *testing.T) *fileDashFixture {
 	return f
 }
 
-func writeTestFile(t *testing.T, path, content string) {
+func writeTestFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)

@@ -274,6 +274,11 @@ var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 // panel renders a panel of dashboard slug for v with params.
 func (f *fixture) panel(t *testing.T, slug, id string, v dashboards.Viewer, params url.Values) string {
 	t.Helper()
+	return f.panelAt(t, testNow, slug, id, v, params)
+}
+
+func (f *fixture) panelAt(t *testing.T, now time.Time, slug, id string, v dashboards.Viewer, params url.Values) string {
+	t.Helper()
 	d := f.reg.Get(slug)
 	if d == nil {
 		t.Fatalf("dashboard %q is not registered", slug)
@@ -282,7 +287,7 @@ func (f *fixture) panel(t *testing.T, slug, id string, v dashboards.Viewer, para
 	if p == nil {
 		t.Fatalf("dashboard %q has no panel %q", slug, id)
 	}
-	c, err := p.Data(context.Background(), dashboards.Query{Store: f.store, Viewer: v, Now: testNow, Params: params})
+	c, err := p.Data(context.Background(), dashboards.Query{Store: f.store, Viewer: v, Now: now, Params: params})
 	if err != nil {
 		t.Fatalf("panel %s/%s: %v", slug, id, err)
 	}
@@ -555,4 +560,27 @@ func TestWatchReloads(t *testing.T) {
 	if d := reg.Get("w"); d == nil || d.Title != "After" {
 		t.Errorf("after the edit the dashboard is %+v", d)
 	}
+}
+
+// TestViewerGroupsFollowMemberships: a viewer's groups are remembered
+// between panels, but a membership added (by any process) or expiring
+// shows in the very next panel.
+func TestViewerGroupsFollowMemberships(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, sqliteBackend(t))
+	lacks(t, "north's rows", f.panel(t, "orders", "rows", f.north, nil), "south")
+	south, err := f.store.GroupByName(ctx, "south")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expires := testNow.Add(time.Hour).UnixMilli()
+	if err := f.store.AddMember(ctx, db.Actor{Email: "test"}, south.ID, f.north.UserID, expires); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "north's rows once in south", f.panel(t, "orders", "rows", f.north, nil), "north", "south")
+	// Past the expiry (and the panel's cache), south's rows are gone.
+	later := testNow.Add(2 * time.Hour)
+	got := f.panelAt(t, later, "orders", "rows", f.north, nil)
+	contains(t, "north's rows after the expiry", got, "north")
+	lacks(t, "north's rows after the expiry", got, "south")
 }

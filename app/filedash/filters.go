@@ -65,7 +65,7 @@ func (s *Server) options(ctx context.Context, l *loaded, f *FilterSpec, q dashbo
 	vals := Values{Now: q.Now}
 	key := l.file.Slug + "\x00" + l.file.Version + "\x00filter\x00" + f.Name
 	if f.SQL.Uses(ParamViewerGroups) {
-		groups, err := viewerGroups(ctx, q)
+		groups, err := s.viewerGroups(ctx, q)
 		if err != nil {
 			return nil, "The filter " + f.Label + "'s options could not be loaded."
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strings"
@@ -49,6 +50,9 @@ type Server struct {
 	loaded  map[string]*loaded // by file name: the last good version
 
 	problems atomic.Pointer[[]Problem]
+
+	groupsMu sync.Mutex
+	groups   map[int64]groupsEntry // by user id
 	// Queries counts the queries run against sources (panels and filter
 	// options), for tests and the benchmark.
 	Queries atomic.Int64
@@ -214,7 +218,7 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 			key.WriteString("\x00" + vals.Filters[f.Name])
 		}
 		if p.SQL.Uses(ParamViewerGroups) {
-			groups, err := viewerGroups(ctx, q)
+			groups, err := s.viewerGroups(ctx, q)
 			if err != nil {
 				return nil, err
 			}
@@ -274,18 +278,46 @@ func (s *Server) limits(p *PanelSpec) (time.Duration, int) {
 }
 
 // viewerGroups returns the names of the groups the viewer is an unexpired
-// member of, sorted.
-func viewerGroups(ctx context.Context, q dashboards.Query) ([]string, error) {
-	ugs, err := q.Store.GroupsOfUser(ctx, q.Viewer.UserID)
+// member of, sorted. They are kept per viewer until the authorization
+// version moves (any change to memberships, by any process) or the
+// earliest of the memberships expires, so a cached panel costs no query.
+func (s *Server) viewerGroups(ctx context.Context, q dashboards.Query) ([]string, error) {
+	version, err := q.Store.AuthzVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
 	nowMS := q.Now.UnixMilli()
-	groups := make([]string, 0, len(ugs))
+	s.groupsMu.Lock()
+	e, ok := s.groups[q.Viewer.UserID]
+	s.groupsMu.Unlock()
+	if ok && e.version == version && nowMS < e.until {
+		return e.names, nil
+	}
+	ugs, err := q.Store.GroupsOfUser(ctx, q.Viewer.UserID)
+	if err != nil {
+		return nil, err
+	}
+	e = groupsEntry{version: version, until: math.MaxInt64, names: make([]string, 0, len(ugs))}
 	for _, g := range ugs {
 		if g.ExpiresAt == 0 || g.ExpiresAt > nowMS {
-			groups = append(groups, g.Name)
+			e.names = append(e.names, g.Name)
+			if g.ExpiresAt != 0 {
+				e.until = min(e.until, g.ExpiresAt)
+			}
 		}
 	}
-	return groups, nil
+	s.groupsMu.Lock()
+	if s.groups == nil || len(s.groups) >= maxEntries {
+		s.groups = map[int64]groupsEntry{}
+	}
+	s.groups[q.Viewer.UserID] = e
+	s.groupsMu.Unlock()
+	return e.names, nil
+}
+
+// groupsEntry is a viewer's groups as of an authorization version.
+type groupsEntry struct {
+	version int64
+	until   int64 // Unix ms: the earliest expiry among them
+	names   []string
 }
