@@ -45,7 +45,7 @@ var orderRows = []string{
 	`INSERT INTO orders VALUES ('east', 7, '2026-03-01')`,
 }
 
-func setupOrders(t *testing.T, rw *sql.DB) {
+func setupOrders(t testing.TB, rw *sql.DB) {
 	t.Helper()
 	for _, q := range append([]string{ordersDDL}, orderRows...) {
 		if _, err := rw.Exec(q); err != nil {
@@ -54,7 +54,7 @@ func setupOrders(t *testing.T, rw *sql.DB) {
 	}
 }
 
-func sqliteBackend(t *testing.T) backend {
+func sqliteBackend(t testing.TB) backend {
 	path := filepath.Join(t.TempDir(), "shop.db")
 	rw, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -66,7 +66,7 @@ func sqliteBackend(t *testing.T) backend {
 		sleep: `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000000000) SELECT count(*) FROM c`}
 }
 
-func postgresBackend(t *testing.T) backend {
+func postgresBackend(t testing.TB) backend {
 	dsn := postgrestest.Schema(t)
 	rw := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
 	t.Cleanup(func() { rw.Close() })
@@ -79,7 +79,7 @@ func postgresBackend(t *testing.T) backend {
 // (.ci/run starts one).
 const mysqlEnv = "GATEHOUSE_TEST_MYSQL"
 
-func mysqlBackend(t *testing.T) backend {
+func mysqlBackend(t testing.TB) backend {
 	base := os.Getenv(mysqlEnv)
 	if base == "" {
 		if os.Getenv("CI") == "true" {
@@ -118,7 +118,7 @@ func mysqlBackend(t *testing.T) backend {
 		running: `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(3)'`}
 }
 
-func (b backend) countOrders(t *testing.T) int {
+func (b backend) countOrders(t testing.TB) int {
 	t.Helper()
 	var n int
 	if err := b.rw.QueryRow("SELECT COUNT(*) FROM orders").Scan(&n); err != nil {
@@ -201,14 +201,14 @@ type fixture struct {
 	se    dashboards.Viewer
 }
 
-func writeFile(t *testing.T, dir, name, content string) {
+func writeFile(t testing.TB, dir, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func newStore(t *testing.T) *db.Store {
+func newStore(t testing.TB) *db.Store {
 	t.Helper()
 	ctx := context.Background()
 	store, err := db.Open(ctx, db.Config{DataDir: t.TempDir()})
@@ -222,7 +222,7 @@ func newStore(t *testing.T) *db.Store {
 	return store
 }
 
-func viewerIn(t *testing.T, s *db.Store, email string, groups ...string) dashboards.Viewer {
+func viewerIn(t testing.TB, s *db.Store, email string, groups ...string) dashboards.Viewer {
 	t.Helper()
 	ctx := context.Background()
 	u, err := s.CreateUser(ctx, db.Actor{Email: "test"}, db.NewUser{Email: email, Name: strings.Split(email, "@")[0], PasswordHash: "x"})
@@ -243,7 +243,7 @@ func viewerIn(t *testing.T, s *db.Store, email string, groups ...string) dashboa
 	return dashboards.ViewerOf(u)
 }
 
-func newFixture(t *testing.T, b backend) *fixture {
+func newFixture(t testing.TB, b backend) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), reg: dashboards.NewRegistry(), store: newStore(t)}
 	dashboards.RegisterBuiltins(f.reg)
@@ -272,12 +272,12 @@ func newFixture(t *testing.T, b backend) *fixture {
 var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // panel renders a panel of dashboard slug for v with params.
-func (f *fixture) panel(t *testing.T, slug, id string, v dashboards.Viewer, params url.Values) string {
+func (f *fixture) panel(t testing.TB, slug, id string, v dashboards.Viewer, params url.Values) string {
 	t.Helper()
 	return f.panelAt(t, testNow, slug, id, v, params)
 }
 
-func (f *fixture) panelAt(t *testing.T, now time.Time, slug, id string, v dashboards.Viewer, params url.Values) string {
+func (f *fixture) panelAt(t testing.TB, now time.Time, slug, id string, v dashboards.Viewer, params url.Values) string {
 	t.Helper()
 	d := f.reg.Get(slug)
 	if d == nil {
@@ -294,7 +294,7 @@ func (f *fixture) panelAt(t *testing.T, now time.Time, slug, id string, v dashbo
 	return render(t, c)
 }
 
-func render(t *testing.T, c templ.Component) string {
+func render(t testing.TB, c templ.Component) string {
 	t.Helper()
 	var b strings.Builder
 	if err := c.Render(context.Background(), &b); err != nil {
@@ -303,7 +303,7 @@ func render(t *testing.T, c templ.Component) string {
 	return b.String()
 }
 
-func contains(t *testing.T, what, got string, want ...string) {
+func contains(t testing.TB, what, got string, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if !strings.Contains(got, w) {
@@ -312,7 +312,7 @@ func contains(t *testing.T, what, got string, want ...string) {
 	}
 }
 
-func lacks(t *testing.T, what, got string, unwanted ...string) {
+func lacks(t testing.TB, what, got string, unwanted ...string) {
 	t.Helper()
 	for _, w := range unwanted {
 		if strings.Contains(got, w) {
@@ -327,7 +327,7 @@ func lacks(t *testing.T, what, got string, unwanted ...string) {
 func TestFileDashboards(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mk   func(*testing.T) backend
+		mk   func(testing.TB) backend
 	}{{"sqlite", sqliteBackend}, {"postgres", postgresBackend}, {"mariadb", mysqlBackend}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mk(t)
