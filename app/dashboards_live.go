@@ -77,7 +77,8 @@ const dashboardRemovedNews = "This dashboard has been removed."
 func accessNews(d *dashboards.Dashboard, from, to string) string {
 	from, fromVersion, _ := strings.Cut(from, "@")
 	to, toVersion, _ := strings.Cut(to, "@")
-	if from == to && fromVersion != toVersion {
+	if fromVersion != toVersion && strings.HasPrefix(from, "a:") && strings.HasPrefix(to, "a:") {
+		// The file changed (its panels may have come or gone with it).
 		return dashboardUpdatedNews
 	}
 	wasAllowed, isAllowed := strings.HasPrefix(from, "a:"), strings.HasPrefix(to, "a:")
