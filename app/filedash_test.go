@@ -231,3 +231,41 @@ func TestFileDashboardEditRefreshesOpenPages(t *testing.T) {
 		t.Errorf("a removed file dashboard = %d", res.StatusCode)
 	}
 }
+
+// TestDemoServesAFileDashboard: `serve --demo` also serves the demo's
+// dashboard written as a file, granted to every team, each team seeing its
+// own rows.
+func TestDemoServesAFileDashboard(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./dashboards here (the package directory app/dashboards is one)
+	ta := newTestApp(t, func(c *Config, r *dashboards.Registry) { c.Demo = true; dashboards.RegisterDemo(r) })
+	if err := ta.openFiles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ta.cfg.DataDir, "demo-dashboards", "team-spend.yaml")); err != nil {
+		t.Fatalf("the demo's directory was not written: %v", err)
+	}
+	out := ta.seedDemo(t)
+	if !strings.Contains(out, "Team spend") {
+		t.Errorf("the demo banner does not mention the file dashboard:\n%s", out)
+	}
+	demoLogin := func(email string) *http.Client {
+		cl := ta.client()
+		if res, _ := ta.post(t, cl, "/login", url.Values{"email": {email}, "password": {DemoPassword}}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logging in as %s: %d", email, res.StatusCode)
+		}
+		return cl
+	}
+	for _, c := range []struct{ email, mine, other string }{
+		{"alice@demo.example", "sales", "finance"},
+		{"fran@demo.example", "finance", "sales"},
+	} {
+		cl := demoLogin(c.email)
+		res, body := ta.get(t, cl, "/dashboards/team-spend/panels/biggest", true)
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, "<td>"+c.mine+"</td>") || strings.Contains(body, "<td>"+c.other+"</td>") {
+			t.Errorf("%s's biggest months = %d:\n%s", c.email, res.StatusCode, body)
+		}
+	}
+	if res, _ := ta.get(t, demoLogin("olivia@demo.example"), "/dashboards/team-spend/panels/biggest", true); res.StatusCode != http.StatusForbidden {
+		t.Errorf("olivia (in no group) got %d", res.StatusCode)
+	}
+}
