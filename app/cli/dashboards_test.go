@@ -67,8 +67,17 @@ func TestCLIDashboardFiles(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, path+":25:7: panel overview: SQLite says:") || !strings.Contains(errOut, "no such table: nowhere") {
 		t.Errorf("check of a bad query: exit %d, stderr %q", code, errOut)
 	}
-	// A file with a YAML error does not hide the good one from list.
 	if out := e.ok("", "dashboards", "list", "--dashboards", dir); !strings.Contains(out, "orders") || !strings.Contains(out, "by-region") {
 		t.Errorf("dashboards list lacks the file dashboard:\n%s", out)
+	}
+	// Grants and the access check know file dashboards (GATEHOUSE_DASHBOARDS).
+	t.Setenv("GATEHOUSE_DASHBOARDS", dir)
+	e.ok("", "groups", "create", "sales")
+	e.ok("correct-horse-battery-9\n", "users", "create", "ana@example.com", "--password-stdin")
+	e.ok("", "groups", "add-member", "sales", "ana@example.com")
+	e.fails(1, "no dashboard", "", "grants", "add", "ordres", "sales")
+	e.ok("", "grants", "add", "orders", "sales")
+	if out := e.ok("", "access", "check", "ana@example.com", "orders"); !strings.Contains(out, "sales") {
+		t.Errorf("access check for a file dashboard: %q", out)
 	}
 }

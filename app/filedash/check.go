@@ -65,6 +65,11 @@ func Check(ctx context.Context, dir string, getenv func(string) string) (Report,
 			if q == nil {
 				return
 			}
+			if kw := firstKeyword(q.Text); kw != "SELECT" && kw != "WITH" && kw != "VALUES" {
+				rep.Problems = append(rep.Problems, Problem{File: f.Path, Line: q.Line, Col: q.Col,
+					Message: fmt.Sprintf("%s: only a SELECT can run here (every query runs in a read-only transaction), not %s", what, kw)})
+				return
+			}
 			text, args := q.bind(src.spec.dialect, sample)
 			if err := src.explain(ctx, text, args); err != nil {
 				rep.Problems = append(rep.Problems, Problem{File: f.Path, Line: q.Line, Col: q.Col,
@@ -122,4 +127,31 @@ panels:
       WHERE region IN (:viewer_groups)
       GROUP BY region ORDER BY region
 `
+}
+
+// firstKeyword returns the query's first word, upper-cased, past comments,
+// white space and opening parentheses.
+func firstKeyword(q string) string {
+	for {
+		q = strings.TrimLeft(q, " \t\r\n(")
+		switch {
+		case strings.HasPrefix(q, "--"):
+			if i := strings.IndexByte(q, '\n'); i >= 0 {
+				q = q[i+1:]
+				continue
+			}
+			return ""
+		case strings.HasPrefix(q, "/*"):
+			if i := strings.Index(q, "*/"); i >= 0 {
+				q = q[i+2:]
+				continue
+			}
+			return ""
+		}
+		end := strings.IndexFunc(q, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') })
+		if end < 0 {
+			end = len(q)
+		}
+		return strings.ToUpper(q[:end])
+	}
 }

@@ -385,6 +385,27 @@ func TestFileDashboards(t *testing.T) {
 			// The other panels are unaffected.
 			contains(t, "the total after failures", f.panel(t, "orders", "total", f.se, url.Values{"region": {"east"}}), ">7<")
 
+			// check: every query prepared by the database; a bad one named.
+			getenv := func(k string) string {
+				if k == "SHOP_DSN" {
+					return b.dsn
+				}
+				return ""
+			}
+			// The panels that write are named; the rest prepare.
+			rep, err := Check(context.Background(), f.dir, getenv)
+			if err != nil || len(rep.Problems) != 2 || rep.Dashboards != 1 || rep.Sources != 1 ||
+				!strings.Contains(rep.Problems[0].String(), "orders.yaml:43:10: panel delete: only a SELECT can run here") ||
+				!strings.Contains(rep.Problems[1].String(), "orders.yaml:47:10: panel insert: only a SELECT can run here") {
+				t.Errorf("check of the orders directory: %+v %v", rep, err)
+			}
+			writeFile(t, f.dir, "bad.yaml", "slug: bad\ntitle: Bad\nsource: shop\npanels:\n  - id: p\n    title: P\n    chart: table\n    sql: SELECT nope FROM orders WHERE region = :viewer_email\n")
+			rep, err = Check(context.Background(), f.dir, getenv)
+			if err != nil || len(rep.Problems) != 3 || !strings.HasPrefix(rep.Problems[0].String(), filepath.Join(f.dir, "bad.yaml")+":8:10: panel p: ") ||
+				!strings.Contains(rep.Problems[0].String(), "nope") {
+				t.Errorf("check of a bad query: %v %v", rep.Problems, err)
+			}
+
 			// The filter form lists the select's options from its query.
 			form, vals, err := f.reg.Get("orders").Filters(context.Background(), dashboards.Query{Store: f.store, Viewer: f.north, Now: testNow,
 				Params: url.Values{"region": {"south"}}})
