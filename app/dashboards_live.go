@@ -220,6 +220,7 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	ended := time.NewTimer(time.Hour)
 	defer ended.Stop()
 	woke := false // by the session's deadline rather than a change
+	idle := false // woken by a change to another dashboard's file
 	slug := d.Slug
 	for {
 		changed := feed.Changed()
@@ -232,38 +233,49 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 			return
 		}
-		var res liveResult
-		if woke {
-			res = a.liveState(ctx, cookie.Value, v.User.ID, d)
+		if idle {
+			// Another file changed: nothing to decide again.
+			idle = false
 		} else {
-			res = a.sharedLiveState(ctx, changed, cookie.Value, v.User.ID, d)
-		}
-		state, deadline, live, err := res.state, res.deadline, res.live, res.err
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			// A storage fault: keep the page as it is and try again at the
-			// next change, or in a few seconds.
-			a.log.WarnContext(r.Context(), "live access check failed", "dashboard", d.Slug, "err", err)
-			deadline = a.now().Add(5 * time.Second)
-		case !live:
-			_ = writeEvent(w, "access", "", sessionEndedNews)
-			_ = writeEvent(w, "close", "", "")
-			_ = rc.Flush()
-			return
-		case state != shown:
-			if writeEvent(w, "access", state, accessNews(d, shown, state)) != nil || rc.Flush() != nil {
-				return
+			var res liveResult
+			if woke {
+				res = a.liveState(ctx, cookie.Value, v.User.ID, d)
+			} else {
+				res = a.sharedLiveState(ctx, changed, cookie.Value, v.User.ID, d)
 			}
-			shown = state
+			state, deadline, live, err := res.state, res.deadline, res.live, res.err
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				// A storage fault: keep the page as it is and try again at the
+				// next change, or in a few seconds.
+				a.log.WarnContext(r.Context(), "live access check failed", "dashboard", d.Slug, "err", err)
+				deadline = a.now().Add(5 * time.Second)
+			case !live:
+				_ = writeEvent(w, "access", "", sessionEndedNews)
+				_ = writeEvent(w, "close", "", "")
+				_ = rc.Flush()
+				return
+			case state != shown:
+				if writeEvent(w, "access", state, accessNews(d, shown, state)) != nil || rc.Flush() != nil {
+					return
+				}
+				shown = state
+			}
+			ended.Reset(max(deadline.Sub(a.now()), time.Millisecond))
 		}
-		ended.Reset(max(deadline.Sub(a.now()), time.Millisecond))
 		woke = false
 		select {
 		case <-changed:
 		case <-filesChanged:
-			woke = true // decide afresh: the dashboard itself changed
+			// Decide afresh when this dashboard's file changed; an edit of
+			// another file (same *Dashboard) wakes nothing more.
+			if a.registry.Get(slug) == d {
+				idle = true
+			} else {
+				woke = true
+			}
 		case <-ended.C:
 			woke = true
 		case <-ctx.Done():

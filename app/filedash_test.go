@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -190,6 +191,17 @@ func TestFileDashboardEditRefreshesOpenPages(t *testing.T) {
 		t.Fatalf("page state = %q, want a:1110@VERSION", state)
 	}
 	s := openEvents(t, ta, f.memberC, "orders", url.QueryEscape(state))
+
+	// Another file's arrival says nothing to this page.
+	writeTestFile(t, filepath.Join(f.dir, "other.yaml"), "slug: other\ntitle: Other\nsource: shop\npanels:\n  - {id: n, title: N, chart: stat, sql: SELECT 1}\n")
+	if err := ta.files.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-s.events:
+		t.Fatalf("another file's change sent %+v", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
 
 	writeTestFile(t, filepath.Join(f.dir, "orders.yaml"), strings.Replace(ordersDashboard, "title: Orders\n", "title: Orders, renamed\n", 1))
 	if err := ta.files.Reload(); err != nil {

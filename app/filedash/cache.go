@@ -13,6 +13,9 @@ import (
 // not enough, all of them.
 const maxEntries = 10_000
 
+// failTTL bounds how long a failed query's message is kept.
+const failTTL = 5 * time.Second
+
 // cache keeps rendered panels until their refresh interval has passed, with
 // one query in flight per key: a thousand viewers of one panel cause one
 // query per interval.
@@ -57,8 +60,11 @@ func (c *cache) put(key string, body dashboards.Rendered, until time.Time, now t
 }
 
 // load returns key's panel from the cache, or renders it with fill, once
-// for all the callers asking for key at the same time.
-func (c *cache) load(key string, now time.Time, ttl time.Duration, fill func() dashboards.Rendered) dashboards.Rendered {
+// for all the callers asking for key at the same time. What fill renders
+// is kept for ttl, or, when fill says it failed, at most failTTL, so a
+// passing fault clears soon while a source that is down is still asked
+// once per few seconds, not once per viewer.
+func (c *cache) load(key string, now time.Time, ttl time.Duration, fill func() (dashboards.Rendered, bool)) dashboards.Rendered {
 	if body, ok := c.get(key, now); ok {
 		return body
 	}
@@ -66,7 +72,10 @@ func (c *cache) load(key string, now time.Time, ttl time.Duration, fill func() d
 		if body, ok := c.get(key, now); ok {
 			return body, nil
 		}
-		body := fill()
+		body, ok := fill()
+		if !ok {
+			ttl = min(ttl, failTTL)
+		}
 		c.put(key, body, now.Add(ttl), now)
 		return body, nil
 	})

@@ -481,6 +481,16 @@ func TestSourceDown(t *testing.T) {
 	f := &fixture{reg: reg, store: newStore(t)}
 	contains(t, "a panel over a PostgreSQL server that is down", f.panel(t, "a", "p", dashboards.Viewer{}, nil), `role="alert"`, "query failed")
 	contains(t, "a panel over a missing SQLite file", f.panel(t, "b", "p", dashboards.Viewer{}, nil), `role="alert"`, "cannot be read")
+	// A failure is kept a few seconds (one query for every viewer then),
+	// not the panel's whole interval.
+	f.panel(t, "b", "p", dashboards.Viewer{}, nil)
+	if n := srv.Queries.Load(); n != 2 {
+		t.Errorf("asking again at once ran %d queries in all, want 2", n)
+	}
+	f.panelAt(t, testNow.Add(failTTL), "b", "p", dashboards.Viewer{}, nil)
+	if n := srv.Queries.Load(); n != 3 {
+		t.Errorf("asking again after %s ran %d queries in all, want 3", failTTL, n)
+	}
 }
 
 // TestBrokenFiles: a broken file at start is left out with its place named;

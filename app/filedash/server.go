@@ -237,15 +237,15 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 		if ttl <= 0 {
 			ttl = defaultTTL
 		}
-		return s.cache.load(key.String(), q.Now, ttl, func() dashboards.Rendered {
+		return s.cache.load(key.String(), q.Now, ttl, func() (dashboards.Rendered, bool) {
 			vals.Now = q.Now
 			return s.runPanel(context.WithoutCancel(ctx), l, p, vals)
 		}), nil
 	}
 }
 
-// runPanel runs a panel's query and renders it, or its failure.
-func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Values) dashboards.Rendered {
+// runPanel runs a panel's query and renders it, or its failure (ok false).
+func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Values) (_ dashboards.Rendered, ok bool) {
 	timeout, limit := s.limits(p)
 	text, args := p.SQL.bind(l.src.spec.dialect, vals)
 	s.Queries.Add(1)
@@ -254,6 +254,7 @@ func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Val
 	if err == nil {
 		c, err = renderPanel(p, "fd-"+l.file.Slug+"-"+p.ID, res)
 	}
+	ok = err == nil
 	if err != nil {
 		s.cfg.Log.Warn("dashboard panel query failed", "file", l.file.Path, "dashboard", l.file.Slug, "panel", p.ID, "err", err)
 		c = panelError(userError(err, timeout))
@@ -262,8 +263,9 @@ func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Val
 	if err := c.Render(ctx, &buf); err != nil {
 		buf.Reset()
 		_ = panelError("This panel could not be drawn.").Render(ctx, &buf)
+		ok = false
 	}
-	return dashboards.Rendered(buf.Bytes())
+	return dashboards.Rendered(buf.Bytes()), ok
 }
 
 func (s *Server) limits(p *PanelSpec) (time.Duration, int) {
