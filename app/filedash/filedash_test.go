@@ -543,6 +543,20 @@ func TestBrokenFiles(t *testing.T) {
 	}
 	contains(t, "the problems after a bad chart", fmt.Sprint(srv.Problems()), filepath.Join(dir, "good.yaml")+`:7:12: chart "donut" must be one of`)
 
+	// A broken sources.yaml keeps the sources served until now.
+	writeFile(t, dir, SourcesFile, "sources:\n  shop: oracle://nope\n")
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if d := reg.Get("good"); d == nil {
+		t.Fatal("a broken sources.yaml took the dashboards down")
+	}
+	contains(t, "the problems after a broken sources.yaml", fmt.Sprint(srv.Problems()),
+		filepath.Join(dir, SourcesFile)+`:2:9: source "shop": the DSN must start with postgres://, mysql:// or sqlite:`)
+	f := &fixture{reg: reg, store: newStore(t)}
+	contains(t, "a panel after a broken sources.yaml", f.panel(t, "good", "n", dashboards.Viewer{}, nil), ">4<")
+	writeFile(t, dir, SourcesFile, "sources:\n  shop: "+b.dsn+"\n")
+
 	// Fixed: the new version is served and the problem is gone.
 	writeFile(t, dir, "good.yaml", strings.Replace(good, "title: Good one", "title: Better one", 1))
 	os.Remove(filepath.Join(dir, "bad.yaml"))
