@@ -629,3 +629,27 @@ func TestViewerGroupsFollowMemberships(t *testing.T) {
 	contains(t, "north's rows after the expiry", got, "north")
 	lacks(t, "north's rows after the expiry", got, "south")
 }
+
+// TestSlugTakenByAnApp: a file may not take an app's slug either; the
+// app keeps it and the file's problem says why.
+func TestSlugTakenByAnApp(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	if _, err := store.CreateApp(ctx, db.Actor{Email: "test"}, db.App{Slug: "grafana", Upstream: "http://127.0.0.1:3000", Title: "Grafana"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := dashboards.NewRegistry()
+	reg.FollowApps(store)
+	dir := t.TempDir()
+	writeFile(t, dir, SourcesFile, "sources:\n  shop: sqlite:shop.db\n")
+	writeFile(t, dir, "grafana.yaml", "slug: grafana\ntitle: Mine\nsource: shop\npanels:\n  - {id: n, title: N, chart: stat, sql: SELECT 1}\n")
+	srv, err := Open(ctx, Config{Dir: dir, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	contains(t, "the problems", fmt.Sprint(srv.Problems()), filepath.Join(dir, "grafana.yaml")+`:1:1: slug "grafana" is taken by an app: choose another`)
+	if d := reg.Get("grafana"); d == nil || d.App == nil {
+		t.Errorf("the app lost its slug to a file: %+v", d)
+	}
+}
