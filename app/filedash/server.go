@@ -215,7 +215,9 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 		var key strings.Builder
 		key.WriteString(l.file.Slug + "\x00" + l.file.Version + "\x00" + p.ID)
 		for _, f := range l.file.Filters {
-			key.WriteString("\x00" + vals.Filters[f.Name])
+			if p.SQL.Uses(f.Name) { // a filter the panel ignores does not split its cache
+				key.WriteString("\x00" + f.Name + "=" + vals.Filters[f.Name])
+			}
 		}
 		if p.SQL.Uses(ParamViewerGroups) {
 			groups, err := s.viewerGroups(ctx, q)
