@@ -101,7 +101,8 @@ func dashboardsCheck(ctx context.Context, c *CLI, args []string) error {
 		fmt.Fprintln(c.Stderr, p.String())
 	}
 	if len(rep.Problems) > 0 {
-		fmt.Fprintf(c.Stderr, "%d %s in %s\n", len(rep.Problems), pluralWord(len(rep.Problems), "problem"), dir)
+		// Stderr holds only FILE:LINE:COL lines, for editors and scripts.
+		fmt.Fprintf(c.Stdout, "%s: %d %s\n", dir, len(rep.Problems), pluralWord(len(rep.Problems), "problem"))
 		return errReported
 	}
 	fmt.Fprintf(c.Stdout, "%s: %d %s and %d %s, all valid\n", dir, rep.Dashboards, pluralWord(rep.Dashboards, "dashboard"),

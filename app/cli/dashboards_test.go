@@ -4,11 +4,14 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
 )
+
+var problemLine = regexp.MustCompile(`^[^:]+:\d+:\d+: \S`)
 
 // TestCLIDashboardFiles: new writes a starter file, check validates it
 // against its database (exit 0), places each problem at FILE:LINE:COL
@@ -66,6 +69,11 @@ func TestCLIDashboardFiles(t *testing.T) {
 	_, errOut, code = e.run("", "dashboards", "check", dir)
 	if code != 1 || !strings.Contains(errOut, path+":25:7: panel overview: SQLite says:") || !strings.Contains(errOut, "no such table: nowhere") {
 		t.Errorf("check of a bad query: exit %d, stderr %q", code, errOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		if !problemLine.MatchString(line) {
+			t.Errorf("check printed %q on stderr, not FILE:LINE:COL: message", line)
+		}
 	}
 	if out := e.ok("", "dashboards", "list", "--dashboards", dir); !strings.Contains(out, "orders") || !strings.Contains(out, "by-region") {
 		t.Errorf("dashboards list lacks the file dashboard:\n%s", out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ func Check(ctx context.Context, dir string, getenv func(string) string) (Report,
 	}
 	rep := Report{Dashboards: len(d.Files), Sources: len(d.Sources), Problems: d.AllProblems()}
 	if d.Sources == nil && !d.SourcesBroken && len(d.Names) > 0 {
-		rep.Problems = append(rep.Problems, Problem{File: dir, Message: SourcesFile + " is missing: name the dashboards' sources there"})
+		rep.Problems = append(rep.Problems, Problem{File: filepath.Join(dir, SourcesFile), Message: "the file is missing: name the dashboards' sources there"})
 	}
 	sources := map[string]*source{}
 	names := make([]string, 0, len(d.Sources))

@@ -19,12 +19,11 @@ type Problem struct {
 	Message   string
 }
 
-// String formats the problem as FILE:LINE:COL: message.
+// String formats the problem as FILE:LINE:COL: message (1:1 for a
+// problem with the whole file), as compilers do, so editors jump to it.
 func (p Problem) String() string {
-	if p.Line == 0 {
-		return p.File + ": " + p.Message
-	}
-	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) + ": " + p.Message
+	line, col := max(p.Line, 1), max(p.Col, 1)
+	return p.File + ":" + strconv.Itoa(line) + ":" + strconv.Itoa(col) + ": " + p.Message
 }
 
 // Chart kinds a panel may draw.
