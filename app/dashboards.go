@@ -90,7 +90,7 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.decision(d.Slug, access.dashboard.Allowed)
 	page := components.Page{Title: d.Title, Section: "home"}
-	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state(d)}
+	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state(d), FromFile: d.Version != ""}
 	if d.App != nil && a.apps != nil {
 		view.AppURL = a.apps.Origin(d.Slug)
 	}

@@ -100,12 +100,12 @@ func TestFileDashboardInTheBrowser(t *testing.T) {
 
 	// An edit of the file shows on the open page, which is not reloaded.
 	tb.eval(t, `window.notReloaded = true`, nil)
-	write("orders.yaml", strings.Replace(fileDashboard, "title: Every order", "title: Every single order", 1)+`  - id: regions
+	write("orders.yaml", strings.Replace(strings.Replace(fileDashboard, "title: Every order", "title: Every single order", 1), "title: Orders\n", "title: Orders, edited\n", 1)+`  - id: regions
     title: Regions
     chart: stat
     sql: SELECT COUNT(DISTINCT region) AS regions FROM orders
 `)
-	tb.waitFor(t, "the edit on the open page", `document.querySelector("#panel-title-rows") && document.querySelector("#panel-title-rows").textContent === "Every single order" && !!document.querySelector("#panel-regions")`, actionTimeout)
+	tb.waitFor(t, "the edit on the open page", `document.querySelector("#panel-title-rows") && document.querySelector("#panel-title-rows").textContent === "Every single order" && !!document.querySelector("#panel-regions") && document.querySelector("h1").textContent === "Orders, edited"`, actionTimeout)
 	waitDashboard(t, tb)
 	var kept bool
 	tb.eval(t, `window.notReloaded === true && location.search === "?region=south"`, &kept)
