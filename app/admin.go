@@ -165,7 +165,7 @@ func (a *App) adminOverview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := components.AdminOverviewData{Totals: totals, Sessions: sessions, Pending: pending, Ungranted: ungranted,
-		Recent: recent, Notice: notice(r)}
+		Recent: recent, Notice: notice(r), FileProblems: a.fileProblems()}
 	a.renderAdmin(w, r, http.StatusOK, "Admin", "overview", components.AdminOverview(d))
 }
 

@@ -37,6 +37,7 @@ import (
 	"gatehouse/app/apps"
 	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
+	"gatehouse/app/filedash"
 	"gatehouse/app/mailer"
 	"gatehouse/db"
 )
@@ -78,6 +79,8 @@ type App struct {
 	streams *conns.Budget
 	// apps serves app origins (app/apps); nil when apps are off.
 	apps *apps.Handler
+	// files serves the dashboards directory (app/filedash); nil without one.
+	files *filedash.Server
 }
 
 // New builds an App over an opened and migrated store.
@@ -151,6 +154,9 @@ func streamLimits(cfg Config) conns.Limits {
 func (a *App) Close() {
 	a.oidc.close()
 	a.apps.Close()
+	if a.files != nil {
+		a.files.Close()
+	}
 }
 
 // CloseStreams ends every open event stream; the server calls it when it

@@ -25,6 +25,10 @@ type Config struct {
 	SessionIdle time.Duration
 	SessionMax  time.Duration
 
+	// Dashboards is the directory of dashboard files (app/filedash); empty:
+	// ./dashboards when it exists, else none.
+	Dashboards string
+
 	// PanelRefresh, when not zero, replaces every dashboard panel's own
 	// refresh interval (for demos and tests; at least one second).
 	PanelRefresh time.Duration

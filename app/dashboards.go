@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +90,7 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.decision(d.Slug, access.dashboard.Allowed)
 	page := components.Page{Title: d.Title, Section: "home"}
-	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state()}
+	view := components.DashboardView{Slug: d.Slug, Title: d.Title, Description: d.Description, State: access.state(d), FromFile: d.Version != ""}
 	if d.App != nil && a.apps != nil {
 		view.AppURL = a.apps.Origin(d.Slug)
 		// The page frames the app's origin and, while the frame signs in
@@ -106,6 +107,15 @@ func (a *App) showDashboard(w http.ResponseWriter, r *http.Request) {
 			a.render(w, r, http.StatusForbidden, page, components.DashboardPage(view))
 		})
 		return
+	}
+	if d.Filters != nil {
+		// The filter form, and its values for every panel's URL.
+		form, values, err := d.Filters(r.Context(), dashboards.Query{Store: a.store, Viewer: dashboards.ViewerOf(v.User), Now: a.now(), Params: r.URL.Query()})
+		if err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+		view.Filters, view.Query = form, values.Encode()
 	}
 	for i, p := range d.Panels {
 		pv := components.PanelView{ID: p.ID, Title: p.Title, Wide: p.Wide}
@@ -175,7 +185,7 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	body, err := p.Data(r.Context(), dashboards.Query{Store: a.store, Viewer: viewer, Now: now})
+	body, err := p.Data(r.Context(), dashboards.Query{Store: a.store, Viewer: viewer, Now: now, Params: panelParams(r, d)})
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "panel data failed", "dashboard", d.Slug, "panel", p.ID, "err", err)
 		status, _ := storageStatus(err)
@@ -191,6 +201,15 @@ func (a *App) showPanel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.render(w, r, http.StatusOK, page(), components.PanelPage(d.Slug, d.Title, p.Title, body))
+}
+
+// panelParams are a panel request's filter values: its query parameters,
+// for a dashboard with filters (the others take none, and parse nothing).
+func panelParams(r *http.Request, d *dashboards.Dashboard) url.Values {
+	if d.Filters == nil {
+		return nil
+	}
+	return r.URL.Query()
 }
 
 // accessChangedTrigger is the HX-Trigger value that makes an open dashboard

@@ -41,15 +41,16 @@ func (a *App) dashboardAccess(ctx context.Context, v dashboards.Viewer, d *dashb
 	return acc, nil
 }
 
-// state names what a page rendered with this access shows: "x:" and the
-// denial's code when the dashboard is denied, else "a:" and one character
-// per panel, "1" shown or "0" denied. Two pages with the same state look
-// the same apart from their data.
-func (acc access) state() string {
+// state names what a page of d rendered with this access shows: "x:" and
+// the denial's code when the dashboard is denied, else "a:" and one
+// character per panel, "1" shown or "0" denied, then, for a dashboard
+// loaded from a file, "@" and the file's version. Two pages with the same
+// state look the same apart from their data.
+func (acc access) state(d *dashboards.Dashboard) string {
 	if !acc.dashboard.Allowed {
 		return "x:" + acc.dashboard.Code
 	}
-	b := make([]byte, 0, 2+len(acc.panels))
+	b := make([]byte, 0, 2+len(acc.panels)+1+len(d.Version))
 	b = append(b, "a:"...)
 	for _, p := range acc.panels {
 		if p.Allowed {
@@ -58,12 +59,28 @@ func (acc access) state() string {
 			b = append(b, '0')
 		}
 	}
+	if d.Version != "" {
+		b = append(b, '@')
+		b = append(b, d.Version...)
+	}
 	return string(b)
 }
+
+// dashboardUpdatedNews is announced when a dashboard's file changed.
+const dashboardUpdatedNews = "This dashboard has been updated."
+
+// dashboardRemovedNews is announced when a dashboard's file is gone.
+const dashboardRemovedNews = "This dashboard has been removed."
 
 // accessNews is the one sentence a page announces when its access moves
 // from state from to state to (for dashboard d).
 func accessNews(d *dashboards.Dashboard, from, to string) string {
+	from, fromVersion, _ := strings.Cut(from, "@")
+	to, toVersion, _ := strings.Cut(to, "@")
+	if fromVersion != toVersion && strings.HasPrefix(from, "a:") && strings.HasPrefix(to, "a:") {
+		// The file changed (its panels may have come or gone with it).
+		return dashboardUpdatedNews
+	}
 	wasAllowed, isAllowed := strings.HasPrefix(from, "a:"), strings.HasPrefix(to, "a:")
 	switch {
 	case !isAllowed && wasAllowed:
@@ -203,38 +220,62 @@ func (a *App) dashboardEvents(w http.ResponseWriter, r *http.Request) {
 	ended := time.NewTimer(time.Hour)
 	defer ended.Stop()
 	woke := false // by the session's deadline rather than a change
+	idle := false // woken by a change to another dashboard's file
+	slug := d.Slug
 	for {
 		changed := feed.Changed()
-		var res liveResult
-		if woke {
-			res = a.liveState(ctx, cookie.Value, v.User.ID, d)
-		} else {
-			res = a.sharedLiveState(ctx, changed, cookie.Value, v.User.ID, d)
-		}
-		state, deadline, live, err := res.state, res.deadline, res.live, res.err
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			// A storage fault: keep the page as it is and try again at the
-			// next change, or in a few seconds.
-			a.log.WarnContext(r.Context(), "live access check failed", "dashboard", d.Slug, "err", err)
-			deadline = a.now().Add(5 * time.Second)
-		case !live:
-			_ = writeEvent(w, "access", "", sessionEndedNews)
+		// A file dashboard may change or go: the page then fetches itself
+		// again (the new version, or the 404).
+		filesChanged := a.registry.FilesChanged()
+		if d = a.registry.Get(slug); d == nil {
+			_ = writeEvent(w, "access", "", dashboardRemovedNews)
 			_ = writeEvent(w, "close", "", "")
 			_ = rc.Flush()
 			return
-		case state != shown:
-			if writeEvent(w, "access", state, accessNews(d, shown, state)) != nil || rc.Flush() != nil {
-				return
-			}
-			shown = state
 		}
-		ended.Reset(max(deadline.Sub(a.now()), time.Millisecond))
+		if idle {
+			// Another file changed: nothing to decide again.
+			idle = false
+		} else {
+			var res liveResult
+			if woke {
+				res = a.liveState(ctx, cookie.Value, v.User.ID, d)
+			} else {
+				res = a.sharedLiveState(ctx, changed, cookie.Value, v.User.ID, d)
+			}
+			state, deadline, live, err := res.state, res.deadline, res.live, res.err
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				// A storage fault: keep the page as it is and try again at the
+				// next change, or in a few seconds.
+				a.log.WarnContext(r.Context(), "live access check failed", "dashboard", d.Slug, "err", err)
+				deadline = a.now().Add(5 * time.Second)
+			case !live:
+				_ = writeEvent(w, "access", "", sessionEndedNews)
+				_ = writeEvent(w, "close", "", "")
+				_ = rc.Flush()
+				return
+			case state != shown:
+				if writeEvent(w, "access", state, accessNews(d, shown, state)) != nil || rc.Flush() != nil {
+					return
+				}
+				shown = state
+			}
+			ended.Reset(max(deadline.Sub(a.now()), time.Millisecond))
+		}
 		woke = false
 		select {
 		case <-changed:
+		case <-filesChanged:
+			// Decide afresh when this dashboard's file changed; an edit of
+			// another file (same *Dashboard) wakes nothing more.
+			if a.registry.Get(slug) == d {
+				idle = true
+			} else {
+				woke = true
+			}
 		case <-ended.C:
 			woke = true
 		case <-ctx.Done():
@@ -292,7 +333,7 @@ func (a *App) liveState(ctx context.Context, cookie string, userID int64, d *das
 	if err != nil {
 		return liveResult{err: err}
 	}
-	return liveResult{state: acc.state(), deadline: deadline, live: true}
+	return liveResult{state: acc.state(d), deadline: deadline, live: true}
 }
 
 // liveCalls lets the streams of one session on one dashboard (a user's

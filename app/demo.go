@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"gatehouse/app/dashboards"
+	"gatehouse/app/filedash"
 	"gatehouse/db"
 )
 
@@ -78,6 +79,19 @@ func (a *App) SeedDemo(ctx context.Context, out io.Writer) error {
 		}
 		if err := a.store.AddGrant(ctx, demoActor, g.Dashboard, groups[g.Name]); err != nil && !errors.Is(err, db.ErrDuplicate) {
 			return fmt.Errorf("granting %s to %s: %w", g.Dashboard, g.Name, err)
+		}
+	}
+
+	// The demo's dashboard written as a file, for every team: each sees
+	// its own rows.
+	if a.registry.Get(filedash.DemoSlug) != nil {
+		for _, g := range []string{"sales", "support", "finance"} {
+			if granted[filedash.DemoSlug+"\x00"+g] {
+				continue
+			}
+			if err := a.store.AddGrant(ctx, demoActor, filedash.DemoSlug, groups[g]); err != nil && !errors.Is(err, db.ErrDuplicate) {
+				return fmt.Errorf("granting %s to %s: %w", filedash.DemoSlug, g, err)
+			}
 		}
 	}
 

@@ -70,6 +70,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		return err
 	}
 	defer a.Close()
+	if err := a.openFiles(ctx); err != nil {
+		return err
+	}
 	if store.Dialect == db.Postgres {
 		// Listening from the start lets version checks be answered from
 		// what NOTIFY tells this instance (db/authz_lease.go) instead of a

@@ -72,7 +72,7 @@ func commands() []command {
 		{"users", "create EMAIL [--name N] [--admin] [--password-stdin] | list | set-password EMAIL --password-stdin | deactivate EMAIL | activate EMAIL | promote EMAIL | demote EMAIL | reset-mfa EMAIL", "manage users", cmdUsers},
 		{"groups", "create NAME [--description D] | list | delete NAME | members NAME | add-member NAME EMAIL [--expires YYYY-MM-DD] | remove-member NAME EMAIL | add-manager NAME EMAIL | remove-manager NAME EMAIL | map GROUP IDP_GROUP | unmap GROUP IDP_GROUP", "manage groups, their members, managers and identity provider mappings", cmdGroups},
 		{"grants", "add DASHBOARD GROUP | remove DASHBOARD GROUP | list", "grant dashboards to groups", cmdGrants},
-		{"dashboards", "list", "list the dashboards this binary serves", cmdDashboards},
+		{"dashboards", dashboardsUsage, "list the dashboards served; check and start dashboard files", cmdDashboards},
 		{"keys", "rotate", "rotate the key that signs the identity assertion apps receive", cmdKeys},
 		{"apps", appsUsage, "manage apps: dashboards that run elsewhere, served at SLUG.<apps-domain>", cmdApps},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
@@ -336,6 +336,7 @@ func cmdServe(ctx context.Context, c *CLI, args []string) error {
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, e.g. https://gatehouse.example.com (https turns on Secure cookies and HSTS)")
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "log out sessions unused for this long")
 	fs.DurationVar(&cfg.SessionMax, "session-max", cfg.SessionMax, "log out sessions this long after login")
+	fs.StringVar(&cfg.Dashboards, "dashboards", "", "directory of dashboard files (YAML + SQL, see docs/dashboards.md); default ./dashboards when it exists")
 	fs.DurationVar(&cfg.PanelRefresh, "panel-refresh", 0, "refresh every dashboard panel this often instead of its own interval, for demos and tests (0: each panel's own)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", false, "the one reverse proxy runs on this machine (loopback): same as --trusted-proxies 127.0.0.0/8,::1")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For entries are believed")
@@ -443,7 +444,10 @@ func (c *CLI) registry(ctx context.Context, cfg *app.Config) (*dashboards.Regist
 		if reg, err = app.BuildRegistry(cfg, c.Dashboards); err != nil {
 			return err
 		}
-		return reg.LoadApps(ctx, s)
+		if err := reg.LoadApps(ctx, s); err != nil {
+			return err
+		}
+		return registerFiles(ctx, c, cfg, reg)
 	})
 	return reg, err
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"strings"
 
-	"gatehouse/app"
 	"gatehouse/app/auditlog"
 	"gatehouse/app/dashboards"
 	"gatehouse/db"
@@ -353,42 +352,6 @@ func cmdGrants(ctx context.Context, c *CLI, args []string) error {
 		})
 	}
 	return unknownSubcommand(sub, "add", "remove", "list")
-}
-
-func cmdDashboards(ctx context.Context, c *CLI, args []string) error {
-	sub, args, err := subcommand(c, "dashboards", "list", args)
-	if err != nil {
-		return err
-	}
-	if sub != "list" {
-		return unknownSubcommand(sub, "list")
-	}
-	fs := c.flags("dashboards list", "[--demo]", "List the dashboards this binary serves, with their panels.")
-	cfg := dbFlags(fs)
-	demoFlag(fs, cfg, "include the demo dashboards (not needed once 'serve --demo' ran on this database)")
-	if _, err := c.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	reg, err := c.registry(ctx, cfg)
-	if errors.Is(err, errNoDatabase) { // the binary's own dashboards need no database
-		reg, err = app.BuildRegistry(cfg, c.Dashboards)
-	}
-	if err != nil {
-		return err
-	}
-	c.table("SLUG\tTITLE\tPANELS", func(w io.Writer) {
-		for _, d := range reg.All() {
-			ids := make([]string, len(d.Panels))
-			for i, p := range d.Panels {
-				ids[i] = p.ID
-				if p.RequireGroup != "" {
-					ids[i] += " (" + p.RequireGroup + " only)"
-				}
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", d.Slug, termEscape(d.Title), strings.Join(ids, ", "))
-		}
-	})
-	return nil
 }
 
 func cmdAccess(ctx context.Context, c *CLI, args []string) error {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +63,40 @@ func TestReadmeExample(t *testing.T) {
 	snippet := string(readme)[start : start+end+3]
 	if !strings.Contains(string(src), snippet) {
 		t.Errorf("the README's example differs from the one compiled here:\n%s", snippet)
+	}
+}
+
+// TestCustomDashboardExample builds examples/custom-dashboard, a module of
+// its own that imports Gatehouse (go.mod with a replace directive), and
+// runs it: its dashboard is listed beside the built-in ones.
+func TestCustomDashboardExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a whole binary")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	dir, err := filepath.Abs("../../examples/custom-dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "custom-dashboard")
+	build := exec.Command(gobin, "build", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build in examples/custom-dashboard: %v\n%s\n(after a change to Gatehouse's go.mod, run 'go mod tidy' there)", err, out)
+	}
+	list := exec.Command(bin, "dashboards", "list", "--data", filepath.Join(t.TempDir(), "none"))
+	list.Dir = t.TempDir()
+	out, err := list.CombinedOutput()
+	if err != nil {
+		t.Fatalf("custom-dashboard dashboards list: %v\n%s", err, out)
+	}
+	for _, want := range []string{"deploys", "Deploys", "per-day, summary", "access"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("custom-dashboard dashboards list lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"sync"
@@ -29,6 +30,14 @@ type Dashboard struct {
 	// upstream URL and is served at its own origin (app/apps). Apps have
 	// no panels; they are stored in the database, not registered in code.
 	App *App
+	// Version, set for a dashboard loaded from a file (app/filedash),
+	// changes whenever its file does, so an open page of it refreshes.
+	Version string
+	// Filters, when set, returns the form shown above the panels and the
+	// filter values it holds (from q.Params, or their defaults), which the
+	// page passes on to every panel's Query.Params (file dashboards'
+	// `filters:`). It runs only for a viewer allowed the dashboard.
+	Filters func(ctx context.Context, q Query) (templ.Component, url.Values, error)
 }
 
 // App is what makes a dashboard an app.
@@ -62,6 +71,9 @@ type Query struct {
 	Store  *db.Store
 	Viewer Viewer
 	Now    time.Time
+	// Params are the request's query parameters: the dashboard's filter
+	// values, for panels that have filters.
+	Params url.Values
 }
 
 // Panel returns the dashboard's panel with id, or nil.
@@ -93,6 +105,11 @@ type Registry struct {
 	appStore *db.Store
 	appMu    sync.Mutex // serializes reloads
 	apps     atomic.Pointer[appSet]
+
+	// files are the dashboards loaded from files (app/filedash), replaced
+	// as a whole by SetFiles; filesChanged is closed and replaced then.
+	files        atomic.Pointer[registrySet]
+	filesChanged atomic.Pointer[chan struct{}]
 }
 
 // appSet is the apps read at one authorization version.
@@ -113,6 +130,9 @@ type registrySet struct {
 func NewRegistry() *Registry {
 	r := &Registry{}
 	r.set.Store(&registrySet{bySlug: map[string]*Dashboard{}})
+	r.files.Store(&registrySet{bySlug: map[string]*Dashboard{}})
+	ch := make(chan struct{})
+	r.filesChanged.Store(&ch)
 	return r
 }
 
@@ -125,27 +145,81 @@ func (r *Registry) Register(ds ...*Dashboard) error {
 	old := r.set.Load()
 	next := &registrySet{order: slices.Clone(old.order), bySlug: maps.Clone(old.bySlug)}
 	defer r.set.Store(next)
+	files := r.files.Load().bySlug
 	for _, d := range ds {
-		if !slugRE.MatchString(d.Slug) {
-			return fmt.Errorf("dashboard slug %q must be 1-64 of a-z, 0-9 and -", d.Slug)
+		if err := validDashboard(d); err != nil {
+			return err
 		}
-		if _, dup := next.bySlug[d.Slug]; dup {
+		if _, dup := next.bySlug[d.Slug]; dup || files[d.Slug] != nil {
 			return fmt.Errorf("dashboard %q is registered twice", d.Slug)
-		}
-		seen := map[string]bool{}
-		for _, p := range d.Panels {
-			if !slugRE.MatchString(p.ID) || seen[p.ID] {
-				return fmt.Errorf("dashboard %q: panel id %q is invalid or repeated", d.Slug, p.ID)
-			}
-			if p.Data == nil {
-				return fmt.Errorf("dashboard %q: panel %q has no Data function", d.Slug, p.ID)
-			}
-			seen[p.ID] = true
 		}
 		next.bySlug[d.Slug] = d
 		next.order = append(next.order, d)
 	}
 	return nil
+}
+
+// validDashboard checks a dashboard's slug and panels.
+func validDashboard(d *Dashboard) error {
+	if !slugRE.MatchString(d.Slug) {
+		return fmt.Errorf("dashboard slug %q must be 1-64 of a-z, 0-9 and -", d.Slug)
+	}
+	seen := map[string]bool{}
+	for _, p := range d.Panels {
+		if !slugRE.MatchString(p.ID) || seen[p.ID] {
+			return fmt.Errorf("dashboard %q: panel id %q is invalid or repeated", d.Slug, p.ID)
+		}
+		if p.Data == nil {
+			return fmt.Errorf("dashboard %q: panel %q has no Data function", d.Slug, p.ID)
+		}
+		seen[p.ID] = true
+	}
+	return nil
+}
+
+// Taken says what already holds slug among the dashboards registered in
+// code and the apps ("" when nothing does): a file dashboard may not
+// take it.
+func (r *Registry) Taken(slug string) string {
+	if r.set.Load().bySlug[slug] != nil {
+		return "a built-in dashboard"
+	}
+	if as := r.currentApps(); as != nil && as.bySlug[slug] != nil {
+		return "an app"
+	}
+	return ""
+}
+
+// SetFiles replaces the dashboards loaded from files with ds, all at
+// once, and wakes every FilesChanged waiter. It returns an error, and
+// changes nothing, when one is invalid, repeats a slug or takes the slug
+// of a dashboard registered in code or of an app.
+func (r *Registry) SetFiles(ds []*Dashboard) error {
+	next := &registrySet{bySlug: make(map[string]*Dashboard, len(ds))}
+	for _, d := range ds {
+		if err := validDashboard(d); err != nil {
+			return err
+		}
+		if what := r.Taken(d.Slug); what != "" {
+			return fmt.Errorf("dashboard %q: the slug is taken by %s", d.Slug, what)
+		}
+		if next.bySlug[d.Slug] != nil {
+			return fmt.Errorf("dashboard %q is defined twice", d.Slug)
+		}
+		next.bySlug[d.Slug] = d
+		next.order = append(next.order, d)
+	}
+	r.files.Store(next)
+	ch := make(chan struct{})
+	old := r.filesChanged.Swap(&ch)
+	close(*old)
+	return nil
+}
+
+// FilesChanged returns a channel closed the next time SetFiles replaces
+// the file dashboards (an open page of one then refreshes itself).
+func (r *Registry) FilesChanged() <-chan struct{} {
+	return *r.filesChanged.Load()
 }
 
 // MustRegister is Register that panics on error, for built-in dashboards.
@@ -160,15 +234,20 @@ func (r *Registry) Get(slug string) *Dashboard {
 	if d := r.set.Load().bySlug[slug]; d != nil {
 		return d
 	}
+	if d := r.files.Load().bySlug[slug]; d != nil {
+		return d
+	}
 	if as := r.currentApps(); as != nil {
 		return as.bySlug[slug]
 	}
 	return nil
 }
 
-// All returns the dashboards in registration order, then the apps by slug.
+// All returns the dashboards in registration order, then the file
+// dashboards by file name, then the apps by slug.
 func (r *Registry) All() []*Dashboard {
 	all := append([]*Dashboard(nil), r.set.Load().order...)
+	all = append(all, r.files.Load().order...)
 	if as := r.currentApps(); as != nil {
 		all = append(all, as.order...)
 	}
@@ -222,11 +301,11 @@ func (r *Registry) currentApps() *appSet {
 }
 
 func (r *Registry) buildApps(version int64, apps []db.App) *appSet {
-	static := r.set.Load().bySlug
+	static, files := r.set.Load().bySlug, r.files.Load().bySlug
 	as := &appSet{version: version, bySlug: make(map[string]*Dashboard, len(apps))}
 	for _, a := range apps {
-		if static[a.Slug] != nil {
-			continue // a dashboard in code owns the slug
+		if static[a.Slug] != nil || files[a.Slug] != nil {
+			continue // a dashboard in code or a file owns the slug
 		}
 		d := &Dashboard{Slug: a.Slug, Title: a.Title, Description: a.Description,
 			App: &App{Upstream: a.Upstream, UserHeader: a.UserHeader}}
