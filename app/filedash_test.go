@@ -156,10 +156,15 @@ func TestFileDashboardThroughTheWrapper(t *testing.T) {
 	if !strings.Contains(all, ">35<") || !strings.Contains(south, ">5<") {
 		t.Errorf("the total panel: all %q, south %q", all, south)
 	}
-	// A failing query: 200 with the reason inside the panel.
+	// A failing query: 200 with a message inside the panel; the
+	// database's words (table names) for admins only.
 	res, body = ta.get(t, f.memberC, "/dashboards/orders/panels/broken", true)
-	if res.StatusCode != http.StatusOK || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, "no such table: nowhere") {
-		t.Errorf("the broken panel = %d %q", res.StatusCode, body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, "query failed") || strings.Contains(body, "nowhere") {
+		t.Errorf("the broken panel, to a member = %d %q", res.StatusCode, body)
+	}
+	res, body = ta.get(t, f.adC, "/dashboards/orders/panels/broken", true)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "no such table: nowhere") {
+		t.Errorf("the broken panel, to an admin = %d %q", res.StatusCode, body)
 	}
 	if !strings.Contains(ta.Logs.String(), "broken") || !strings.Contains(ta.Logs.String(), "orders.yaml") {
 		t.Errorf("the failure was not logged with its file and panel: %s", ta.Logs.String())

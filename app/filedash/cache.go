@@ -27,23 +27,32 @@ type cache struct {
 
 type entry struct {
 	body  dashboards.Rendered
+	admin dashboards.Rendered // what admins see instead, when it differs (a failure's cause)
 	until time.Time
+}
+
+// pick returns what a viewer sees of e: admins see a failure's cause.
+func (e entry) pick(admin bool) dashboards.Rendered {
+	if admin && e.admin != nil {
+		return e.admin
+	}
+	return e.body
 }
 
 func newCache() *cache { return &cache{m: map[string]entry{}} }
 
-// get returns key's rendered panel while it is fresh at now.
-func (c *cache) get(key string, now time.Time) (dashboards.Rendered, bool) {
+// get returns key's entry while it is fresh at now.
+func (c *cache) get(key string, now time.Time) (entry, bool) {
 	c.mu.RLock()
 	e, ok := c.m[key]
 	c.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
-		return nil, false
+		return entry{}, false
 	}
-	return e.body, true
+	return e, true
 }
 
-func (c *cache) put(key string, body dashboards.Rendered, until time.Time, now time.Time) {
+func (c *cache) put(key string, e entry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxEntries {
@@ -56,28 +65,37 @@ func (c *cache) put(key string, body dashboards.Rendered, until time.Time, now t
 			clear(c.m)
 		}
 	}
-	c.m[key] = entry{body: body, until: until}
+	c.m[key] = e
 }
 
 // load returns key's panel from the cache, or renders it with fill, once
-// for all the callers asking for key at the same time. What fill renders
-// is kept for ttl, or, when fill says it failed, at most failTTL, so a
-// passing fault clears soon while a source that is down is still asked
-// once per few seconds, not once per viewer.
-func (c *cache) load(key string, now time.Time, ttl time.Duration, fill func() (dashboards.Rendered, bool)) dashboards.Rendered {
-	if body, ok := c.get(key, now); ok {
-		return body
+// for all the callers asking for key at the same time; admin picks the
+// admins' version of a failure. What fill renders is kept for ttl, or,
+// when it failed, at most failTTL, so a passing fault clears soon while a
+// source that is down is still asked once per few seconds, not once per
+// viewer.
+func (c *cache) load(key string, now time.Time, ttl time.Duration, admin bool, fill func() rendered) dashboards.Rendered {
+	if e, ok := c.get(key, now); ok {
+		return e.pick(admin)
 	}
 	v, _, _ := c.flight.Do(key, func() (any, error) {
-		if body, ok := c.get(key, now); ok {
-			return body, nil
+		if e, ok := c.get(key, now); ok {
+			return e, nil
 		}
-		body, ok := fill()
-		if !ok {
+		r := fill()
+		if r.failed {
 			ttl = min(ttl, failTTL)
 		}
-		c.put(key, body, now.Add(ttl), now)
-		return body, nil
+		e := entry{body: r.body, admin: r.admin, until: now.Add(ttl)}
+		c.put(key, e, now)
+		return e, nil
 	})
-	return v.(dashboards.Rendered)
+	return v.(entry).pick(admin)
+}
+
+// rendered is a panel as fill renders it: what viewers see, what admins
+// see when that differs, and whether the query failed.
+type rendered struct {
+	body, admin dashboards.Rendered
+	failed      bool
 }

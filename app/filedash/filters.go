@@ -77,20 +77,20 @@ func (s *Server) options(ctx context.Context, l *loaded, f *FilterSpec, q dashbo
 		key += "\x00e\x00" + strings.ToLower(q.Viewer.Email)
 	}
 	// Options are cached as their rendered form: one option per line.
-	body := s.cache.load(key, q.Now, defaultTTL, func() (dashboards.Rendered, bool) {
+	body := s.cache.load(key, q.Now, defaultTTL, false, func() rendered {
 		timeout, limit := s.limits(nil)
 		sqlText, args := f.SQL.bind(l.src.spec.dialect, vals)
 		s.Queries.Add(1)
 		res, err := l.src.run(context.WithoutCancel(ctx), sqlText, args, timeout, min(limit, 1000))
 		if err != nil || len(res.columns) == 0 {
 			s.cfg.Log.Warn("dashboard filter options failed", "file", l.file.Path, "dashboard", l.file.Slug, "filter", f.Name, "err", err)
-			return dashboards.Rendered("\x00"), false
+			return rendered{body: dashboards.Rendered("\x00"), failed: true}
 		}
 		var b strings.Builder
 		for _, row := range res.rows {
 			b.WriteString(strings.ReplaceAll(text(row[0]), "\n", " ") + "\n")
 		}
-		return dashboards.Rendered(b.String()), true
+		return rendered{body: dashboards.Rendered(b.String())}
 	})
 	if string(body) == "\x00" {
 		return nil, "The filter " + f.Label + "'s options could not be loaded."

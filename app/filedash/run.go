@@ -185,18 +185,22 @@ func (s *source) explain(ctx context.Context, text string, args []any) error {
 	return stmt.Close()
 }
 
-// userError is the sentence a viewer sees in a panel whose query failed:
-// the database's own message (the dashboard's author needs it), without
-// the DSN, which may hold a password.
-func userError(err error, timeout time.Duration) string {
+// userError is the sentence shown in a panel whose query failed: to
+// viewers, what happened; to admins, also the database's own message (the
+// dashboard's author needs it, a viewer should not learn table and column
+// names from it). Neither holds the DSN, which may hold a password.
+func userError(err error, timeout time.Duration) (viewers, admins string) {
 	var tooMany errTooManyRows
 	switch {
 	case errors.As(err, &tooMany):
-		return "This panel's query " + strings.TrimPrefix(err.Error(), "the query ") + "."
+		msg := "This panel's query " + strings.TrimPrefix(err.Error(), "the query ") + "."
+		return msg, msg
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return fmt.Sprintf("This panel's query took longer than %s and was stopped.", timeout)
+		msg := fmt.Sprintf("This panel's query took longer than %s and was stopped.", timeout)
+		return msg, msg
 	}
-	return "This panel's query failed: " + oneLine(err.Error())
+	return "This panel's query failed. An admin sees why here, and in Gatehouse's log.",
+		"This panel's query failed: " + oneLine(err.Error())
 }
 
 // isTimeout recognises each database's "statement timeout" error.

@@ -239,15 +239,18 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 		if ttl <= 0 {
 			ttl = defaultTTL
 		}
-		return s.cache.load(key.String(), q.Now, ttl, func() (dashboards.Rendered, bool) {
+		return s.cache.load(key.String(), q.Now, ttl, q.Viewer.IsAdmin, func() rendered {
 			vals.Now = q.Now
 			return s.runPanel(context.WithoutCancel(ctx), l, p, vals)
 		}), nil
 	}
 }
 
-// runPanel runs a panel's query and renders it, or its failure (ok false).
-func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Values) (_ dashboards.Rendered, ok bool) {
+// runPanel runs a panel's query and renders it, or its failure. A failure
+// names its cause (the database's words) to admins only: to everyone else
+// it says where to find it, since the cause may name tables and columns
+// the dashboard does not show.
+func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Values) rendered {
 	timeout, limit := s.limits(p)
 	text, args := p.SQL.bind(l.src.spec.dialect, vals)
 	s.Queries.Add(1)
@@ -256,18 +259,22 @@ func (s *Server) runPanel(ctx context.Context, l *loaded, p *PanelSpec, vals Val
 	if err == nil {
 		c, err = renderPanel(p, "fd-"+l.file.Slug+"-"+p.ID, res)
 	}
-	ok = err == nil
 	if err != nil {
 		s.cfg.Log.Warn("dashboard panel query failed", "file", l.file.Path, "dashboard", l.file.Slug, "panel", p.ID, "err", err)
-		c = panelError(userError(err, timeout))
+		viewers, admins := userError(err, timeout)
+		return rendered{body: renderError(ctx, viewers), admin: renderError(ctx, admins), failed: true}
 	}
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
-		buf.Reset()
-		_ = panelError("This panel could not be drawn.").Render(ctx, &buf)
-		ok = false
+		return rendered{body: renderError(ctx, "This panel could not be drawn."), failed: true}
 	}
-	return dashboards.Rendered(buf.Bytes()), ok
+	return rendered{body: buf.Bytes()}
+}
+
+func renderError(ctx context.Context, message string) dashboards.Rendered {
+	var buf bytes.Buffer
+	_ = panelError(message).Render(ctx, &buf) // a string into a buffer
+	return buf.Bytes()
 }
 
 func (s *Server) limits(p *PanelSpec) (time.Duration, int) {
