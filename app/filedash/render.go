@@ -104,9 +104,9 @@ func renderPanel(p *PanelSpec, chartID string, res *result) (templ.Component, er
 			}
 		}
 		if p.Chart == ChartBar {
-			return charts.BarChart(chartID, p.Title, series[0].Points, format(1)), nil
+			return charts.BarChart(chartID, p.Title, series[0].Points, format(1), charts.TitleHidden), nil
 		}
-		return charts.LineChart(chartID, p.Title, series, format(1)), nil
+		return charts.LineChart(chartID, p.Title, series, format(1), charts.TitleHidden), nil
 	case ChartStat:
 		if len(res.rows) == 0 || len(res.columns) == 0 {
 			return charts.Empty("No data."), nil

@@ -822,3 +822,24 @@ func TestBarLabelsByWidth(t *testing.T) {
 		t.Error("eighteen months are all labelled in a narrow chart")
 	}
 }
+
+// TestTitleHidden: a chart whose panel heading says the same words keeps
+// its title for screen readers and the data table, but not on screen.
+func TestTitleHidden(t *testing.T) {
+	points := []ChartPoint{{Label: "north", Value: 3}}
+	for name, c := range map[string]templ.Component{
+		"bar":  BarChart("b", "Orders by region", points, FormatNumber, TitleHidden),
+		"line": LineChart("l", "Orders by region", []Series{{Name: "orders", Points: points}}, FormatNumber, TitleHidden),
+	} {
+		out := renderString(t, c)
+		if !strings.Contains(out, `<figcaption class="chart-title visually-hidden">Orders by region</figcaption>`) {
+			t.Errorf("%s: the caption is not hidden from the screen only:\n%s", name, out)
+		}
+		if !strings.Contains(out, ">Orders by region</title>") {
+			t.Errorf("%s: the chart lost its accessible title", name)
+		}
+	}
+	if out := renderString(t, BarChart("b", "Orders", points, FormatNumber)); !strings.Contains(out, `<figcaption class="chart-title">Orders</figcaption>`) {
+		t.Errorf("without the option the caption shows:\n%s", out)
+	}
+}
