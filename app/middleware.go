@@ -461,7 +461,7 @@ func (a *App) requireAdmin(next http.Handler) http.Handler {
 // checks and static assets skip the session lookup, so they answer (and
 // answer fast) even when a browser sends its cookie along.
 func anonymousPath(p string) bool {
-	return p == "/healthz" || strings.HasPrefix(p, "/assets/")
+	return p == "/healthz" || p == "/auth/forward" || strings.HasPrefix(p, "/assets/")
 }
 
 func levelFor(status int) slog.Level {
