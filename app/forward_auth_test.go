@@ -244,6 +244,19 @@ func TestForwardAuthAllowsDeniesAndRevokes(t *testing.T) {
 	if res, _ := f.ask(t, c, "/auth/forward?app=metabase", "", f.salesHost, nil); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("sales's cookie for metabase: %d, want 401", res.StatusCode)
 	}
+	// Renamed for metabase, it does not open either.
+	var sealed string
+	for _, ck := range c.Jar.Cookies(mustURL("http://" + f.salesHost + "/")) {
+		if ck.Name == "gatehouse_app_sales" {
+			sealed = ck.Value
+		}
+	}
+	for _, name := range []string{"gatehouse_app_metabase", "gatehouse_app"} {
+		h := http.Header{"Cookie": {name + "=" + sealed}}
+		if res, _ := f.ask(t, nil, "/auth/forward?app=metabase", "", "", h); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("sales's cookie as %s for metabase: %d, want 401", name, res.StatusCode)
+		}
+	}
 	if n := f.countAudit(t, db.ActionAppOpen, "sales"); n != 1 {
 		t.Errorf("%d app.open rows after the handshake and three answers, want 1", n)
 	}
