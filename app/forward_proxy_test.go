@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"gatehouse/db"
 )
 
@@ -341,4 +343,57 @@ func testForwardAuthProxy(t *testing.T, proxy string) {
 	if p.countAudit(t, db.ActionAccessDenied, "grafana") == 0 {
 		t.Error("the denial is not audited")
 	}
+}
+
+// TestForwardAuthNginxCannotCutOpenSockets shows what docs/forward-auth.md
+// says forward authentication cannot do: nginx asks once, when a WebSocket
+// opens; after the viewer's access ends, new requests are refused but the
+// socket nginx already holds goes on carrying messages.
+func TestForwardAuthNginxCannotCutOpenSockets(t *testing.T) {
+	p := newProxyEnv(t, "nginx")
+	ann := p.member(t, "ann@example.com")
+	c := p.browser()
+	grafana := "http://" + p.grafanaHost
+	if _, res, _ := walk(t, c, grafana+"/", "ann@example.com"); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.grafanaHost+"/ws", &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatalf("WebSocket through nginx: %v\n%s", err, p.logs())
+	}
+	defer ws.CloseNow()
+	echo := func(msg string) error {
+		if err := ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			return err
+		}
+		_, got, err := ws.Read(ctx)
+		if err == nil && string(got) != "echo "+msg {
+			err = fmt.Errorf("echo %q, want %q", got, "echo "+msg)
+		}
+		return err
+	}
+	if err := echo("before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.RemoveMember(context.Background(), db.Actor{Email: "test"}, p.sellers.ID, ann.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := send(t, c, "GET", grafana+"/", nil, nil); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("a new request after revocation: %d, want 403", res.StatusCode)
+	}
+	// The open socket is nginx's, not Gatehouse's: it still answers.
+	if err := echo("after"); err != nil {
+		t.Fatalf("the socket nginx holds closed after revocation (%v): update docs/forward-auth.md", err)
+	}
+	// How much gets through in two seconds (a measurement for the
+	// document, not a check).
+	n := 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); n++ {
+		if err := echo("more"); err != nil {
+			t.Fatalf("after %d messages: %v", n, err)
+		}
+	}
+	t.Logf("%d messages went through nginx's open socket in the 2 s after revocation", n)
 }
