@@ -6,7 +6,7 @@ import (
 )
 
 // TestCLIAppsExternalURL: where a team's proxy serves an app is set by
-// apps add and apps set, checked, listed, and removed with ”.
+// apps add and apps set, checked, listed, and removed when set empty.
 func TestCLIAppsExternalURL(t *testing.T) {
 	e := newCLIEnv(t)
 	out := e.ok("", "apps", "add", "grafana", "http://127.0.0.1:3000", "--title", "Grafana", "--external-url", "HTTPS://Grafana.Example.com")
