@@ -16,7 +16,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"gatehouse/app/dashboards"
 	"gatehouse/db"
+	"gatehouse/db/postgrestest"
 )
 
 // The proxies here run the configurations of docs/forward-auth.md, read
@@ -105,11 +107,27 @@ type proxyEnv struct {
 	logs                   func() string
 }
 
+// proxyOpts changes what newProxyEnvWith starts (the benchmark's needs).
+type proxyOpts struct {
+	upstream  string                                // the apps' upstream ("": the recording one)
+	nginxHTTP string                                // more of nginx's http block; PORT is the proxy's port
+	configure []func(*Config, *dashboards.Registry) // Gatehouse's configuration
+}
+
 // newProxyEnv starts Gatehouse and the proxy ("nginx" or "caddy").
 func newProxyEnv(t testing.TB, proxy string) *proxyEnv {
 	t.Helper()
+	return newProxyEnvWith(t, proxy, proxyOpts{})
+}
+
+func newProxyEnvWith(t testing.TB, proxy string, o proxyOpts) *proxyEnv {
+	t.Helper()
 	bin := needTool(t, proxy)
-	e := newAppsEnv(t)
+	dsn := ""
+	if os.Getenv("GATEHOUSE_TEST_APP_DB") == "postgres" {
+		dsn = postgrestest.Schema(t)
+	}
+	e := newAppsEnvOn(t, dsn, o.configure...)
 	port := freePort(t)
 	p := &proxyEnv{appsEnv: e, proxy: "127.0.0.1:" + port,
 		grafanaHost: "grafana.example.com:" + port, toolsHost: "tools.example.com:" + port}
@@ -132,6 +150,9 @@ func newProxyEnv(t testing.TB, proxy string) *proxyEnv {
 	}
 
 	upstream := strings.TrimPrefix(e.up.URL, "http://")
+	if o.upstream != "" {
+		upstream = o.upstream
+	}
 	addrs := strings.NewReplacer("gatehouse.internal:8080", e.addr, "127.0.0.1:3000", upstream, "127.0.0.1:3001", upstream)
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -170,8 +191,9 @@ http {
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
 %[2]s
+%[3]s
 }
-`, dir, strings.Join(sites, "\n")))
+`, dir, strings.Join(sites, "\n"), strings.ReplaceAll(o.nginxHTTP, "PORT", port)))
 		cmd = exec.Command(bin, "-p", dir, "-c", conf, "-e", logFile)
 	case "caddy":
 		files := docConfigs(t, "caddy")
