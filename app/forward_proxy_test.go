@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -314,6 +315,12 @@ func testForwardAuthProxy(t *testing.T, proxy string) {
 	if a := got.Header.Values("X-Gatehouse-Assertion"); len(a) != 1 || a[0] == "forged" {
 		t.Errorf("forged: the upstream saw assertions %q", a)
 	}
+	// A form post: the question is still a GET without the body (the
+	// proxies ask so), and the post goes on with its body.
+	res, body = send(t, c, "POST", grafana+"/submit", nil, url.Values{"q": {"1"}})
+	if res.StatusCode != http.StatusOK || body != "upstream saw /submit" || p.up.last().Method != "POST" {
+		fail("allowed, a form post: %d %q", res.StatusCode, body)
+	}
 	// Anonymous, forging: nothing reaches the upstream.
 	n := p.up.count()
 	res, _ = send(t, p.browser(), "GET", grafana+"/forged", forged, nil)
@@ -339,6 +346,34 @@ func testForwardAuthProxy(t *testing.T, proxy string) {
 	}
 	if res, body := send(t, p.browser(), "GET", tools+"/", nil, nil); res.StatusCode != http.StatusOK || !strings.Contains(body, "tools.example.com") {
 		t.Errorf("the rest of the shared host: %d %q", res.StatusCode, body)
+	}
+
+	// The question names the app: carol, allowed only the built-in sales
+	// app, cannot use her cookie for it to reach grafana by sending the
+	// proxy a Host that names sales (nginx's first server takes any host).
+	salesOnly, err := p.store.CreateGroup(context.Background(), db.Actor{Email: "test"}, "sales-only", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := p.createUser(t, "carol@example.com", false)
+	if err := p.store.AddMember(context.Background(), db.Actor{Email: "test"}, salesOnly.ID, carol.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.store.AddGrant(context.Background(), db.Actor{Email: "test"}, "sales", salesOnly.ID); err != nil {
+		t.Fatal(err)
+	}
+	cc, res, _ := p.appsEnv.signIn(t, "carol@example.com", "/")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("carol on the built-in sales app: %d", res.StatusCode)
+	}
+	var salesCookie string
+	for _, ck := range cc.Jar.Cookies(mustURL(p.appURL("sales", "/"))) {
+		salesCookie += ck.Name + "=" + ck.Value + "; "
+	}
+	n = p.up.count()
+	res, body = send(t, p.browser(), "GET", p.appURL("sales", "/d/1"), http.Header{"Cookie": {salesCookie}}, nil)
+	if res.StatusCode == http.StatusOK && strings.HasPrefix(body, "upstream saw") || p.up.count() != n {
+		t.Errorf("carol reached an upstream through the proxy with another app's cookie: %d %q", res.StatusCode, body)
 	}
 
 	// Denied at sign-in: bob gets the 403 page with the request form.
