@@ -1,11 +1,15 @@
 package app
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -142,6 +146,9 @@ func TestForwardAuthPicksTheApp(t *testing.T) {
 			401, signin("metabase", "http://"+f.toolsHost+"/metabase/x")},
 		{"a path of no app on the host", "/auth/forward", http.Header{"X-Forwarded-Host": {f.toolsHost}, "X-Forwarded-Uri": {"/wiki/"}}, 404, ""},
 		{"no such app", "/auth/forward?app=nope", nil, 404, ""},
+		{"a URL that does not parse", "/auth/forward", http.Header{"X-Original-URL": {"http://[::1"}, "X-Forwarded-Uri": {"%zz"}}, 404, ""},
+		{"garbage beside ?app", "/auth/forward?app=sales", http.Header{"X-Original-URL": {"::::"}, "X-Forwarded-Host": {"evil example, x"}, "X-Forwarded-Proto": {"gopher"}},
+			401, signin("sales", "http://"+f.salesHost+"/")},
 		{"nothing named", "/auth/forward", nil, 404, ""},
 	}
 	for _, tt := range tests {
@@ -179,6 +186,30 @@ func TestForwardAuthPicksTheApp(t *testing.T) {
 	h.Set("Accept", "application/json")
 	if res, _ := f.ask(t, nil, "/auth/forward?redirect=1", "", "", h); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("redirect=1, a script: %d, want 401", res.StatusCode)
+	}
+}
+
+// TestForwardAuthReadsNoBody: a question sent with a body that never
+// comes is answered at once (a proxy that forwards the body gets its answer
+// without Gatehouse waiting for it).
+func TestForwardAuthReadsNoBody(t *testing.T) {
+	f := newFwdEnv(t, "")
+	for _, size := range []string{"Content-Length: 100", "Content-Length: 100000", "Transfer-Encoding: chunked"} {
+		conn, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a hung test, not a speed check
+		fmt.Fprintf(conn, "GET /auth/forward?app=sales HTTP/1.1\r\nHost: %s\r\n%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", f.addr, size)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer while the body was outstanding: %v", size, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", size, res.StatusCode)
+		}
 	}
 }
 

@@ -238,7 +238,7 @@ var (
 // form answer 413 when it is exceeded.
 func (a *App) limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > a.cfg.MaxBodyBytes {
+		if r.ContentLength > a.cfg.MaxBodyBytes && r.URL.Path != "/auth/forward" { // forward auth reads no body: it answers and closes
 			if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 				// The passkeys script reads JSON errors.
 				writeJSONError(w, http.StatusRequestEntityTooLarge, tooLargeMessage)

@@ -174,6 +174,12 @@ func (h *Handler) servesHost(host string) bool {
 // about a WebSocket copies them): the question is always a plain one.
 func (h *Handler) Forward(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if r.ContentLength != 0 {
+		// A body was sent along (a proxy forwarding it): net/http would
+		// read it before answering to keep the connection; answer now and
+		// close it instead.
+		w.Header().Set("Connection", "close")
+	}
 	o := h.originalOf(r)
 	d := h.appFor(r, o)
 	if d == nil {
