@@ -406,8 +406,15 @@ func testForwardAuthProxy(t *testing.T, proxy string) {
 // says forward authentication cannot do: nginx asks once, when a WebSocket
 // opens; after the viewer's access ends, new requests are refused but the
 // socket nginx already holds goes on carrying messages.
-func TestForwardAuthNginxCannotCutOpenSockets(t *testing.T) {
-	p := newProxyEnv(t, "nginx")
+func TestForwardAuthNginxCannotCutOpenSockets(t *testing.T) { testOpenSocket(t, "nginx") }
+
+// TestForwardAuthCaddyCannotCutOpenSockets: the same with Caddy, whose
+// forward_auth copies the upgrade's headers into its question (Caddy
+// #5430); Gatehouse answers it as a plain one.
+func TestForwardAuthCaddyCannotCutOpenSockets(t *testing.T) { testOpenSocket(t, "caddy") }
+
+func testOpenSocket(t *testing.T, proxy string) {
+	p := newProxyEnv(t, proxy)
 	ann := p.member(t, "ann@example.com")
 	c := p.browser()
 	grafana := "http://" + p.grafanaHost
@@ -418,7 +425,7 @@ func TestForwardAuthNginxCannotCutOpenSockets(t *testing.T) {
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws://"+p.grafanaHost+"/ws", &websocket.DialOptions{HTTPClient: c})
 	if err != nil {
-		t.Fatalf("WebSocket through nginx: %v\n%s", err, p.logs())
+		t.Fatalf("WebSocket through %s: %v\n%s", proxy, err, p.logs())
 	}
 	defer ws.CloseNow()
 	echo := func(msg string) error {
@@ -440,9 +447,12 @@ func TestForwardAuthNginxCannotCutOpenSockets(t *testing.T) {
 	if res, _ := send(t, c, "GET", grafana+"/", nil, nil); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("a new request after revocation: %d, want 403", res.StatusCode)
 	}
-	// The open socket is nginx's, not Gatehouse's: it still answers.
+	// The open socket is the proxy's, not Gatehouse's: it still answers.
 	if err := echo("after"); err != nil {
-		t.Fatalf("the socket nginx holds closed after revocation (%v): update docs/forward-auth.md", err)
+		t.Fatalf("the socket %s holds closed after revocation (%v): update docs/forward-auth.md", proxy, err)
+	}
+	if proxy != "nginx" {
+		return
 	}
 	// How much gets through in two seconds (a measurement for the
 	// document, not a check).
