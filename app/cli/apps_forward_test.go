@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,4 +36,33 @@ func TestCLIAppsExternalURL(t *testing.T) {
 		t.Errorf("apps set is not audited:\n%s", out)
 	}
 	e.fails(1, "external URL", "", "apps", "add", "bad", "http://127.0.0.1:3000", "--title", "Bad", "--external-url", "grafana.example.com")
+}
+
+// TestAccessFileExternalURL: access files carry an app's external URL:
+// export writes it, plan shows a change to it, apply stores it.
+func TestAccessFileExternalURL(t *testing.T) {
+	e := newCLIEnv(t)
+	e.ok("", "apps", "add", "grafana", "http://127.0.0.1:3000", "--title", "Grafana", "--external-url", "https://grafana.example.com")
+	exported := e.ok("", "access", "export")
+	if !strings.Contains(exported, "external_url: https://grafana.example.com/") {
+		t.Fatalf("export lacks the external URL:\n%s", exported)
+	}
+	file := filepath.Join(t.TempDir(), "access.yaml")
+	edited := strings.Replace(exported, "external_url: https://grafana.example.com/", "external_url: https://tools.example.com/grafana/", 1)
+	if err := os.WriteFile(file, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := e.run("", "access", "plan", file); code != 2 || !strings.Contains(out, "(behind a proxy at https://grafana.example.com/) → ") ||
+		!strings.Contains(out, "(behind a proxy at https://tools.example.com/grafana/)") {
+		t.Errorf("plan: exit %d, want 2 (changes):\n%s", code, out)
+	}
+	e.ok("", "access", "apply", file)
+	if list := e.ok("", "apps", "list"); !strings.Contains(list, "https://tools.example.com/grafana/") {
+		t.Errorf("after apply:\n%s", list)
+	}
+	bad := strings.Replace(exported, "external_url: https://grafana.example.com/", "external_url: ftp://x/", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fails(1, "external URL", "", "access", "plan", file)
 }
