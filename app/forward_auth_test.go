@@ -360,3 +360,26 @@ func TestForwardAuthSignInStaysOnTheAppsHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardAuthHostsServeOnlyTheirApps: a host a team's proxy serves
+// answers the handshake's paths for the apps mounted there alone, and
+// nothing else of Gatehouse's.
+func TestForwardAuthHostsServeOnlyTheirApps(t *testing.T) {
+	f := newFwdEnv(t, "")
+	c := f.browser()
+	for _, tc := range []struct {
+		url    string
+		status int
+	}{
+		{"http://" + f.salesHost + "/.gatehouse/start?app=metabase&next=%2F", http.StatusNotFound},             // metabase is not at this host
+		{"http://" + f.toolsHost + "/.gatehouse/start?app=sales&next=%2F", http.StatusNotFound},                // nor sales at this one
+		{"http://" + f.toolsHost + "/.gatehouse/start?app=metabase&next=%2F", http.StatusFound},                // metabase is
+		{"http://" + f.toolsHost + "/.gatehouse/elsewhere?app=metabase", http.StatusNotFound},                  // no such path
+		{"http://unknown.example.com:" + f.port + "/.gatehouse/start?app=sales&next=%2F", http.StatusNotFound}, // no app's host: the main routes' 404
+	} {
+		res, body := send(t, c, "GET", tc.url, nil, nil)
+		if res.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d: %.200s", tc.url, res.StatusCode, tc.status, body)
+		}
+	}
+}
