@@ -43,7 +43,7 @@ func (a *App) renderApps(w http.ResponseWriter, r *http.Request, status int, d c
 	var wg sync.WaitGroup
 	for i, ap := range list {
 		row := &d.Apps[i]
-		*row = components.AppRow{Slug: ap.Slug, Title: ap.Title, Description: ap.Description, Upstream: ap.Upstream, UserHeader: ap.UserHeader}
+		*row = components.AppRow{Slug: ap.Slug, Title: ap.Title, Description: ap.Description, Upstream: ap.Upstream, UserHeader: ap.UserHeader, ExternalURL: ap.ExternalURL}
 		if a.apps != nil {
 			row.Origin = a.apps.Origin(ap.Slug)
 		}
@@ -60,7 +60,8 @@ func (a *App) renderApps(w http.ResponseWriter, r *http.Request, status int, d c
 func appForm(r *http.Request, slug string) components.AppForm {
 	f := r.PostForm
 	return components.AppForm{Slug: slug, URL: truncateRunes(f.Get("url"), 2000), Title: truncateRunes(f.Get("title"), 1000),
-		Description: truncateRunes(f.Get("description"), 4000), UserHeader: truncateRunes(f.Get("user_header"), 200)}
+		Description: truncateRunes(f.Get("description"), 4000), UserHeader: truncateRunes(f.Get("user_header"), 200),
+		ExternalURL: truncateRunes(f.Get("external_url"), 2000)}
 }
 
 // createApp handles POST /admin/apps. A bad field, or a slug a dashboard
@@ -74,7 +75,7 @@ func (a *App) createApp(w http.ResponseWriter, r *http.Request) {
 		f.Error = msg
 		a.renderApps(w, r, http.StatusUnprocessableEntity, components.AdminAppsData{Form: f})
 	}
-	ap, err := db.CleanApp(db.App{Slug: f.Slug, Upstream: f.URL, Title: f.Title, Description: f.Description, UserHeader: f.UserHeader})
+	ap, err := db.CleanApp(db.App{Slug: f.Slug, Upstream: f.URL, Title: f.Title, Description: f.Description, UserHeader: f.UserHeader, ExternalURL: f.ExternalURL})
 	if err != nil {
 		fail(capitalize(userMessage(err)) + ".")
 		return
@@ -108,7 +109,7 @@ func (a *App) updateApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := appForm(r, old.Slug)
-	ap, err := db.CleanApp(db.App{Slug: old.Slug, Upstream: f.URL, Title: f.Title, Description: f.Description, UserHeader: f.UserHeader})
+	ap, err := db.CleanApp(db.App{Slug: old.Slug, Upstream: f.URL, Title: f.Title, Description: f.Description, UserHeader: f.UserHeader, ExternalURL: f.ExternalURL})
 	if err != nil {
 		f.Error = capitalize(userMessage(err)) + "."
 		a.renderApps(w, r, http.StatusUnprocessableEntity, components.AdminAppsData{Edit: f})

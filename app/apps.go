@@ -102,7 +102,12 @@ func (a *App) appSignin(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, errNoSessionCookie)
 		return
 	}
-	target, err := a.apps.IssueCode(r.Context(), d.Slug, cookie, db.HashToken(v.Session.ID), r.URL.Query().Get("next"), r.URL.Query().Get("state"))
+	q := r.URL.Query()
+	next := q.Get("next")
+	if next == "" {
+		next = q.Get("rd") // ingress-nginx's auth-signin appends the original URL as rd
+	}
+	target, err := a.apps.IssueCode(r.Context(), d.Slug, cookie, db.HashToken(v.Session.ID), next, q.Get("state"))
 	if err != nil {
 		a.serverError(w, r, err)
 		return
@@ -110,6 +115,16 @@ func (a *App) appSignin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// forwardAuth serves GET /auth/forward: a proxy's question before each
+// request to an app it serves (app/apps/forward.go). 404 when apps are off.
+func (a *App) forwardAuth(w http.ResponseWriter, r *http.Request) {
+	if a.apps == nil {
+		a.notFound(w, r)
+		return
+	}
+	a.apps.Forward(w, r)
 }
 
 // jwks serves GET /.well-known/jwks.json: the keys that verify the

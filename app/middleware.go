@@ -238,7 +238,7 @@ var (
 // form answer 413 when it is exceeded.
 func (a *App) limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > a.cfg.MaxBodyBytes {
+		if r.ContentLength > a.cfg.MaxBodyBytes && r.URL.Path != "/auth/forward" { // forward auth reads no body: it answers and closes
 			if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 				// The passkeys script reads JSON errors.
 				writeJSONError(w, http.StatusRequestEntityTooLarge, tooLargeMessage)
@@ -461,7 +461,7 @@ func (a *App) requireAdmin(next http.Handler) http.Handler {
 // checks and static assets skip the session lookup, so they answer (and
 // answer fast) even when a browser sends its cookie along.
 func anonymousPath(p string) bool {
-	return p == "/healthz" || strings.HasPrefix(p, "/assets/")
+	return p == "/healthz" || p == "/auth/forward" || strings.HasPrefix(p, "/assets/")
 }
 
 func levelFor(status int) slog.Level {

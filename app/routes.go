@@ -82,6 +82,11 @@ func (a *App) Routes() http.Handler {
 	// origin, and the keys that verify the assertion apps receive.
 	mux.Handle("GET /apps/{slug}/signin", user(a.appSignin))
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	// Forward authentication (app/apps/forward.go): a team's own proxy asks
+	// before each request to an app it serves; the answer (200 with the
+	// identity headers, 401 to sign in, 403) comes from the same decision.
+	// The app's hosts also answer it at /.gatehouse/auth.
+	mux.HandleFunc("GET /auth/forward", a.forwardAuth)
 
 	// Admins.
 	mux.Handle("GET /admin", admin(a.adminOverview))

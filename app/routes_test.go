@@ -109,6 +109,7 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"GET /{$}":                                    {"GET", "/", see, ok, ok, ok, ok},
 		"GET /apps/{slug}/signin":                     {"GET", "/apps/" + missing + "/signin?next=%2F", see, nf, nf, nf, nf}, // no such app
 		"GET /.well-known/jwks.json":                  {"GET", "/.well-known/jwks.json", ok, ok, ok, ok, ok},
+		"GET /auth/forward":                           {"GET", "/auth/forward?app=" + missing, nf, nf, nf, nf, nf}, // a proxy's question: no such app
 		"GET /account":                                {"GET", "/account", see, ok, ok, ok, ok},
 		"GET /account/password":                       {"GET", "/account/password", see, see, see, see, see},
 		"POST /account/password":                      {"POST", "/account/password", see, bad, bad, bad, bad},

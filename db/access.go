@@ -35,6 +35,8 @@ type AccessState struct {
 // StateApp is one app of an AccessState (see App).
 type StateApp struct {
 	Slug, URL, Title, Description, UserHeader string
+	// ExternalURL is where a team's own proxy serves it ("" none).
+	ExternalURL string
 }
 
 // summary is how a plan shows an app: its URL, title, description and
@@ -46,6 +48,9 @@ func (a StateApp) summary() string {
 	}
 	if a.UserHeader != "" {
 		s += " (user header " + a.UserHeader + ")"
+	}
+	if a.ExternalURL != "" {
+		s += " (behind a proxy at " + a.ExternalURL + ")"
 	}
 	return s
 }
@@ -356,7 +361,7 @@ func readAccessState(ctx context.Context, db bun.IDB) (AccessState, map[string]i
 		return st, nil, err
 	}
 	for _, a := range apps {
-		st.Apps = append(st.Apps, StateApp{Slug: a.Slug, URL: a.Upstream, Title: a.Title, Description: a.Description, UserHeader: a.UserHeader})
+		st.Apps = append(st.Apps, StateApp{Slug: a.Slug, URL: a.Upstream, Title: a.Title, Description: a.Description, UserHeader: a.UserHeader, ExternalURL: a.ExternalURL})
 	}
 	st.Normalize()
 	return st, users, nil
@@ -674,7 +679,7 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 			}
 		case ChangeApp:
 			a := wantApps[c.Subject]
-			row := App{Slug: c.Subject, Upstream: a.URL, Title: a.Title, Description: a.Description, UserHeader: a.UserHeader, CreatedAt: now, UpdatedAt: now}
+			row := App{Slug: c.Subject, Upstream: a.URL, Title: a.Title, Description: a.Description, UserHeader: a.UserHeader, ExternalURL: a.ExternalURL, CreatedAt: now, UpdatedAt: now}
 			after := appAudit(row)
 			switch c.Op {
 			case '+':
@@ -683,7 +688,7 @@ func (s *Store) applyPlan(ctx context.Context, tx bun.Tx, a Actor, plan AccessPl
 				}
 				err = audit(ActionAppCreate, c.Subject, map[string]any{"after": after})
 			case '~':
-				if _, err := tx.NewUpdate().Model(&row).Column("upstream", "title", "description", "user_header", "updated_at").WherePK().Exec(ctx); err != nil {
+				if _, err := tx.NewUpdate().Model(&row).Column("upstream", "title", "description", "user_header", "external_url", "updated_at").WherePK().Exec(ctx); err != nil {
 					return err
 				}
 				err = audit(ActionAppUpdate, c.Subject, map[string]any{"before": c.Before, "after": after})

@@ -35,8 +35,14 @@ type App struct {
 	// UserHeader is one more request header carrying the viewer's email
 	// to the upstream (e.g. Grafana's X-WEBAUTH-USER); "" for none.
 	UserHeader string `bun:"user_header,notnull"`
-	CreatedAt  int64  `bun:"created_at,notnull"`
-	UpdatedAt  int64  `bun:"updated_at,notnull"`
+	// ExternalURL is where a team's own proxy serves the app, asking
+	// Gatehouse before each request (forward authentication): an origin
+	// (https://grafana.corp.example/) or a path under one
+	// (https://tools.corp.example/grafana/); "" for none. CleanApp leaves
+	// it ending in "/".
+	ExternalURL string `bun:"external_url,notnull"`
+	CreatedAt   int64  `bun:"created_at,notnull"`
+	UpdatedAt   int64  `bun:"updated_at,notnull"`
 }
 
 // AppCode is a one-time sign-in code for an app's origin (stored hashed).
@@ -98,12 +104,44 @@ func CleanApp(a App) (App, error) {
 			return a, fmt.Errorf("user header %s is set by Gatehouse or the connection itself; choose another (e.g. X-WEBAUTH-USER)", a.UserHeader)
 		}
 	}
+	if a.ExternalURL, err = cleanExternalURL(a.ExternalURL); err != nil {
+		return a, err
+	}
 	return a, nil
 }
 
+// cleanExternalURL checks an app's external URL: "" or an http(s) URL
+// with a host and no user, query or fragment, whose path is not under
+// /.gatehouse/ (Gatehouse's own paths on that host). It returns it with a
+// lower-case scheme and host and a path ending in "/".
+func cleanExternalURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" || strings.ContainsAny(u.Host, "*") {
+		return "", fmt.Errorf("external URL %q must be an http:// or https:// URL with a host and no user, query or fragment, e.g. https://grafana.corp.example/ or https://tools.corp.example/grafana/", raw)
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	u.RawPath = ""
+	if strings.HasPrefix(u.Path, "/.gatehouse/") || strings.Contains(u.Path, "/../") || strings.Contains(u.Path, "/./") || strings.Contains(u.Path, "//") {
+		return "", fmt.Errorf("external URL %q has a path Gatehouse cannot mount an app at (not under /.gatehouse/, no . or .. segments)", raw)
+	}
+	return u.String(), nil
+}
+
 func appAudit(a App) map[string]any {
-	return map[string]any{"slug": a.Slug, "upstream": a.Upstream, "title": a.Title,
+	m := map[string]any{"slug": a.Slug, "upstream": a.Upstream, "title": a.Title,
 		"description": a.Description, "user_header": a.UserHeader}
+	if a.ExternalURL != "" {
+		m["external_url"] = a.ExternalURL
+	}
+	return m
 }
 
 // CreateApp stores a new app (fields as CleanApp returns them), audited.
@@ -130,11 +168,12 @@ func (s *Store) UpdateApp(ctx context.Context, actor Actor, a App) (App, error) 
 			return err
 		}
 		a.CreatedAt, a.UpdatedAt = before.CreatedAt, s.nowMS()
-		if before.Upstream == a.Upstream && before.Title == a.Title && before.Description == a.Description && before.UserHeader == a.UserHeader {
+		if before.Upstream == a.Upstream && before.Title == a.Title && before.Description == a.Description && before.UserHeader == a.UserHeader &&
+			before.ExternalURL == a.ExternalURL {
 			a.UpdatedAt = before.UpdatedAt
 			return nil
 		}
-		if _, err := tx.NewUpdate().Model(&a).Column("upstream", "title", "description", "user_header", "updated_at").WherePK().Exec(ctx); err != nil {
+		if _, err := tx.NewUpdate().Model(&a).Column("upstream", "title", "description", "user_header", "external_url", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
 		return s.insertAudit(ctx, tx, actor, Event{Action: ActionAppUpdate, Target: a.Slug,

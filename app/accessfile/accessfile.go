@@ -42,7 +42,7 @@ var (
 	fileKeys   = []string{"version", "groups", "grants", "apps"}
 	groupKeys  = []string{"name", "description", "managers", "idp_groups", "members"}
 	memberKeys = []string{"email", "expires"}
-	appKeys    = []string{"slug", "url", "title", "description", "user_header"}
+	appKeys    = []string{"slug", "url", "title", "description", "user_header", "external_url"}
 )
 
 // MaxSize is the largest access file Gatehouse reads (10 MB).
@@ -326,7 +326,7 @@ func parseApp(p *problems, n *yaml.Node) (App, bool) {
 		return v.Value
 	}
 	raw := db.App{Slug: str("slug", true), Upstream: str("url", true), Title: str("title", true),
-		Description: str("description", false), UserHeader: str("user_header", false)}
+		Description: str("description", false), UserHeader: str("user_header", false), ExternalURL: str("external_url", false)}
 	if raw.Slug == "" || raw.Upstream == "" || raw.Title == "" {
 		return a, false
 	}
@@ -338,7 +338,7 @@ func parseApp(p *problems, n *yaml.Node) (App, bool) {
 		p.at(a.node, "%v", err)
 		return a, false
 	}
-	a.StateApp = db.StateApp{Slug: clean.Slug, URL: clean.Upstream, Title: clean.Title, Description: clean.Description, UserHeader: clean.UserHeader}
+	a.StateApp = db.StateApp{Slug: clean.Slug, URL: clean.Upstream, Title: clean.Title, Description: clean.Description, UserHeader: clean.UserHeader, ExternalURL: clean.ExternalURL}
 	return a, true
 }
 
@@ -745,6 +745,9 @@ func Export(st db.AccessState, header string) ([]byte, error) {
 			}
 			if a.UserHeader != "" {
 				kv(an, "user_header", str(a.UserHeader))
+			}
+			if a.ExternalURL != "" {
+				kv(an, "external_url", str(a.ExternalURL))
 			}
 			apps.Content = append(apps.Content, an)
 		}

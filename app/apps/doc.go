@@ -13,7 +13,11 @@
 //     (httputil.ReverseProxy), Gatehouse's cookies and client-sent identity
 //     headers stripped, the viewer's identity and a signed assertion set;
 //   - every open connection of a session to an app cut when that viewer's
-//     access to it ends (the store's access feed).
+//     access to it ends (the store's access feed);
+//   - forward authentication (forward.go): the same decision answered to a
+//     team's own proxy (nginx auth_request, Caddy forward_auth, Traefik,
+//     ingress-nginx) for an app it serves at the app's external URL, with
+//     the handshake's other half on that host's /.gatehouse/ paths.
 //
 // The server lends it what it needs through Gate (who holds a session) and
 // mounts Handler.ServeHTTP for app hosts and Handler.JWKS for the keys.

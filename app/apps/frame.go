@@ -115,14 +115,18 @@ func (h *Handler) stateCookieFor(framed bool, state string) *http.Cookie {
 // stateMatches reports whether state is the one a sign-in started in this
 // browser, at the top level or in a frame, holds in its state cookie.
 func (h *Handler) stateMatches(r *http.Request, state string) bool {
-	if state == "" {
+	return cookieMatches(r, h.stateCookie, state) || cookieMatches(r, h.framedState, state)
+}
+
+// cookieMatches reports whether the request carries cookie name with
+// value want (compared in constant time); an empty want never matches.
+func cookieMatches(r *http.Request, name, want string) bool {
+	if want == "" {
 		return false
 	}
-	for _, name := range [2]string{h.stateCookie, h.framedState} {
-		for _, c := range r.CookiesNamed(name) {
-			if subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) == 1 {
-				return true
-			}
+	for _, c := range r.CookiesNamed(name) {
+		if subtle.ConstantTimeCompare([]byte(c.Value), []byte(want)) == 1 {
+			return true
 		}
 	}
 	return false

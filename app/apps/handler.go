@@ -190,7 +190,7 @@ func (h *Handler) Wrap(main, app http.Handler) http.Handler {
 		return main
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.owns(r.Host) {
+		if h.owns(r.Host) || (strings.HasPrefix(r.URL.Path, "/.gatehouse/") && h.servesHost(r.Host)) {
 			app.ServeHTTP(w, r)
 			return
 		}
@@ -209,9 +209,14 @@ func (h *Handler) owns(host string) bool {
 }
 
 // ServeHTTP serves a request for a host under the apps domain (see Wrap):
-// an app's, or Gatehouse's 404 page.
+// an app's, or Gatehouse's 404 page; or /.gatehouse/ on a host a team's
+// proxy serves an app at (forward.go).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	slug, _ := h.AppSlug(r.Host)
+	slug, ok := h.AppSlug(r.Host)
+	if !ok && !h.owns(r.Host) {
+		h.serveExternal(w, r)
+		return
+	}
 	h.serveApp(w, r, slug) // "" is no app
 }
 
@@ -239,16 +244,32 @@ func (h *Handler) Origin(slug string) string { return Origin(h.base.String(), h.
 // once the viewer holding the session cookie sessionCookie (whose id
 // hashes to sessionHash) has been allowed app slug: it stores a one-time
 // code bound to both and returns the app origin's callback URL carrying it
-// and next (a local path on the app origin).
+// and next. next is a local path on the app's origin, or an absolute URL
+// on it or on the host a team's proxy serves the app at (forward.go);
+// the callback is on that origin.
 //
 // state is the app origin's sign-in state, passed through as it came.
+// Without one (a proxy's 401 sent the browser straight here) no code is
+// issued: the URL returned is the app host's start, which makes a state
+// and comes back.
 func (h *Handler) IssueCode(ctx context.Context, slug, sessionCookie, sessionHash, next, state string) (string, error) {
+	d := h.cfg.Registry.Get(slug)
+	if d == nil || d.App == nil {
+		return "", fmt.Errorf("no app %q", slug)
+	}
+	origin, path := h.returnTo(d, next)
+	if state == "" {
+		return origin + "/.gatehouse/start?" + url.Values{"app": {slug}, "next": {origin + path}}.Encode(), nil
+	}
 	code, err := h.cfg.Store.IssueAppCode(ctx, slug, sessionHash, h.seal(slug, sessionCookie))
 	if err != nil {
 		return "", err
 	}
-	q := url.Values{"code": {code}, "next": {LocalPath(next)}, "state": {state}}
-	return h.Origin(slug) + "/.gatehouse/callback?" + q.Encode(), nil
+	q := url.Values{"code": {code}, "next": {path}, "state": {state}}
+	if origin != h.Origin(slug) {
+		q.Set("app", slug) // a host a team's proxy serves may hold several apps
+	}
+	return origin + "/.gatehouse/callback?" + q.Encode(), nil
 }
 
 // LocalPath returns next when it is a path on the same origin ("/…", not
@@ -307,11 +328,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 	}
 	// Gatehouse's own paths on every app origin: never forwarded.
 	if r.URL.Path == "/.gatehouse" || strings.HasPrefix(r.URL.Path, "/.gatehouse/") {
-		if r.URL.Path == "/.gatehouse/callback" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			h.callback(w, r, d)
-			return
-		}
-		h.problem(w, http.StatusNotFound, d.Title, "Not found", "This address belongs to Gatehouse and leads nowhere.", "/", "Open "+d.Title)
+		h.serveOwn(w, r, d) // the callback, forward authentication (forward.go)
 		return
 	}
 	// Taken before deciding: a change after it makes the tracker decide
@@ -468,7 +485,12 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 	w.Header().Set("Referrer-Policy", "no-referrer") // the code stays out of the upstream's logs
 	q := r.URL.Query()
 	next := LocalPath(q.Get("next"))
-	if !h.stateMatches(r, q.Get("state")) {
+	// On the app's own origin the sign-in may run inside Gatehouse's
+	// frame (partitioned twins of the cookies); on a host a team's proxy
+	// serves (forward auth) the cookies are named per app.
+	appCookie, stateCookie, secure := h.cookiesAt(d, r.Host)
+	ownOrigin := appCookie == h.cookieName
+	if ownOrigin && !h.stateMatches(r, q.Get("state")) || !ownOrigin && !cookieMatches(r, stateCookie, q.Get("state")) {
 		h.problem(w, http.StatusBadRequest, d.Title, "Sign-in not started here",
 			"This sign-in link was not asked for by this browser. Open the app again to sign in.", next, "Open "+d.Title)
 		return
@@ -495,7 +517,14 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 			"Your session ended before this sign-in link was used. Open the app again.", next, "Open "+d.Title)
 		return
 	}
-	h.setAppCookies(w, r, row.Ticket)
+	if ownOrigin {
+		h.setAppCookies(w, r, row.Ticket)
+	} else {
+		http.SetCookie(w, &http.Cookie{Name: appCookie, Value: row.Ticket, Path: "/", HttpOnly: true,
+			Secure: secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/.gatehouse/", MaxAge: -1, HttpOnly: true,
+			Secure: secure, SameSite: http.SameSiteLaxMode})
+	}
 	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
 	if err := h.cfg.Store.Audit(r.Context(), actor, db.Event{Action: db.ActionAppOpen, Target: d.Slug}); err != nil {
 		h.cfg.Log.WarnContext(r.Context(), "auditing an app sign-in failed", "app", d.Slug, "err", err)
@@ -549,7 +578,13 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-Proto", h.base.Scheme)
 	dropIdentity(out, f.app.App.UserHeader)
 	stripCookies(out, h.ownCookies)
-	u := f.viewer.User
+	setIdentity(out, f.app, f.viewer.User, f.id)
+}
+
+// setIdentity sets u's identity headers for app d: on the request the
+// built-in proxy forwards, and on forward authentication's answer for a
+// team's proxy to copy.
+func setIdentity(out http.Header, d *dashboards.Dashboard, u db.User, id identity) {
 	preferred := u.Name
 	if preferred == "" {
 		preferred = u.Email
@@ -557,12 +592,12 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Set("X-Forwarded-User", u.Email)
 	out.Set("X-Forwarded-Email", u.Email)
 	out.Set("X-Forwarded-Preferred-Username", preferred)
-	out.Set("X-Forwarded-Groups", f.id.groupsHeader)
+	out.Set("X-Forwarded-Groups", id.groupsHeader)
 	out.Set("Remote-User", u.Email)
-	if f.app.App.UserHeader != "" {
-		out.Set(f.app.App.UserHeader, u.Email)
+	if d.App.UserHeader != "" {
+		out.Set(d.App.UserHeader, u.Email)
 	}
-	out.Set("X-Gatehouse-Assertion", f.id.assertion)
+	out.Set("X-Gatehouse-Assertion", id.assertion)
 }
 
 // stripCookies removes Gatehouse's cookies (names in own) from the Cookie

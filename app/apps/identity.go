@@ -23,6 +23,7 @@ type identity struct {
 type identityKey struct {
 	userID int64
 	app    string
+	aud    string // the built-in origin, or where a team's proxy serves the app
 }
 
 type identityEntry struct {
@@ -47,7 +48,7 @@ func (h *Handler) identity(ctx context.Context, u db.User, app, aud string) (ide
 		return identity{}, err
 	}
 	now := h.cfg.Store.Now()
-	key := identityKey{u.ID, app}
+	key := identityKey{u.ID, app, aud}
 	c := &h.idents
 	c.mu.Lock()
 	e, ok := c.m[key]

@@ -13,7 +13,10 @@ import (
 	"gatehouse/db"
 )
 
-const appsUsage = "add SLUG URL --title T [--description D] [--user-header NAME] | list | set SLUG [--url URL] [--title T] [--description D] [--user-header NAME] | remove SLUG | check [SLUG]"
+const appsUsage = "add SLUG URL --title T [--description D] [--user-header NAME] [--external-url URL] | list | set SLUG [--url URL] [--title T] [--description D] [--user-header NAME] [--external-url URL] | remove SLUG | check [SLUG]"
+
+// externalURLHelp says what --external-url is for.
+const externalURLHelp = "where your own proxy (nginx, Caddy, Traefik, ingress-nginx) serves the app behind forward authentication: a host (https://grafana.corp.example/) or a path under one (https://tools.corp.example/grafana/); see docs/forward-auth.md"
 
 // cmdApps manages apps: dashboards whose content comes from an upstream
 // URL, served by `serve` at SLUG.<apps-domain> behind the same grants.
@@ -24,19 +27,20 @@ func cmdApps(ctx context.Context, c *CLI, args []string) error {
 	}
 	switch sub {
 	case "add":
-		fs := c.flags("apps add", "SLUG URL --title T [--description D] [--user-header NAME]",
+		fs := c.flags("apps add", "SLUG URL --title T [--description D] [--user-header NAME] [--external-url URL]",
 			"Add an app: a dashboard whose content comes from URL, served at SLUG.<apps-domain> to the groups granted SLUG.")
 		cfg := dbFlags(fs)
 		demoFlag(fs, cfg, "include the demo dashboards when checking that SLUG is free (not needed once 'serve --demo' ran on this database)")
 		title := fs.String("title", "", "the app's title (required)")
 		desc := fs.String("description", "", "what the app shows")
 		header := fs.String("user-header", "", "one more header carrying the viewer's email to the upstream, e.g. X-WEBAUTH-USER for Grafana")
+		external := fs.String("external-url", "", externalURLHelp)
 		where := servingFlags(fs)
 		pos, err := c.parse(fs, args, 2, 2)
 		if err != nil {
 			return err
 		}
-		a, err := db.CleanApp(db.App{Slug: pos[0], Upstream: pos[1], Title: *title, Description: *desc, UserHeader: *header})
+		a, err := db.CleanApp(db.App{Slug: pos[0], Upstream: pos[1], Title: *title, Description: *desc, UserHeader: *header, ExternalURL: *external})
 		if err != nil {
 			return err
 		}
@@ -59,17 +63,21 @@ func cmdApps(ctx context.Context, c *CLI, args []string) error {
 			}
 			fmt.Fprintf(c.Stdout, "added app %s → %s\n", a.Slug, a.Upstream)
 			where(c.Stdout, a.Slug)
+			if a.ExternalURL != "" {
+				fmt.Fprintf(c.Stdout, "and behind your proxy's forward authentication at %s\n", termEscape(a.ExternalURL))
+			}
 			fmt.Fprintf(c.Stdout, "grant it like a dashboard: gatehouse grants add %s GROUP\n", a.Slug)
 			return nil
 		})
 	case "set":
-		fs := c.flags("apps set", "SLUG [--url URL] [--title T] [--description D] [--user-header NAME]",
-			"Change an app; flags not given keep their value (--user-header '' removes the header).")
+		fs := c.flags("apps set", "SLUG [--url URL] [--title T] [--description D] [--user-header NAME] [--external-url URL]",
+			"Change an app; flags not given keep their value (--user-header '' removes the header, --external-url '' the external URL).")
 		cfg := dbFlags(fs)
 		upstream := fs.String("url", "", "the upstream URL")
 		title := fs.String("title", "", "the app's title")
 		desc := fs.String("description", "", "what the app shows")
 		header := fs.String("user-header", "", "one more header carrying the viewer's email to the upstream")
+		external := fs.String("external-url", "", externalURLHelp)
 		pos, err := c.parse(fs, args, 1, 1)
 		if err != nil {
 			return err
@@ -94,6 +102,9 @@ func cmdApps(ctx context.Context, c *CLI, args []string) error {
 			}
 			if set["user-header"] {
 				a.UserHeader = *header
+			}
+			if set["external-url"] {
+				a.ExternalURL = *external
 			}
 			if a, err = db.CleanApp(a); err != nil {
 				return err
@@ -133,9 +144,9 @@ func cmdApps(ctx context.Context, c *CLI, args []string) error {
 			if err != nil {
 				return err
 			}
-			c.table("SLUG\tUPSTREAM\tTITLE\tUSER HEADER", func(w io.Writer) {
+			c.table("SLUG\tUPSTREAM\tTITLE\tUSER HEADER\tEXTERNAL URL", func(w io.Writer) {
 				for _, a := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.Slug, termEscape(a.Upstream), termEscape(a.Title), a.UserHeader)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Slug, termEscape(a.Upstream), termEscape(a.Title), a.UserHeader, termEscape(a.ExternalURL))
 				}
 			})
 			if len(list) == 0 {

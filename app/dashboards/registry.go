@@ -46,6 +46,9 @@ type App struct {
 	Upstream string
 	// UserHeader is one more header carrying the viewer's email ("" none).
 	UserHeader string
+	// ExternalURL is where a team's own proxy serves the app behind
+	// forward authentication ("" none); it ends in "/".
+	ExternalURL string
 }
 
 // Panel is one htmx fragment of a dashboard.
@@ -308,7 +311,7 @@ func (r *Registry) buildApps(version int64, apps []db.App) *appSet {
 			continue // a dashboard in code or a file owns the slug
 		}
 		d := &Dashboard{Slug: a.Slug, Title: a.Title, Description: a.Description,
-			App: &App{Upstream: a.Upstream, UserHeader: a.UserHeader}}
+			App: &App{Upstream: a.Upstream, UserHeader: a.UserHeader, ExternalURL: a.ExternalURL}}
 		as.order = append(as.order, d)
 		as.bySlug[a.Slug] = d
 	}
