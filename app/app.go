@@ -38,6 +38,7 @@ import (
 	"gatehouse/app/conns"
 	"gatehouse/app/dashboards"
 	"gatehouse/app/mailer"
+	"gatehouse/app/scim"
 	"gatehouse/db"
 )
 
@@ -78,6 +79,8 @@ type App struct {
 	streams *conns.Budget
 	// apps serves app origins (app/apps); nil when apps are off.
 	apps *apps.Handler
+	// scim serves /scim/v2 (app/scim).
+	scim *scim.Handler
 }
 
 // New builds an App over an opened and migrated store.
@@ -132,6 +135,7 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	if err := a.newApps(ctx); err != nil {
 		return nil, err
 	}
+	a.newSCIM()
 	return a, nil
 }
 
