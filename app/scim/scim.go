@@ -287,7 +287,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		e = &Error{Status: http.StatusConflict, SCIMType: "uniqueness", Detail: "An account with this email exists and is not linked: " +
 			"only accounts of the SSO domains (--oidc-domains), with linking by email on (--oidc-link=email), and not an admin's, are linked by SCIM."}
 	case errors.Is(err, db.ErrSCIMUnknownMember):
-		e = badRequest("invalidValue", "%s (a member must be a user provisioned over SCIM).", plain(err))
+		msg := err.Error()
+		e = badRequest("invalidValue", "%s%s (a member must be a user provisioned over SCIM).", strings.ToUpper(msg[:1]), msg[1:])
 	case errors.Is(err, db.ErrLastAdmin):
 		e = &Error{Status: http.StatusConflict, SCIMType: "mutability", Detail: "This is the last active admin of Gatehouse: it cannot be deactivated."}
 	case errors.Is(err, db.ErrUnavailable):
