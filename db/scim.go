@@ -61,6 +61,8 @@ type SCIMUserRow struct {
 	FamilyName  string `bun:"family_name,notnull"`
 	CreatedAt   int64  `bun:"created_at,notnull"`
 	UpdatedAt   int64  `bun:"updated_at,notnull"`
+	// DeletedAt is when the IdP deleted the user (0: it manages them).
+	DeletedAt int64 `bun:"deleted_at,nullzero"`
 }
 
 // SCIMGroupRow is a group the IdP pushed.
@@ -246,6 +248,7 @@ func (r scimUserScan) user() SCIMUser {
 }
 
 func (q SCIMUserQuery) apply(sel *bun.SelectQuery) *bun.SelectQuery {
+	sel = sel.Where("su.deleted_at IS NULL")
 	if q.ID != 0 {
 		sel = sel.Where("u.id = ?", q.ID)
 	}
@@ -492,7 +495,7 @@ func (t *SCIMTx) Group(ctx context.Context, id int64) (SCIMGroup, error) {
 }
 
 func (t *SCIMTx) userNameTaken(ctx context.Context, userName string, except int64) error {
-	n, err := t.tx.NewSelect().Model((*SCIMUserRow)(nil)).Where("user_name_key = ? AND user_id <> ?", strings.ToLower(userName), except).Count(ctx)
+	n, err := t.tx.NewSelect().Model((*SCIMUserRow)(nil)).Where("user_name_key = ? AND user_id <> ? AND deleted_at IS NULL", strings.ToLower(userName), except).Count(ctx)
 	if err != nil {
 		return err
 	}
@@ -505,10 +508,11 @@ func (t *SCIMTx) userNameTaken(ctx context.Context, userName string, except int6
 // CreateUser makes u a user the IdP manages. An account with u.Email that
 // the IdP does not manage yet is linked, keeping its history, only when
 // p allows an SSO sign-in to link it (its domain is one of p.Domains and
-// linking by email is on) and it is not an admin's; otherwise
-// ErrSCIMLinkRefused. A new account has no password: its owner signs in
+// linking by email is on) and it is not an admin's, or when the IdP
+// managed it before and deleted it; otherwise ErrSCIMLinkRefused. A new account has no password: its owner signs in
 // with SSO. linked says which happened.
 func (t *SCIMTx) CreateUser(ctx context.Context, u SCIMUser, p SSOPolicy) (out SCIMUser, linked bool, err error) {
+	relinked := false
 	if err := t.userNameTaken(ctx, u.UserName, 0); err != nil {
 		return SCIMUser{}, false, err
 	}
@@ -517,20 +521,26 @@ func (t *SCIMTx) CreateUser(ctx context.Context, u SCIMUser, p SSOPolicy) (out S
 	err = t.tx.NewSelect().Model(&acct).Where("email = ?", u.Email).Limit(1).Scan(ctx)
 	switch err = storageErr(err); {
 	case err == nil:
-		n, err := t.tx.NewSelect().Model((*SCIMUserRow)(nil)).Where("user_id = ?", acct.ID).Count(ctx)
-		if err != nil {
-			return SCIMUser{}, false, err
-		}
-		if n > 0 {
+		var prior SCIMUserRow
+		err := t.tx.NewSelect().Model(&prior).Where("user_id = ?", acct.ID).Limit(1).Scan(ctx)
+		switch err = storageErr(err); {
+		case err == nil && prior.DeletedAt == 0:
 			return SCIMUser{}, false, fmt.Errorf("the account %s is already provisioned: %w", u.Email, ErrDuplicate)
-		}
-		domain := u.Email[strings.LastIndexByte(u.Email, '@')+1:]
-		if p.NoEmailLink || acct.IsAdmin || !slices.Contains(p.Domains, domain) {
-			return SCIMUser{}, false, ErrSCIMLinkRefused
+		case err == nil:
+			// The IdP deleted this person and creates them again: the
+			// account it managed is its again, whatever the domain rule.
+			relinked = true
+		case !errors.Is(err, ErrNotFound):
+			return SCIMUser{}, false, err
+		default:
+			domain := u.Email[strings.LastIndexByte(u.Email, '@')+1:]
+			if p.NoEmailLink || acct.IsAdmin || !slices.Contains(p.Domains, domain) {
+				return SCIMUser{}, false, ErrSCIMLinkRefused
+			}
 		}
 		linked = true
 		if err := t.s.insertAudit(ctx, t.tx, t.a, Event{Action: ActionSCIMUserLink, Target: acct.Email,
-			Detail: map[string]any{"after": map[string]any{"userName": u.UserName, "externalId": u.ExternalID}}}); err != nil {
+			Detail: map[string]any{"after": map[string]any{"userName": u.UserName, "externalId": u.ExternalID, "again": relinked}}}); err != nil {
 			return SCIMUser{}, false, err
 		}
 		if u.Name != "" && u.Name != acct.Name {
@@ -558,7 +568,13 @@ func (t *SCIMTx) CreateUser(ctx context.Context, u SCIMUser, p SSOPolicy) (out S
 	}
 	row := SCIMUserRow{UserID: acct.ID, UserName: u.UserName, UserNameKey: strings.ToLower(u.UserName), ExternalID: u.ExternalID,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, CreatedAt: now, UpdatedAt: now}
-	if _, err := t.tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+	q := t.tx.NewInsert().Model(&row)
+	if relinked {
+		q = q.On("CONFLICT (user_id) DO UPDATE").Set("user_name = EXCLUDED.user_name").Set("user_name_key = EXCLUDED.user_name_key").
+			Set("external_id = EXCLUDED.external_id").Set("given_name = EXCLUDED.given_name").Set("family_name = EXCLUDED.family_name").
+			Set("updated_at = EXCLUDED.updated_at").Set("deleted_at = NULL")
+	}
+	if _, err := q.Exec(ctx); err != nil {
 		return SCIMUser{}, false, err
 	}
 	out, err = t.User(ctx, acct.ID)
@@ -633,8 +649,9 @@ func (t *SCIMTx) SaveUser(ctx context.Context, before, after SCIMUser) error {
 
 // DeleteUser deactivates a user the IdP manages (sessions end, open pages
 // and apps are cut) and stops managing it: it leaves its pushed groups,
-// so memberships they fed go, and SCIM no longer shows it. The account,
-// its manual memberships and its history stay.
+// so memberships they fed go, SCIM no longer shows it and its userName is
+// free. The account, its manual memberships and its history stay, and
+// the IdP creating the person again takes the account back.
 func (t *SCIMTx) DeleteUser(ctx context.Context, id int64) error {
 	u, err := t.User(ctx, id)
 	if err != nil {
@@ -651,7 +668,7 @@ func (t *SCIMTx) DeleteUser(ctx context.Context, id int64) error {
 	if _, err := t.tx.NewDelete().Model((*SCIMMemberRow)(nil)).Where("user_id = ?", id).Exec(ctx); err != nil {
 		return err
 	}
-	if _, err := t.tx.NewDelete().Model((*SCIMUserRow)(nil)).Where("user_id = ?", id).Exec(ctx); err != nil {
+	if _, err := t.tx.NewUpdate().Model((*SCIMUserRow)(nil)).Set("deleted_at = ?", t.s.nowMS()).Where("user_id = ?", id).Exec(ctx); err != nil {
 		return err
 	}
 	return t.s.insertAudit(ctx, t.tx, t.a, Event{Action: ActionSCIMUserDelete, Target: u.Email,
@@ -684,7 +701,7 @@ func (t *SCIMTx) checkMembers(ctx context.Context, members []SCIMRef) error {
 	var found []int64
 	for chunk := range slices.Chunk(ids, 500) {
 		var part []int64
-		if err := t.tx.NewSelect().Model((*SCIMUserRow)(nil)).Column("user_id").Where("user_id IN (?)", bun.In(chunk)).Scan(ctx, &part); err != nil {
+		if err := t.tx.NewSelect().Model((*SCIMUserRow)(nil)).Column("user_id").Where("user_id IN (?) AND deleted_at IS NULL", bun.In(chunk)).Scan(ctx, &part); err != nil {
 			return err
 		}
 		found = append(found, part...)

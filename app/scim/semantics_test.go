@@ -245,7 +245,7 @@ func TestSCIMGroupsFeedMappedGroups(t *testing.T) {
 func TestSCIMDeleteKeepsHistory(t *testing.T) {
 	dialects(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		e := newEnv(t, dsn, db.SSOPolicy{Domains: []string{"example.com"}})
+		e := newEnv(t, dsn, db.SSOPolicy{}) // no domain may be linked by email
 		id := e.pushUser("ann@example.com", nil)
 		u := e.user("ann@example.com")
 		if _, err := e.store.Sessions(db.DefaultSessionLimits).Create(ctx, db.NewSession{UserID: u.ID, Method: "sso"}); err != nil {
@@ -266,11 +266,31 @@ func TestSCIMDeleteKeepsHistory(t *testing.T) {
 		if n := e.audited("scim:okta", db.ActionUserDeactivate, "ann@example.com"); n != 1 {
 			t.Errorf("%d deactivation rows", n)
 		}
-		// The IdP may create the person again: the account comes back,
-		// linked by the domain rule, with its history.
-		status, got, _ := e.do("POST", "/Users", map[string]any{"userName": "ann@example.com", "active": true})
-		if status != 201 || got["id"] != id || got["active"] != true {
+		if status, _, _ := e.do("GET", "/Users/"+id, nil); status != 404 {
+			t.Errorf("GET after DELETE: %d", status)
+		}
+		if status, got, _ := e.do("GET", "/Users?filter=userName%20eq%20%22ann@example.com%22", nil); status != 200 || got["totalResults"] != float64(0) {
+			t.Errorf("filter after DELETE: %d %v", status, got)
+		}
+		// The IdP may create the person again: the account it managed
+		// comes back with its history, whatever the domain rule.
+		status, got, _ := e.do("POST", "/Users", map[string]any{"userName": "ann@example.com", "externalId": "again", "active": true})
+		if status != 201 || got["id"] != id || got["active"] != true || got["externalId"] != "again" {
 			t.Errorf("re-create: %d %v", status, got)
+		}
+		if n := e.audited("scim:okta", db.ActionSCIMUserLink, "ann@example.com"); n != 1 {
+			t.Errorf("%d link rows", n)
+		}
+		// Its userName was free meanwhile: another account may take it
+		// while the first is deleted.
+		e.do("DELETE", "/Users/"+id, nil)
+		other := e.pushUser("Ann@example.com", map[string]any{"emails": []any{map[string]any{"value": "ann.new@example.com"}}})
+		if other == id {
+			t.Error("the deleted account was reused for another email")
+		}
+		status, got, _ = e.do("POST", "/Users", map[string]any{"userName": "ann.old", "emails": []any{map[string]any{"value": "ann@example.com"}}})
+		if status != 201 || got["id"] != id {
+			t.Errorf("re-create under another userName: %d %v", status, got)
 		}
 	})
 }

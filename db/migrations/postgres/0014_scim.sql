@@ -12,13 +12,18 @@ CREATE TABLE scim_tokens (
 CREATE TABLE scim_users (
     user_id       BIGINT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     user_name     TEXT   COLLATE "C" NOT NULL,
-    user_name_key TEXT   COLLATE "C" NOT NULL UNIQUE,
+    user_name_key TEXT   COLLATE "C" NOT NULL,
     external_id   TEXT   COLLATE "C" NOT NULL DEFAULT '',
     given_name    TEXT   COLLATE "C" NOT NULL DEFAULT '',
     family_name   TEXT   COLLATE "C" NOT NULL DEFAULT '',
     created_at    BIGINT NOT NULL,
-    updated_at    BIGINT NOT NULL
+    updated_at    BIGINT NOT NULL,
+    deleted_at    BIGINT
 );
+-- A user the IdP deleted keeps its row (deleted_at set): SCIM no longer
+-- shows it, its userName is free, and the IdP creating the person again
+-- takes the account back.
+CREATE UNIQUE INDEX scim_users_name ON scim_users (user_name_key) WHERE deleted_at IS NULL;
 CREATE INDEX scim_users_external ON scim_users (external_id);
 
 CREATE TABLE scim_groups (
