@@ -539,8 +539,19 @@ func (t *SCIMTx) CreateUser(ctx context.Context, u SCIMUser, p SSOPolicy) (out S
 			}
 		}
 		linked = true
-		if err := t.s.insertAudit(ctx, t.tx, t.a, Event{Action: ActionSCIMUserLink, Target: acct.Email,
-			Detail: map[string]any{"after": map[string]any{"userName": u.UserName, "externalId": u.ExternalID, "again": relinked}}}); err != nil {
+		detail := map[string]any{"after": map[string]any{"userName": u.UserName, "externalId": u.ExternalID, "again": relinked}}
+		if acct.EmailPending {
+			// As at an SSO sign-in: an unconfirmed sign-up was typed by
+			// whoever knew the address, perhaps not the person the IdP
+			// vouches for; it becomes theirs without the sign-up's
+			// password, links and sessions.
+			if err := discardSignup(ctx, t.tx, acct.ID, acct.Name, now); err != nil {
+				return SCIMUser{}, false, err
+			}
+			acct.EmailPending, acct.PasswordHash = false, ""
+			detail["unconfirmed_signup"] = "password and links discarded"
+		}
+		if err := t.s.insertAudit(ctx, t.tx, t.a, Event{Action: ActionSCIMUserLink, Target: acct.Email, Detail: detail}); err != nil {
 			return SCIMUser{}, false, err
 		}
 		if u.Name != "" && u.Name != acct.Name {

@@ -294,3 +294,23 @@ func TestSCIMDeleteKeepsHistory(t *testing.T) {
 		}
 	})
 }
+
+// An unconfirmed sign-up with the email was typed by whoever knew the
+// address: linking it to the IdP's person discards its password, as an
+// SSO sign-in does.
+func TestSCIMLinkDiscardsUnconfirmedSignup(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "", db.SSOPolicy{Domains: []string{"corp.example"}})
+	u, err := e.store.SignupPendingUser(ctx, db.Actor{Email: "signup"}, db.NewUser{Email: "cfo@corp.example", Name: "Not the CFO", PasswordHash: "typed-by-someone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, got, _ := e.do("POST", "/Users", map[string]any{"userName": "cfo@corp.example", "displayName": "Chief Financial Officer"})
+	if status != 201 || got["id"] != fmt.Sprint(u.ID) {
+		t.Fatalf("link: %d %v", status, got)
+	}
+	after := e.user("cfo@corp.example")
+	if after.HasPassword() || after.EmailPending || !after.IsActive || after.Name != "Chief Financial Officer" {
+		t.Errorf("after linking the unconfirmed sign-up: %+v", after)
+	}
+}
