@@ -22,10 +22,11 @@ func (a *App) newSCIM() {
 
 // withSCIM sends requests under /scim/v2 to the SCIM handler, outside the
 // browser's chain: no session is loaded, no cookie counts, no CSRF check
-// is skipped for anything else. Only the request log and panic recovery
-// come first (the handler answers its own panics in SCIM JSON).
+// is skipped for anything else. Only the request log and the metrics
+// (every SCIM request under the one route label "/scim/v2") come first;
+// the handler answers its own panics in SCIM JSON.
 func (a *App) withSCIM(main http.Handler) http.Handler {
-	h := chain(a.scim, a.logRequests)
+	h := a.metrics.instrument(chain(a.metrics.noteRoute(scim.Prefix, a.scim), a.logRequests))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == scim.Prefix || strings.HasPrefix(r.URL.Path, scim.Prefix+"/") {
 			h.ServeHTTP(w, r)

@@ -13,7 +13,7 @@ import (
 
 // scimRequest sends a SCIM request through the whole server with auth as
 // the Authorization header ("" for none), from client c.
-func (ta *testApp) scimRequest(t *testing.T, c *http.Client, method, path, body, auth string, headers map[string]string) (*http.Response, string) {
+func (ta *testApp) scimRequest(t testing.TB, c *http.Client, method, path, body, auth string, headers map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, ta.Server.URL+"/scim/v2"+path, strings.NewReader(body))
 	if err != nil {
