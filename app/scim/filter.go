@@ -70,7 +70,7 @@ func match(e filter.Expression, res map[string]any) bool {
 		name := e.AttributePath.AttributeName
 		v, ok := lookup(res, name)
 		if !ok {
-			return e.Operator != filter.PR && e.Operator == filter.NE
+			return e.Operator == filter.NE
 		}
 		values := elements(v)
 		attr := name
@@ -355,7 +355,7 @@ type projector struct {
 
 // projection reads attributes and excludedAttributes (names may carry the
 // resource's schema URN).
-func projection(r *http.Request, kind string) (projector, error) {
+func projection(r *http.Request) (projector, error) {
 	var p projector
 	read := func(param string) (map[string]map[string]bool, error) {
 		raw := r.URL.Query().Get(param)

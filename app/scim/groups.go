@@ -92,7 +92,7 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, db.ErrNotFound)
 		return
 	}
-	proj, err := projection(r, "Group")
+	proj, err := projection(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -115,7 +115,7 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	proj, err := projection(r, "Group")
+	proj, err := projection(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -174,7 +174,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	proj, perr := projection(r, "User")
+	proj, perr := projection(r)
 	if perr != nil {
 		h.fail(w, r, perr)
 		return
@@ -188,7 +188,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	proj, err := projection(r, "User")
+	proj, err := projection(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
