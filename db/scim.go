@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Audit actions for SCIM provisioning. Changes made over SCIM are written
@@ -470,8 +471,14 @@ func (s *Store) syncSCIMUser(ctx context.Context, tx bun.Tx, a Actor, userID int
 	return err
 }
 
-// User returns a user the IdP manages (ErrNotFound otherwise).
+// User returns a user the IdP manages (ErrNotFound otherwise). On
+// PostgreSQL it locks the user's row first, so two requests changing one
+// user take turns instead of losing one's change (SQLite's write
+// transactions take turns already).
 func (t *SCIMTx) User(ctx context.Context, id int64) (SCIMUser, error) {
+	if _, err := lockUser(ctx, t.tx, id); err != nil {
+		return SCIMUser{}, err
+	}
 	us, _, err := listSCIMUsers(ctx, t.tx, SCIMUserQuery{ID: id})
 	if err != nil {
 		return SCIMUser{}, err
@@ -482,8 +489,14 @@ func (t *SCIMTx) User(ctx context.Context, id int64) (SCIMUser, error) {
 	return us[0], nil
 }
 
-// Group returns a pushed group with its members (ErrNotFound otherwise).
+// Group returns a pushed group with its members (ErrNotFound otherwise),
+// its row locked on PostgreSQL like User's.
 func (t *SCIMTx) Group(ctx context.Context, id int64) (SCIMGroup, error) {
+	if t.tx.Dialect().Name() == dialect.PG {
+		if _, err := t.tx.ExecContext(ctx, "SELECT id FROM scim_groups WHERE id = ? FOR UPDATE", id); err != nil {
+			return SCIMGroup{}, err
+		}
+	}
 	gs, _, err := listSCIMGroups(ctx, t.tx, SCIMGroupQuery{ID: id})
 	if err != nil {
 		return SCIMGroup{}, err

@@ -314,3 +314,39 @@ func TestSCIMLinkDiscardsUnconfirmedSignup(t *testing.T) {
 		t.Errorf("after linking the unconfirmed sign-up: %+v", after)
 	}
 }
+
+// Requests changing one group at once take turns: none is lost, none
+// fails, and the same member added twice at once is one member.
+func TestSCIMConcurrentGroupPatches(t *testing.T) {
+	dialects(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, db.SSOPolicy{})
+		e.mapGroup("team", "Team")
+		var users []string
+		for i := range 8 {
+			users = append(users, e.pushUser(fmt.Sprintf("c%d@example.com", i), nil))
+		}
+		g := e.pushGroup("Team")
+		done := make(chan int, 2*len(users))
+		for i := range 2 * len(users) {
+			go func() {
+				status, _, _ := e.do("PATCH", "/Groups/"+g, patch(map[string]any{"op": "add", "path": "members",
+					"value": []any{map[string]any{"value": users[i%len(users)]}}}))
+				done <- status
+			}()
+		}
+		for range 2 * len(users) {
+			if status := <-done; status != 204 {
+				t.Errorf("a concurrent PATCH answered %d", status)
+			}
+		}
+		_, got, _ := e.do("GET", "/Groups/"+g, nil)
+		if n := len(got["members"].([]any)); n != len(users) {
+			t.Errorf("%d members, want %d", n, len(users))
+		}
+		for i := range users {
+			if m := e.membership(fmt.Sprintf("c%d@example.com", i), "team"); m != db.SourceIdP {
+				t.Errorf("c%d in team: %q", i, m)
+			}
+		}
+	})
+}
