@@ -109,6 +109,19 @@ func TestOktaReplay(t *testing.T) {
 		if n := e.audited("scim:okta", db.ActionMemberRemove, "sales / second.user@okta.local"); n != 1 {
 			t.Errorf("%d member.remove rows for sales / second.user", n)
 		}
+		for _, c := range []struct {
+			action, target string
+			want           int
+		}{
+			{db.ActionSCIMGroupCreate, "Test SCIMv2", 1},
+			{db.ActionSCIMGroupUpdate, "Sales", 3}, // the rename, the add, the removal; the repeats change nothing
+			{db.ActionSCIMGroupDelete, "Old team", 1},
+			{db.ActionSCIMUserUpdate, "test.user@okta.local", 1},
+		} {
+			if n := e.audited("scim:okta", c.action, c.target); n != c.want {
+				t.Errorf("%d %s rows for %s, want %d", n, c.action, c.target, c.want)
+			}
+		}
 	})
 }
 
