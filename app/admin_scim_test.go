@@ -42,6 +42,18 @@ func TestAdminSCIMPage(t *testing.T) {
 		}
 	}
 
+	// A provisioned user's page says so; another's does not.
+	res, body = ta.scimRequest(t, ta.client(), "POST", "/Users", `{"userName":"pat@example.com","externalId":"okta-00u1"}`, "Bearer "+tok, nil)
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("SCIM create: %d %s", res.StatusCode, body)
+	}
+	if _, body := ta.get(t, c, "/admin/users/"+ta.userID(t, "pat@example.com"), false); !strings.Contains(body, "Provisioned by the identity provider") ||
+		!strings.Contains(body, "as “pat@example.com” (its id “okta-00u1”).") {
+		t.Error("the provisioned user's page does not say the IdP manages them")
+	}
+	if _, body := ta.get(t, c, "/admin/users/"+ta.userID(t, "admin@example.com"), false); strings.Contains(body, "Provisioned by") {
+		t.Error("the admin's page says they are provisioned")
+	}
 	// One good and one bad request with the token.
 	if res, body := ta.scimRequest(t, ta.client(), "GET", "/Users?count=1", "", "Bearer "+tok, nil); res.StatusCode != 200 {
 		t.Fatalf("SCIM with the new token: %d %s", res.StatusCode, body)
