@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,22 +43,34 @@ func TestSCIMDeprovisioningCutsOpenPage(t *testing.T) {
 	id, _ := user["id"].(string)
 
 	alice := b.newTab(t, "alice")
-	logIn(t, alice, srv.URL, "alice@demo.example", demoPassword)
-	alice.open(t, srv.URL+"/dashboards/sales")
-	waitDashboard(t, alice)
 	defer alice.assertClean(t)
-
-	start := time.Now()
-	if got := scim("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`); got["active"] != false {
-		t.Fatalf("PATCH answered %v", got)
+	// Five rounds: deprovision with alice's dashboard open, then the IdP
+	// reactivates her and she signs in again. The slowest of five is
+	// logged as the p95 the issue asks about (the bound waited for is
+	// liveBound, wide for a loaded CI machine).
+	const rounds = 5
+	var took []time.Duration
+	for round := range rounds {
+		logIn(t, alice, srv.URL, "alice@demo.example", demoPassword)
+		alice.open(t, srv.URL+"/dashboards/sales")
+		waitDashboard(t, alice)
+		start := time.Now()
+		if got := scim("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`); got["active"] != false {
+			t.Fatalf("PATCH answered %v", got)
+		}
+		alice.waitFor(t, "the login page", `location.pathname === "/login" && !!document.querySelector('form[action="/login"]')`, liveBound)
+		took = append(took, time.Since(start))
+		var next string
+		alice.eval(t, `document.querySelector('input[name="next"]').value`, &next)
+		if next != "/dashboards/sales" {
+			t.Errorf("round %d: login form next = %q, want /dashboards/sales", round+1, next)
+		}
+		if round < rounds-1 {
+			scim("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":true}]}`)
+		}
 	}
-	alice.waitFor(t, "the login page", `location.pathname === "/login" && !!document.querySelector('form[action="/login"]')`, liveBound)
-	t.Logf("deprovisioned over SCIM: the open page showed the login form %s after the PATCH was sent", time.Since(start).Round(time.Millisecond))
-	var next string
-	alice.eval(t, `document.querySelector('input[name="next"]').value`, &next)
-	if next != "/dashboards/sales" {
-		t.Errorf("login form next = %q, want /dashboards/sales", next)
-	}
+	slices.Sort(took)
+	t.Logf("deprovisioned over SCIM: the open page showed the login form after %v (slowest of %d, the p95 here: %v)", took, rounds, took[len(took)-1].Round(time.Millisecond))
 	if out := srv.cli(t, "audit", "list", "--limit", "20"); !strings.Contains(out, "scim:okta") || !strings.Contains(out, "user.deactivate") {
 		t.Errorf("the audit log has no deactivation by scim:okta:\n%s", out)
 	}
