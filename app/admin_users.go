@@ -167,6 +167,13 @@ func (a *App) userPage(r *http.Request, u db.User) (components.UserPageData, err
 	if d.Factors, err = a.store.Factors(r.Context(), u.ID); err != nil {
 		return d, err
 	}
+	scimUsers, _, err := a.store.ListSCIMUsers(r.Context(), db.SCIMUserQuery{ID: u.ID})
+	if err != nil {
+		return d, err
+	}
+	if len(scimUsers) == 1 {
+		d.SCIM = &scimUsers[0]
+	}
 	return d, nil
 }
 

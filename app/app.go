@@ -39,6 +39,7 @@ import (
 	"gatehouse/app/dashboards"
 	"gatehouse/app/filedash"
 	"gatehouse/app/mailer"
+	"gatehouse/app/scim"
 	"gatehouse/db"
 )
 
@@ -81,6 +82,8 @@ type App struct {
 	apps *apps.Handler
 	// files serves the dashboards directory (app/filedash); nil without one.
 	files *filedash.Server
+	// scim serves /scim/v2 (app/scim).
+	scim *scim.Handler
 }
 
 // New builds an App over an opened and migrated store.
@@ -135,6 +138,7 @@ func New(ctx context.Context, cfg Config, store *db.Store, log *slog.Logger, reg
 	if err := a.newApps(ctx); err != nil {
 		return nil, err
 	}
+	a.newSCIM()
 	return a, nil
 }
 

@@ -259,6 +259,28 @@ func (m *appMetrics) notePattern(mux http.Handler) http.Handler {
 	})
 }
 
+// noteRoute is notePattern for a handler with routes of its own (SCIM):
+// its requests are counted under route, one fixed label.
+func (m *appMetrics) noteRoute(route string, h http.Handler) http.Handler {
+	if m == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		for rw := w; rw != nil; {
+			if mw, ok := rw.(*metricsWriter); ok {
+				mw.route = route
+				return
+			}
+			u, ok := rw.(interface{ Unwrap() http.ResponseWriter })
+			if !ok {
+				return
+			}
+			rw = u.Unwrap()
+		}
+	})
+}
+
 // metricsWriter records a response's status (through the statusWriter the
 // request log uses too) and, from notePattern, its route.
 type metricsWriter struct {

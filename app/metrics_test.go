@@ -59,6 +59,12 @@ func TestMetricsCountWhatUsersDid(t *testing.T) {
 	ta.get(t, outsiderC, "/dashboards/test/panels/open", true)         // denied
 	ta.get(t, outsiderC, "/dashboards/secret-plans-q3/panels/x", true) // 404: user input in the path
 	ta.get(t, outsiderC, "/no/such/page?email=outsider@example.com", false)
+	tok, err := ta.store.CreateSCIMToken(ctx, db.Actor{Email: "test"}, "okta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.scimRequest(t, anon, "GET", "/Users?filter=userName%20eq%20%22secret-plans%22", "", "Bearer "+tok, nil) // 200
+	ta.scimRequest(t, anon, "GET", "/Users/secret-plans", "", "Bearer nope", nil)                              // 401
 
 	out := scrape(t, ta.App)
 	for _, want := range []string{
@@ -70,6 +76,8 @@ func TestMetricsCountWhatUsersDid(t *testing.T) {
 		`gatehouse_http_requests_total{code="404",route="GET /dashboards/{slug}/panels/{panel}"} 1`,
 		`gatehouse_http_requests_total{code="404",route="/"} 1`,
 		`gatehouse_http_request_duration_seconds_count{route="POST /login"} 3`,
+		`gatehouse_http_requests_total{code="200",route="/scim/v2"} 1`,
+		`gatehouse_http_requests_total{code="401",route="/scim/v2"} 1`,
 		`gatehouse_access_decisions_total{dashboard="test",result="allowed"} 1`,
 		`gatehouse_access_decisions_total{dashboard="test",result="denied"} 1`,
 		`gatehouse_logins_total{result="success"} 2`,

@@ -17,6 +17,7 @@ import (
 //	admin:    standard → requireLogin → requireAdmin
 //	manager:  standard → requireLogin → requireGroupManager (admins, or managers of {id})
 //	decider:  standard → requireLogin → requireDecider (admins, or managers of any group)
+//	scim:     log → app/scim (Authorization: Bearer only), for every path under /scim/v2
 //
 // Requests whose Host is an app's origin (SLUG.<apps-domain>) are served by
 // app/apps before any of this: the app's sign-in callback, its denials, and
@@ -121,6 +122,9 @@ func (a *App) Routes() http.Handler {
 	mux.Handle("POST /admin/apps", admin(a.createApp))
 	mux.Handle("POST /admin/apps/{slug}", admin(a.updateApp))
 	mux.Handle("POST /admin/apps/{slug}/delete", admin(a.deleteApp))
+	mux.Handle("GET /admin/scim", admin(a.showSCIM))
+	mux.Handle("POST /admin/scim/tokens", admin(a.createSCIMToken))
+	mux.Handle("POST /admin/scim/tokens/{name}/revoke", admin(a.revokeSCIMToken))
 	mux.Handle("GET /admin/requests", decider(a.showRequests))
 	mux.Handle("POST /admin/requests/{id}", decider(a.decideRequest))
 	mux.Handle("GET /admin/explain", admin(a.showExplain))
@@ -132,8 +136,10 @@ func (a *App) Routes() http.Handler {
 	// Everything else: 405 where another method has a route, otherwise 404.
 	mux.Handle("/", a.unrouted(mux))
 
-	main := a.metrics.instrument(chain(a.metrics.notePattern(mux),
-		a.logRequests, a.recoverPanics, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO))
+	// SCIM (app/scim) at /scim/v2 is not in this chain: a bearer token
+	// is its only credential, never a cookie, and it answers in SCIM JSON.
+	main := a.withSCIM(a.metrics.instrument(chain(a.metrics.notePattern(mux),
+		a.logRequests, a.recoverPanics, a.securityHeaders, a.limitBodies, a.crossOrigin, a.checkInput, a.loadViewer, a.recheckSSO)))
 	// Requests for an app's host (SLUG.<apps-domain>) never reach the
 	// routes above: they are the app's, served by app/apps, logged as
 	// every request is.

@@ -156,6 +156,9 @@ func routeMatrix(f *accessFixture) map[string]routeCase {
 		"POST /admin/apps":                                 {"POST", "/admin/apps", see, no, no, bad, no}, // an empty form
 		"POST /admin/apps/{slug}":                          {"POST", "/admin/apps/" + missing, see, no, no, nf, no},
 		"POST /admin/apps/{slug}/delete":                   {"POST", "/admin/apps/" + missing + "/delete", see, no, no, nf, no},
+		"GET /admin/scim":                                  {"GET", "/admin/scim", see, no, no, ok, no},
+		"POST /admin/scim/tokens":                          {"POST", "/admin/scim/tokens", see, no, no, 422, no}, // an empty name
+		"POST /admin/scim/tokens/{name}/revoke":            {"POST", "/admin/scim/tokens/nope/revoke", see, no, no, nf, no},
 		"POST /admin/access/{slug}/{group}":                {"POST", "/admin/access/nope/" + id(team), see, no, no, nf, no},
 		"GET /admin/requests":                              {"GET", "/admin/requests", see, no, no, ok, ok},
 		"POST /admin/requests/{id}":                        {"POST", "/admin/requests/" + missing, see, no, no, nf, nf},

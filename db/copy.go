@@ -52,6 +52,10 @@ var copyTables = []struct {
 	{"webauthn_challenges", copyRows[WebAuthnChallenge], false},
 	{"apps", copyRows[App], false},
 	{"app_codes", copyRows[AppCode], false},
+	{"scim_tokens", copyRows[SCIMToken], false},
+	{"scim_users", copyRows[SCIMUserRow], false},
+	{"scim_groups", copyRows[SCIMGroupRow], true},
+	{"scim_members", copyRows[SCIMMemberRow], false},
 }
 
 // CopyInto copies every row of s (users and their IdP links, groups and

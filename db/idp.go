@@ -339,7 +339,8 @@ func (s *Store) syncIdPGroups(ctx context.Context, tx bun.Tx, a Actor, u User, i
 	return sync, nil
 }
 
-// MapIdPGroup makes idpGroup feed a group from the next SSO sign-in on.
+// MapIdPGroup makes idpGroup feed a group from the next SSO sign-in on,
+// and at once for the members of the pushed SCIM group of that name.
 // ErrDuplicate when it already does.
 func (s *Store) MapIdPGroup(ctx context.Context, a Actor, groupID int64, idpGroup string) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -350,8 +351,13 @@ func (s *Store) MapIdPGroup(ctx context.Context, a Actor, groupID int64, idpGrou
 		if _, err := tx.NewInsert().Model(&IdPGroupMapping{GroupID: groupID, IdPGroup: idpGroup, CreatedAt: s.nowMS()}).Exec(ctx); err != nil {
 			return err
 		}
-		return s.insertAudit(ctx, tx, a, Event{Action: ActionGroupMap, Target: g.Name + " ← " + idpGroup,
-			Detail: map[string]any{"after": map[string]any{"group": g.Name, "idp_group": idpGroup}}})
+		if err := s.insertAudit(ctx, tx, a, Event{Action: ActionGroupMap, Target: g.Name + " ← " + idpGroup,
+			Detail: map[string]any{"after": map[string]any{"group": g.Name, "idp_group": idpGroup}}}); err != nil {
+			return err
+		}
+		// The members SCIM already pushed in idpGroup join now, not at
+		// their next sign-in.
+		return s.syncPushedMembers(ctx, tx, a, idpGroup)
 	})
 }
 

@@ -181,48 +181,56 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, oldHash, n
 // user's sessions at once and refuses to remove the last active admin.
 func (s *Store) SetActive(ctx context.Context, a Actor, userID int64, active bool) error {
 	return s.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := lockAdmins(ctx, tx); err != nil {
-			return err
-		}
-		u, err := lockUser(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		// Activating an unconfirmed sign-up confirms it: the admin vouches
-		// for the address (the way out when mail is gone).
-		confirm := active && u.EmailPending
-		if u.IsActive == active && !confirm {
-			return nil
-		}
-		if !active && u.IsAdmin {
-			if err := ensureAnotherAdmin(ctx, tx, userID); err != nil {
-				return err
-			}
-		}
-		q := tx.NewUpdate().Model((*User)(nil)).Set("is_active = ?", active).Set("updated_at = ?", s.nowMS()).Where("id = ?", userID)
-		if confirm {
-			q = q.Set("email_pending = FALSE")
-		}
-		if _, err := q.Exec(ctx); err != nil {
-			return err
-		}
-		action := ActionUserActivate
-		if !active {
-			action = ActionUserDeactivate
-			if _, err := tx.NewDelete().Model((*SessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
-				return err
-			}
-			if err := endMailLinks(ctx, tx, u); err != nil {
-				return err
-			}
-		}
-		before, after := map[string]any{"active": u.IsActive}, map[string]any{"active": active}
-		if confirm {
-			before["email_confirmed"], after["email_confirmed"] = false, true
-		}
-		return s.insertAudit(ctx, tx, a, Event{Action: action, Target: u.Email,
-			Detail: map[string]any{"before": before, "after": after}})
+		return s.setActive(ctx, tx, a, userID, active)
 	})
+}
+
+// setActive is SetActive inside tx: the one deactivation path (the admin
+// panel, the command line and SCIM), so every one of them ends the
+// user's sessions and mail links, and the access feed cuts their open
+// pages and app connections once tx commits.
+func (s *Store) setActive(ctx context.Context, tx bun.Tx, a Actor, userID int64, active bool) error {
+	if err := lockAdmins(ctx, tx); err != nil {
+		return err
+	}
+	u, err := lockUser(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	// Activating an unconfirmed sign-up confirms it: the admin vouches
+	// for the address (the way out when mail is gone).
+	confirm := active && u.EmailPending
+	if u.IsActive == active && !confirm {
+		return nil
+	}
+	if !active && u.IsAdmin {
+		if err := ensureAnotherAdmin(ctx, tx, userID); err != nil {
+			return err
+		}
+	}
+	q := tx.NewUpdate().Model((*User)(nil)).Set("is_active = ?", active).Set("updated_at = ?", s.nowMS()).Where("id = ?", userID)
+	if confirm {
+		q = q.Set("email_pending = FALSE")
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return err
+	}
+	action := ActionUserActivate
+	if !active {
+		action = ActionUserDeactivate
+		if _, err := tx.NewDelete().Model((*SessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
+			return err
+		}
+		if err := endMailLinks(ctx, tx, u); err != nil {
+			return err
+		}
+	}
+	before, after := map[string]any{"active": u.IsActive}, map[string]any{"active": active}
+	if confirm {
+		before["email_confirmed"], after["email_confirmed"] = false, true
+	}
+	return s.insertAudit(ctx, tx, a, Event{Action: action, Target: u.Email,
+		Detail: map[string]any{"before": before, "after": after}})
 }
 
 // endMailLinks ends every emailed link of u (password reset, sign-up

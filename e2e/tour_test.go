@@ -82,10 +82,16 @@ func TestAxeEveryPage(t *testing.T) {
 		{"explain form", "/admin/explain"},
 		{"explain answer", "/admin/explain?user=alice%40demo.example&dashboard=sales"},
 		{"audit log", "/admin/audit"},
+		{"scim", "/admin/scim"},
 	} {
 		admin.open(t, srv.URL+p.path)
 		admin.checkLooks(t, p.name)
 	}
+	admin.open(t, srv.URL+"/admin/scim")
+	admin.typeInto(t, "#scim-token-name", "okta")
+	admin.click(t, button("", "Create token"))
+	admin.waitFor(t, "the new SCIM token", `!!document.querySelector("#scim-token")`, actionTimeout)
+	admin.checkLooks(t, "scim token created")
 	admin.open(t, srv.URL+"/admin/groups")
 	admin.click(t, `//div[@id="groups-table"]//a[normalize-space(.)="sales"]`)
 	admin.waitFor(t, "the sales group's page", `/^\/admin\/groups\/\d+$/.test(location.pathname) && document.readyState === "complete"`, actionTimeout)

@@ -75,6 +75,7 @@ func commands() []command {
 		{"dashboards", dashboardsUsage, "list the dashboards served; check and start dashboard files", cmdDashboards},
 		{"keys", "rotate", "rotate the key that signs the identity assertion apps receive", cmdKeys},
 		{"apps", appsUsage, "manage apps: dashboards that run elsewhere, served at SLUG.<apps-domain>", cmdApps},
+		{"scim", scimUsage, "manage the bearer tokens identity providers use to provision users and groups at /scim/v2 (SCIM 2.0)", cmdSCIM},
 		{"access", accessUsage, "explain a user's access; export, plan and apply access as code (see docs/access-as-code.md)", cmdAccess},
 		{"audit", "list [--since 24h] [--limit N] [--json]", "print the audit log, newest first", cmdAudit},
 		{"backup", "PATH", "write a consistent copy of the SQLite database to PATH while it is in use", cmdBackup},
