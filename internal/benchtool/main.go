@@ -10,6 +10,10 @@
 //	    handler does not: the same security headers and request id, and
 //	    the server's read, write and idle timeouts. The difference between
 //	    the two is net/http's cost of those, not Gatehouse's.
+//	benchtool json ADDR
+//	    a small JSON API on ADDR (every path answers the same 80-odd
+//	    bytes as application/json): the upstream scripts/bench-apps.sh
+//	    puts behind nginx, Caddy and Gatehouse's app proxy.
 //	benchtool coldstart URL CMD [ARG...]
 //	    start CMD and print the milliseconds until URL answers 200, then
 //	    the process id, and leave CMD running (its output goes to our
@@ -40,6 +44,11 @@ func main() {
 			usage()
 		}
 		err = bare(os.Args[2], os.Args[3], os.Args[1] == "headers")
+	case "json":
+		if len(os.Args) != 3 {
+			usage()
+		}
+		err = jsonAPI(os.Args[2])
 	case "coldstart":
 		if len(os.Args) < 4 {
 			usage()
@@ -60,7 +69,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | coldstart URL CMD [ARG...] | mem PID")
+	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | json ADDR | coldstart URL CMD [ARG...] | mem PID")
 	os.Exit(2)
 }
 
@@ -87,6 +96,18 @@ func bare(addr, file string, headers bool) error {
 	if headers { // as app/server.go sets them
 		srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout = 15*time.Second, 30*time.Second, 120*time.Second
 	}
+	return srv.ListenAndServe()
+}
+
+// jsonBody is what the JSON upstream answers: a dashboard's small reading.
+var jsonBody = []byte(`{"region":"north","orders":1234,"revenue":56789.5,"updated":"2026-12-06T07:00:00Z"}` + "\n")
+
+func jsonAPI(addr string) error {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jsonBody)
+	})
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	return srv.ListenAndServe()
 }
 
