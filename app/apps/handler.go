@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		Rewrite:      h.rewrite,
 		Transport:    rt,
 		ErrorHandler: h.upstreamError,
+		BufferPool:   &proxyBuffers,
 		ErrorLog:     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return h, nil
