@@ -7,6 +7,9 @@
 #   nginx      nginx `proxy_pass` with upstream keepalive (unprivileged: its
 #              own prefix, pid, logs and temp paths in the work directory),
 #   caddy      Caddy `reverse_proxy`, no auth,
+#   goproxy    net/http/httputil's ReverseProxy alone (internal/benchtool
+#              proxy: Gatehouse's transport and buffer pool, nothing else),
+#              the floor for a Go proxy,
 #   gatehouse  Gatehouse's app proxy at bench.localhost with a signed-in
 #              app cookie (the handshake walked with curl): every request
 #              decided, identity headers and the signed assertion set,
@@ -21,8 +24,10 @@
 #                   over all slices, p50 and p99 are the median slice's
 #   BENCH_CONNS     connections (default 32)
 #   BENCH_THREADS   wrk threads (default 1, as scripts/bench-load.sh)
-#   BENCH_PORT      first of four free ports (default 18180)
+#   BENCH_PORT      first of five free ports (default 18180)
 #   BENCH_SERVE_FLAGS  extra flags for gatehouse serve
+#   BENCH_GATEHOUSE a gatehouse binary to measure instead of building this
+#                   tree's (to compare a before and an after)
 #
 # To see where Gatehouse's time goes, profile the in-process benchmark:
 #   go test ./app -run '^$' -bench 'AppsProxy/gatehouse' -cpuprofile cpu.out
@@ -38,7 +43,7 @@ slice="$(( ${duration%s} / slices > 0 ? ${duration%s} / slices : 1 ))s"
 conns=${BENCH_CONNS:-32}
 threads=${BENCH_THREADS:-1}
 port=${BENCH_PORT:-18180}
-up_port=$port nginx_port=$((port + 1)) caddy_port=$((port + 2)) gh_port=$((port + 3))
+up_port=$port nginx_port=$((port + 1)) caddy_port=$((port + 2)) gh_port=$((port + 3)) goproxy_port=$((port + 4))
 password="bench apps password 7"
 
 for tool in wrk nginx caddy curl; do
@@ -47,7 +52,7 @@ for tool in wrk nginx caddy curl; do
     exit 1
   fi
 done
-for p in "$up_port" "$nginx_port" "$caddy_port" "$gh_port"; do
+for p in "$up_port" "$nginx_port" "$caddy_port" "$gh_port" "$goproxy_port"; do
   if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
     echo "bench-apps: something already listens on port $p; set BENCH_PORT" >&2
     exit 1
@@ -78,7 +83,11 @@ wait_for() {
 }
 
 echo "--- building the release binary and the JSON upstream"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/gatehouse" .
+if [ -n "${BENCH_GATEHOUSE:-}" ]; then
+  cp "$BENCH_GATEHOUSE" "$work/gatehouse"
+else
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/gatehouse" .
+fi
 go build -o "$work/benchtool" ./internal/benchtool
 
 "$work/benchtool" json "127.0.0.1:$up_port" &
@@ -137,6 +146,11 @@ caddy_pid=$!
 pids+=("$caddy_pid")
 wait_for "http://127.0.0.1:$caddy_port/"
 
+"$work/benchtool" proxy "127.0.0.1:$goproxy_port" "http://127.0.0.1:$up_port" &
+goproxy_pid=$!
+pids+=("$goproxy_pid")
+wait_for "http://127.0.0.1:$goproxy_port/"
+
 echo "--- gatehouse: app 'bench' at bench.localhost:$gh_port, a member signed in"
 gh() { "$work/gatehouse" "$@" --data "$work/data" >/dev/null; }
 base="http://127.0.0.1:$gh_port"
@@ -169,7 +183,7 @@ app_cookie=$(awk '$6 == "gatehouse_app" {print $6 "=" $7}' "$jar")
 [ -n "$app_cookie" ] || { echo "bench-apps: no app cookie after the handshake" >&2; exit 1; }
 got=$(curl -s -H "Host: $app_host" -H "Cookie: $app_cookie" "http://127.0.0.1:$gh_port/")
 [ "$got" = "$(curl -s "http://127.0.0.1:$up_port/")" ] || { echo "bench-apps: through Gatehouse: $got" >&2; exit 1; }
-for p in "$nginx_port" "$caddy_port"; do
+for p in "$nginx_port" "$caddy_port" "$goproxy_port"; do
   [ "$(curl -s "http://127.0.0.1:$p/")" = "$got" ] || { echo "bench-apps: port $p answers otherwise" >&2; exit 1; }
 done
 
@@ -205,18 +219,20 @@ echo "--- warming up (2 s each)"
 RUN_FOR=2s run warm "$up_pid" "http://127.0.0.1:$up_port/"
 RUN_FOR=2s run warm "$nginx_pid" "http://127.0.0.1:$nginx_port/"
 RUN_FOR=2s run warm "$caddy_pid" "http://127.0.0.1:$caddy_port/"
+RUN_FOR=2s run warm "$goproxy_pid" "http://127.0.0.1:$goproxy_port/"
 RUN_FOR=2s gatehouse_run
 rm -f "$work"/gatehouse.*.txt "$work"/gatehouse.*.cpu
 
-echo "--- $slices slices of $slice each: direct, nginx, caddy, gatehouse ($conns connections, $threads wrk thread(s))"
+echo "--- $slices slices of $slice each: direct, nginx, caddy, goproxy, gatehouse ($conns connections, $threads wrk thread(s))"
 for _ in $(seq "$slices"); do
   run direct "$up_pid" "http://127.0.0.1:$up_port/"
   run nginx "$nginx_pid" "http://127.0.0.1:$nginx_port/"
   run caddy "$caddy_pid" "http://127.0.0.1:$caddy_port/"
+  run goproxy "$goproxy_pid" "http://127.0.0.1:$goproxy_port/"
   gatehouse_run
 done
 
-for name in direct nginx caddy gatehouse; do
+for name in direct nginx caddy goproxy gatehouse; do
   if [ "$(wrkstat $name non2xx)" != 0 ]; then
     echo "bench-apps: the $name run had $(wrkstat $name non2xx) non-2xx answers" >&2
     exit 1
@@ -224,12 +240,13 @@ for name in direct nginx caddy gatehouse; do
 done
 echo
 printf '%-10s %9s %9s %9s %12s %14s\n' target rps p50_ms p99_ms worst_p99_ms proxy_cpu_us
-for name in direct nginx caddy gatehouse; do
+for name in direct nginx caddy goproxy gatehouse; do
   printf '%-10s %9s %9s %9s %12s %14s\n' "$name" "$(wrkstat $name rps)" "$(wrkstat $name p50)" "$(wrkstat $name p99)" \
     "$(wrkstat $name worst99)" "$([ $name = direct ] && echo - || cpu $name)"
 done
 echo
 echo "gatehouse / nginx rps: $(ratio "$(wrkstat gatehouse rps)" "$(wrkstat nginx rps)") (goal 0.7x)"
 echo "gatehouse / caddy rps: $(ratio "$(wrkstat gatehouse rps)" "$(wrkstat caddy rps)") (goal 0.8x)"
+echo "gatehouse / goproxy rps: $(ratio "$(wrkstat gatehouse rps)" "$(wrkstat goproxy rps)")"
 echo "gatehouse p99 - caddy p99: $(awk -v a="$(wrkstat gatehouse p99)" -v b="$(wrkstat caddy p99)" 'BEGIN{printf "%+.2f ms", a - b}') (goal at most +2 ms)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

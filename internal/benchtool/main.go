@@ -14,6 +14,11 @@
 //	    a small JSON API on ADDR (every path answers the same 80-odd
 //	    bytes as application/json): the upstream scripts/bench-apps.sh
 //	    puts behind nginx, Caddy and Gatehouse's app proxy.
+//	benchtool proxy ADDR UPSTREAM
+//	    net/http/httputil's ReverseProxy on ADDR in front of UPSTREAM, with
+//	    the transport and buffer pool Gatehouse's app proxy uses and
+//	    nothing else (no session, decision, headers or log): the floor
+//	    for any Go proxy on this machine.
 //	benchtool coldstart URL CMD [ARG...]
 //	    start CMD and print the milliseconds until URL answers 200, then
 //	    the process id, and leave CMD running (its output goes to our
@@ -25,11 +30,15 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -49,6 +58,11 @@ func main() {
 			usage()
 		}
 		err = jsonAPI(os.Args[2])
+	case "proxy":
+		if len(os.Args) != 4 {
+			usage()
+		}
+		err = goProxy(os.Args[2], os.Args[3])
 	case "coldstart":
 		if len(os.Args) < 4 {
 			usage()
@@ -69,7 +83,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | json ADDR | coldstart URL CMD [ARG...] | mem PID")
+	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | json ADDR | proxy ADDR UPSTREAM | coldstart URL CMD [ARG...] | mem PID")
 	os.Exit(2)
 }
 
@@ -110,6 +124,35 @@ func jsonAPI(addr string) error {
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	return srv.ListenAndServe()
 }
+
+func goProxy(addr, upstream string) error {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		return err
+	}
+	pool := &sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{ // as app/apps.New sets it
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		BufferPool: poolOf{pool},
+	}
+	srv := &http.Server{Addr: addr, Handler: rp, ReadHeaderTimeout: 5 * time.Second}
+	return srv.ListenAndServe()
+}
+
+type poolOf struct{ p *sync.Pool }
+
+func (p poolOf) Get() []byte  { return *p.p.Get().(*[]byte) }
+func (p poolOf) Put(b []byte) { p.p.Put(&b) }
 
 // csp is Gatehouse's Content-Security-Policy (app/middleware.go).
 var csp = []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
