@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -28,26 +29,24 @@ import (
 	"gatehouse/db"
 )
 
-// TestBenchAppsTenThousandSockets measures what proxied WebSockets cost and
-// how fast revoking a viewer closes theirs. It measures; it asserts only
-// that every revoked socket closed with "access revoked" and no other did.
-// It runs only when asked (BENCHMARKS.md records its figures):
+// TestBenchAppsTenThousandSockets measures what proxied WebSockets cost
+// Gatehouse and how fast revoking a viewer closes theirs. It measures; it
+// asserts only that every revoked socket closed with "access revoked" and
+// no other did. It runs only when asked (BENCHMARKS.md records its figures):
 //
 //	GATEHOUSE_BENCH_APPS_WS=1 go test ./app -run TestBenchAppsTenThousandSockets -count=1 -v -timeout 10m
 //
-// GATEHOUSE_BENCH_SOCKETS (default 10000) sockets are held by
-// GATEHOUSE_BENCH_USERS (100) viewers, one session each, on one app whose
-// upstream (a Go coder/websocket server) sends each socket a message every
-// GATEHOUSE_BENCH_TICK (1s). The connection budget (app/conns) is set so
-// that a viewer's session may hold all of their sockets to the app
-// (StreamsPerPage = StreamsPerSession = StreamsPerUser = sockets/users;
-// MaxStreams = sockets), and the open-file limit is raised to fit four
-// descriptors a socket (client, Gatehouse's two ends, the upstream's).
-//
-// Memory: the clients (raw sockets, one goroutine each), Gatehouse and the
-// upstream share this process, so Gatehouse's share is what the process
-// grows by with the sockets proxied, minus what it grows by with as many
-// sockets opened straight to the upstream.
+// Gatehouse runs in this process; the upstream (a Go coder/websocket
+// server sending each socket a message every GATEHOUSE_BENCH_TICK, default
+// 1s) and the clients (raw sockets, one goroutine each) run in two child
+// processes (this test binary again), so that this process holds only
+// Gatehouse's two descriptors per socket and its memory is Gatehouse's.
+// GATEHOUSE_BENCH_SOCKETS (default 10000, fewer when the open-file limit
+// cannot hold two per socket) are held by GATEHOUSE_BENCH_USERS (100)
+// viewers, one session each. The connection budget (app/conns) is set so
+// that a viewer's session may hold all of their sockets to the app:
+// StreamsPerPage = StreamsPerSession = StreamsPerUser = sockets/users,
+// MaxStreams = sockets.
 //
 // Revocation: GATEHOUSE_BENCH_REVOKES (5) rounds each remove one more
 // viewer from the granted group (as the CLI does, through the store) and
@@ -60,29 +59,26 @@ func TestBenchAppsTenThousandSockets(t *testing.T) {
 	sockets := benchEnvInt("GATEHOUSE_BENCH_SOCKETS", 10000)
 	users := benchEnvInt("GATEHOUSE_BENCH_USERS", 100)
 	rounds := min(benchEnvInt("GATEHOUSE_BENCH_REVOKES", 5), users-1)
-	tick := time.Second
-	if d, err := time.ParseDuration(os.Getenv("GATEHOUSE_BENCH_TICK")); err == nil && d > 0 {
-		tick = d
+	limit := raiseFileLimit(t)
+	if most := int(limit-400) / 2; sockets > most {
+		t.Logf("the open-file limit (%d) holds two descriptors for at most %d sockets: measuring %d", limit, most, most)
+		sockets = most
 	}
 	perUser := sockets / users
 	sockets = perUser * users
-	raiseFileLimit(t, uint64(4*sockets+4096))
 
 	e := newAppsEnvOn(t, "", func(c *Config, _ *dashboards.Registry) {
 		c.StreamsPerPage, c.StreamsPerSession, c.StreamsPerUser, c.MaxStreams = perUser, perUser, perUser, sockets
 	})
-	up := newTickingUpstream(t, tick)
-	e.pointSalesAt(t, up.URL)
-	upAddr := strings.TrimPrefix(up.URL, "http://")
+	up := startBenchChild(t, "TestBenchAppsSocketUpstream", nil)
+	upURL := up.expect(t, "upstream")[0]
+	e.pointSalesAt(t, upURL)
 
-	type viewer struct {
-		user   db.User
-		cookie string
-	}
-	viewers := make([]viewer, users)
-	for i := range viewers {
+	ids := make([]db.User, users)
+	var cookies []string
+	for i := range ids {
 		email := fmt.Sprintf("viewer%03d@example.com", i)
-		u := e.member(t, email)
+		ids[i] = e.member(t, email)
 		c, res, _ := e.signIn(t, email, "/")
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("%s signing in: %d", email, res.StatusCode)
@@ -91,72 +87,220 @@ func TestBenchAppsTenThousandSockets(t *testing.T) {
 		for _, ck := range c.Jar.Cookies(mustURL(e.appURL("sales", "/"))) {
 			parts = append(parts, ck.Name+"="+ck.Value)
 		}
-		viewers[i] = viewer{u, strings.Join(parts, "; ")}
+		cookies = append(cookies, strings.Join(parts, "; "))
+		c.CloseIdleConnections() // its descriptors (both ends are in this process) are the sockets'
 	}
-	appHost := "sales.localhost:" + e.port
-	origin := e.appURL("sales", "")
 
-	// open dials n sockets for each viewer, 64 at a time.
-	open := func(addr string, proxied bool) [][]*rawSocket {
-		conns := make([][]*rawSocket, users)
-		for i := range conns {
-			conns[i] = make([]*rawSocket, perUser)
-		}
-		var wg sync.WaitGroup
-		var failed atomic.Pointer[error]
-		sem := make(chan struct{}, 64)
-		for i := range users {
-			for j := range perUser {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					h := http.Header{}
-					host := addr
-					if proxied {
-						h.Set("Cookie", viewers[i].cookie)
-						h.Set("Origin", origin)
-						host = appHost
-					}
-					s, err := dialRawSocket(addr, host, "/ws", h)
-					if err != nil {
-						failed.CompareAndSwap(nil, &err)
-						return
-					}
-					conns[i][j] = s
-				}()
-			}
-		}
-		wg.Wait()
-		if err := failed.Load(); err != nil {
-			t.Fatalf("opening %d sockets: %v", sockets, *err)
-		}
-		return conns
-	}
-	closeAll := func(conns [][]*rawSocket) {
-		for _, cs := range conns {
-			for _, s := range cs {
-				s.conn.Close()
-			}
-		}
-		waitUntil(t, "the upstream to see every socket closed", func() bool { return up.open.Load() == 0 })
-	}
-	type mem struct{ heap, stack, rss uint64 }
-	measure := func() mem {
+	measure := func() (heap, stack, rss uint64) {
 		runtime.GC()
 		debug.FreeOSMemory()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		return mem{ms.HeapInuse, ms.StackInuse, selfRSS(t)}
+		return ms.HeapInuse, ms.StackInuse, selfRSS(t)
 	}
-
-	// Proxied: open them all, let a tick pass, measure.
-	before := measure()
+	heap0, stack0, rss0 := measure()
 	g0 := runtime.NumGoroutine()
+	clients := startBenchChild(t, "TestBenchAppsSocketClients", []string{
+		"GATEHOUSE_BENCH_ADDR=" + e.addr, "GATEHOUSE_BENCH_HOST=sales.localhost:" + e.port,
+		"GATEHOUSE_BENCH_ORIGIN=" + e.appURL("sales", ""), "GATEHOUSE_BENCH_PER_USER=" + strconv.Itoa(perUser),
+		"GATEHOUSE_BENCH_COOKIES=" + strings.Join(cookies, "\n"),
+	})
+	took := clients.expect(t, "open")[0]
+	heap1, stack1, rss1 := measure()
+	g1 := runtime.NumGoroutine()
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / 1024 / float64(sockets) }
+	t.Logf("%d proxied sockets (%d viewers × %d) open, each with a message, in %s", sockets, users, perUser, took)
+	t.Logf("Gatehouse per socket: heap %.1f KiB, stacks %.1f KiB, RSS %.1f KiB, %.1f goroutines (RSS %.0f -> %.0f MiB)",
+		per(heap1, heap0), per(stack1, stack0), per(rss1, rss0), float64(g1-g0)/float64(sockets), float64(rss0)/(1<<20), float64(rss1)/(1<<20))
+
+	tick := time.Second
+	if d, err := time.ParseDuration(os.Getenv("GATEHOUSE_BENCH_TICK")); err == nil && d > 0 {
+		tick = d
+	}
+	counts := func() []int64 {
+		var n []int64
+		for _, f := range clients.ask(t, "count", "count") {
+			v, _ := strconv.ParseInt(f, 10, 64)
+			n = append(n, v)
+		}
+		return n
+	}
+	sum := func(n []int64, from int) (s int64) {
+		for _, v := range n[from:] {
+			s += v
+		}
+		return s
+	}
+	var closeTimes []time.Duration
+	for r := range rounds {
+		window := 2 * tick
+		c0 := counts()
+		time.Sleep(window)
+		c1 := counts()
+		if err := e.store.RemoveMember(context.Background(), db.Actor{Email: "bench"}, e.sellers.ID, ids[r].ID); err != nil {
+			t.Fatal(err)
+		}
+		revoked := time.Now()
+		got := clients.ask(t, fmt.Sprintf("closed %d", r), "closed")
+		var roundTimes []time.Duration
+		for _, f := range got[1:] {
+			code, at, _ := strings.Cut(f, "@")
+			if code != strconv.Itoa(apps.CloseAccessRevoked) {
+				t.Errorf("round %d: a revoked socket closed with code %s, want %d", r+1, code, apps.CloseAccessRevoked)
+			}
+			ns, _ := strconv.ParseInt(at, 10, 64)
+			roundTimes = append(roundTimes, time.Unix(0, ns).Sub(revoked))
+		}
+		closeTimes = append(closeTimes, roundTimes...)
+		time.Sleep(window - min(time.Since(revoked), window))
+		c2 := counts()
+		if got[0] != "0" {
+			t.Errorf("round %d: %s sockets of other viewers closed", r+1, got[0])
+		}
+		flowing := 0
+		for v := r + 1; v < users; v++ {
+			if c2[v] > c1[v] {
+				flowing++
+			}
+		}
+		t.Logf("round %d: the revoked viewer's %d sockets closed in p50 %s, max %s; the other %d viewers' sockets: %.0f msgs/s before, %.0f after; %d of %d viewers got messages after",
+			r+1, len(roundTimes), percentileOf(roundTimes, 0.5), percentileOf(roundTimes, 1), users-r-1,
+			float64(sum(c1, r+1)-sum(c0, r+1))/window.Seconds(), float64(sum(c2, r+1)-sum(c1, r+1))/time.Since(revoked).Seconds(),
+			flowing, users-r-1)
+	}
+	t.Logf("revoked sockets closed (%d in %d rounds), from the store call's return: p50 %s, p99 %s, max %s",
+		len(closeTimes), rounds, percentileOf(closeTimes, 0.5), percentileOf(closeTimes, 0.99), percentileOf(closeTimes, 1))
+}
+
+// benchChild is this test binary run again as one role of the socket
+// benchmark, spoken to over its stdin and stdout ("BENCH word fields…").
+type benchChild struct {
+	in    io.WriteCloser
+	lines chan []string
+}
+
+func startBenchChild(t *testing.T, test string, env []string) *benchChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^"+test+"$", "-test.count=1", "-test.timeout=0")
+	cmd.Env = append(append(os.Environ(), "GATEHOUSE_BENCH_ROLE="+test), env...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &benchChild{in: in, lines: make(chan []string, 16)}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 0 && f[0] == "BENCH" {
+				c.lines <- f[1:]
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		in.Close() // the child ends when its stdin does
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return c
+}
+
+// expect waits (at most two minutes) for the child's next line, which
+// must start with word, and returns its other fields.
+func (c *benchChild) expect(t *testing.T, word string) []string {
+	t.Helper()
+	select {
+	case f, ok := <-c.lines:
+		if !ok {
+			t.Fatalf("the benchmark's %s process ended", word)
+		}
+		if f[0] != word {
+			t.Fatalf("the benchmark's child said %q, want %s", f, word)
+		}
+		return f[1:]
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the benchmark's child did not say %s within two minutes", word)
+	}
+	return nil
+}
+
+func (c *benchChild) ask(t *testing.T, command, word string) []string {
+	t.Helper()
+	if _, err := fmt.Fprintln(c.in, command); err != nil {
+		t.Fatal(err)
+	}
+	return c.expect(t, word)
+}
+
+// TestBenchAppsSocketUpstream is the socket benchmark's upstream process.
+func TestBenchAppsSocketUpstream(t *testing.T) {
+	if os.Getenv("GATEHOUSE_BENCH_ROLE") != t.Name() {
+		t.Skip("a role of TestBenchAppsTenThousandSockets")
+	}
+	raiseFileLimit(t)
+	tick := time.Second
+	if d, err := time.ParseDuration(os.Getenv("GATEHOUSE_BENCH_TICK")); err == nil && d > 0 {
+		tick = d
+	}
+	up := newTickingUpstream(t, tick)
+	fmt.Println("BENCH upstream", up.URL)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// TestBenchAppsSocketClients is the socket benchmark's clients process:
+// it opens GATEHOUSE_BENCH_PER_USER sockets with each cookie, says "open"
+// once each has had a message, then answers "count" (messages per viewer
+// so far) and "closed V" (waits until viewer V's sockets have all closed:
+// how many sockets of others closed, then each close as CODE@UNIXNANO).
+func TestBenchAppsSocketClients(t *testing.T) {
+	if os.Getenv("GATEHOUSE_BENCH_ROLE") != t.Name() {
+		t.Skip("a role of TestBenchAppsTenThousandSockets")
+	}
+	raiseFileLimit(t)
+	addr, host, origin := os.Getenv("GATEHOUSE_BENCH_ADDR"), os.Getenv("GATEHOUSE_BENCH_HOST"), os.Getenv("GATEHOUSE_BENCH_ORIGIN")
+	perUser := benchEnvInt("GATEHOUSE_BENCH_PER_USER", 1)
+	cookies := strings.Split(os.Getenv("GATEHOUSE_BENCH_COOKIES"), "\n")
+	conns := make([][]*rawSocket, len(cookies))
 	start := time.Now()
-	conns := open(e.addr, true)
-	opened := time.Since(start)
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	sem := make(chan struct{}, 64)
+	for i := range cookies {
+		conns[i] = make([]*rawSocket, perUser)
+		for j := range perUser {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s, err := dialRawSocket(addr, host, "/ws", http.Header{"Cookie": {cookies[i]}, "Origin": {origin}})
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				conns[i][j] = s
+			}()
+		}
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		t.Fatalf("opening sockets: %v", *err)
+	}
 	waitUntil(t, "every socket's first message", func() bool {
 		for _, cs := range conns {
 			for _, s := range cs {
@@ -167,106 +311,49 @@ func TestBenchAppsTenThousandSockets(t *testing.T) {
 		}
 		return true
 	})
-	proxied := measure()
-	gProxied := runtime.NumGoroutine() - g0
-	t.Logf("%d proxied sockets (%d viewers × %d) open in %s; upstream holds %d", sockets, users, perUser, opened.Round(time.Millisecond), up.open.Load())
-
-	// Revocation rounds.
-	var closeTimes []time.Duration
-	others := func(revoked int) []*rawSocket {
-		var out []*rawSocket
-		for _, cs := range conns[revoked:] {
-			out = append(out, cs...)
-		}
-		return out
-	}
-	count := func(ss []*rawSocket) int64 {
-		var n int64
-		for _, s := range ss {
-			n += s.msgs.Load()
-		}
-		return n
-	}
-	for r := range rounds {
-		victim := conns[r]
-		rest := others(r + 1)
-		window := 2 * tick
-		n0 := count(rest)
-		time.Sleep(window)
-		beforeRate := float64(count(rest)-n0) / window.Seconds()
-		gotBefore := make([]int64, len(rest))
-		for i, s := range rest {
-			gotBefore[i] = s.msgs.Load()
-		}
-		if err := e.store.RemoveMember(context.Background(), db.Actor{Email: "bench"}, e.sellers.ID, viewers[r].user.ID); err != nil {
-			t.Fatal(err)
-		}
-		revoked := time.Now()
-		n1 := count(rest)
-		deadline := time.After(30 * time.Second)
-		for _, s := range victim {
-			select {
-			case <-s.closed:
-			case <-deadline:
-				t.Fatalf("round %d: a revoked socket was still open 30 s later", r+1)
+	fmt.Println("BENCH open", time.Since(start).Round(time.Millisecond))
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
+		case "count":
+			var b strings.Builder
+			b.WriteString("BENCH count")
+			for _, cs := range conns {
+				var n int64
+				for _, s := range cs {
+					n += s.msgs.Load()
+				}
+				fmt.Fprintf(&b, " %d", n)
 			}
-			if s.closeCode != apps.CloseAccessRevoked {
-				t.Errorf("round %d: a revoked socket closed with code %d, want %d", r+1, s.closeCode, apps.CloseAccessRevoked)
-			}
-			closeTimes = append(closeTimes, s.closedAt.Sub(revoked))
-		}
-		time.Sleep(window - min(time.Since(revoked), window))
-		afterRate := float64(count(rest)-n1) / time.Since(revoked).Seconds()
-		flowing := 0
-		for i, s := range rest {
-			if s.msgs.Load() > gotBefore[i] {
-				flowing++
-			}
-			select {
-			case <-s.closed:
-				t.Errorf("round %d: another viewer's socket closed (code %d)", r+1, s.closeCode)
-			default:
-			}
-		}
-		roundTimes := closeTimes[len(closeTimes)-len(victim):]
-		t.Logf("round %d: %d sockets of the revoked viewer closed in p50 %s, max %s; the other %d sockets: %.0f msgs/s before, %.0f after, %d got messages after",
-			r+1, len(victim), percentileOf(roundTimes, 0.5), percentileOf(roundTimes, 1), len(rest), beforeRate, afterRate, flowing)
-	}
-	t.Logf("revoked sockets closed (%d, %d rounds), from the store call's return: p50 %s, p99 %s, max %s",
-		len(closeTimes), rounds, percentileOf(closeTimes, 0.5), percentileOf(closeTimes, 0.99), percentileOf(closeTimes, 1))
-	closeAll(conns)
-
-	// Direct: the same clients and upstream without Gatehouse.
-	base := measure()
-	g1 := runtime.NumGoroutine()
-	conns = open(upAddr, false)
-	waitUntil(t, "every direct socket's first message", func() bool {
-		for _, cs := range conns {
-			for _, s := range cs {
-				if s.msgs.Load() == 0 {
-					return false
+			fmt.Println(b.String())
+		case "closed":
+			v, _ := strconv.Atoi(arg)
+			var b strings.Builder
+			deadline := time.After(30 * time.Second)
+			for _, s := range conns[v] {
+				select {
+				case <-s.closed:
+					fmt.Fprintf(&b, " %d@%d", s.closeCode, s.closedAt.UnixNano())
+				case <-deadline:
+					fmt.Fprintf(&b, " open@0")
 				}
 			}
+			others := 0
+			for u, cs := range conns {
+				for _, s := range cs {
+					select {
+					case <-s.closed:
+						if u > v {
+							others++
+						}
+					default:
+					}
+				}
+			}
+			fmt.Printf("BENCH closed %d%s\n", others, b.String())
 		}
-		return true
-	})
-	direct := measure()
-	gDirect := runtime.NumGoroutine() - g1
-	closeAll(conns)
-
-	kib := func(a, b mem, f func(mem) uint64) float64 {
-		return (float64(f(a)) - float64(f(b))) / 1024 / float64(sockets)
 	}
-	heap := func(m mem) uint64 { return m.heap }
-	stack := func(m mem) uint64 { return m.stack }
-	rss := func(m mem) uint64 { return m.rss }
-	t.Logf("per socket, proxied (clients + Gatehouse + upstream): heap %.1f KiB, stacks %.1f KiB, RSS %.1f KiB, %.1f goroutines",
-		kib(proxied, before, heap), kib(proxied, before, stack), kib(proxied, before, rss), float64(gProxied)/float64(sockets))
-	t.Logf("per socket, direct (clients + upstream): heap %.1f KiB, stacks %.1f KiB, RSS %.1f KiB, %.1f goroutines",
-		kib(direct, base, heap), kib(direct, base, stack), kib(direct, base, rss), float64(gDirect)/float64(sockets))
-	t.Logf("per socket, Gatehouse's share: heap %.1f KiB, stacks %.1f KiB, RSS %.1f KiB, %.1f goroutines",
-		kib(proxied, before, heap)-kib(direct, base, heap), kib(proxied, before, stack)-kib(direct, base, stack),
-		kib(proxied, before, rss)-kib(direct, base, rss), float64(gProxied-gDirect)/float64(sockets))
 }
 
 func benchEnvInt(name string, def int) int {
@@ -276,21 +363,21 @@ func benchEnvInt(name string, def int) int {
 	return def
 }
 
-// raiseFileLimit raises this process's open-file limit to n (the hard
-// limit too, which takes root) or fails the benchmark.
-func raiseFileLimit(t *testing.T, n uint64) {
+// raiseFileLimit raises this process's open-file limit to its hard limit
+// and returns it.
+func raiseFileLimit(t *testing.T) uint64 {
 	t.Helper()
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		t.Fatal(err)
 	}
-	if l.Cur >= n {
-		return
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			t.Fatal(err)
+		}
 	}
-	want := syscall.Rlimit{Cur: n, Max: max(n, l.Max)}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-		t.Fatalf("raising the open-file limit from %d (hard %d) to %d: %v (run as root, or lower GATEHOUSE_BENCH_SOCKETS)", l.Cur, l.Max, n, err)
-	}
+	return l.Cur
 }
 
 var vmRSS = regexp.MustCompile(`VmRSS:\s+(\d+) kB`)
