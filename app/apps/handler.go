@@ -529,25 +529,29 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(f.upstream)
 	pr.Out.Host = pr.In.Host // the upstream sees the app's own host
 	out := pr.Out.Header
-	out.Set("X-Forwarded-For", f.clientIP)
-	out.Set("X-Forwarded-Host", pr.In.Host)
-	out.Set("X-Forwarded-Proto", h.base.Scheme)
+	// Assigned under canonical keys, values shared where they are the
+	// same (nothing downstream changes a header's values in place): Set
+	// canonicalized each key and allocated each value's slice anew.
+	out["X-Forwarded-For"] = []string{f.clientIP}
+	out["X-Forwarded-Host"] = []string{pr.In.Host}
+	out["X-Forwarded-Proto"] = []string{h.base.Scheme}
 	dropIdentity(out, f.app.App.UserHeader)
 	stripCookies(out, h.ownCookies)
 	u := f.viewer.User
-	preferred := u.Name
-	if preferred == "" {
-		preferred = u.Email
+	email := []string{u.Email}
+	preferred := email
+	if u.Name != "" {
+		preferred = []string{u.Name}
 	}
-	out.Set("X-Forwarded-User", u.Email)
-	out.Set("X-Forwarded-Email", u.Email)
-	out.Set("X-Forwarded-Preferred-Username", preferred)
-	out.Set("X-Forwarded-Groups", strings.Join(f.id.groups, ","))
-	out.Set("Remote-User", u.Email)
+	out["X-Forwarded-User"] = email
+	out["X-Forwarded-Email"] = email
+	out["X-Forwarded-Preferred-Username"] = preferred
+	out["X-Forwarded-Groups"] = f.id.groupsHeader
+	out["Remote-User"] = email
 	if f.app.App.UserHeader != "" {
-		out.Set(f.app.App.UserHeader, u.Email)
+		out[http.CanonicalHeaderKey(f.app.App.UserHeader)] = email
 	}
-	out.Set("X-Gatehouse-Assertion", f.id.assertion)
+	out["X-Gatehouse-Assertion"] = f.id.assertionHeader
 }
 
 // stripCookies removes Gatehouse's cookies (names in own) from the Cookie

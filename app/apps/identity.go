@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 type identity struct {
 	groups    []string
 	assertion string
+	// groupsHeader and assertionHeader are the X-Forwarded-Groups and
+	// X-Gatehouse-Assertion values, made once and shared by every request
+	// the identity is cached for (never changed in place).
+	groupsHeader, assertionHeader []string
 }
 
 type identityKey struct {
@@ -61,7 +66,8 @@ func (h *Handler) identity(ctx context.Context, u db.User, app, aud string) (ide
 	if err != nil {
 		return identity{}, err
 	}
-	id := identity{groups: groups, assertion: jwt}
+	id := identity{groups: groups, assertion: jwt,
+		groupsHeader: []string{strings.Join(groups, ",")}, assertionHeader: []string{jwt}}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxIdentities {
 		c.m = map[identityKey]identityEntry{}
