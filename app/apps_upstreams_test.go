@@ -435,7 +435,7 @@ func countUpdates(ctx context.Context, ws *websocket.Conn, n int) error {
 // "access revoked" while another viewer's keeps receiving.
 func TestAppsRealNodeRED(t *testing.T) {
 	nodeRED := needUpstream(t, "GATEHOUSE_TEST_NODE_RED", "/opt/node-red/node_modules/.bin/node-red",
-		"npm install --prefix /opt/node-red node-red@4.1.8 node-red-dashboard@3.6.6", "--help")
+		"Node-RED (npm install --prefix /opt/node-red node-red@4.1.8 node-red-dashboard@3.6.6)", "--help")
 	e := newAppsEnv(t)
 	ann := e.member(t, "ann@example.com")
 	e.member(t, "bea@example.com")
