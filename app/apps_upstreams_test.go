@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -488,8 +487,5 @@ func TestAppsRealNodeRED(t *testing.T) {
 	if res, body := send(t, c, "GET", e.appURL("sales", "/ui/"), nil, nil); res.StatusCode != http.StatusForbidden ||
 		!strings.Contains(body, "You cannot view this dashboard") {
 		t.Errorf("ann after the access ended: %d, want 403", res.StatusCode)
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Error("the test ran out of time")
 	}
 }
