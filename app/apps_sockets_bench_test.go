@@ -419,8 +419,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // tickingUpstream is an app whose /ws sends each socket a message every
 // tick until the socket closes.
 type tickingUpstream struct {
-	URL  string
-	open atomic.Int64
+	URL string
 }
 
 func newTickingUpstream(t *testing.T, tick time.Duration) *tickingUpstream {
@@ -439,8 +438,6 @@ func newTickingUpstream(t *testing.T, tick time.Duration) *tickingUpstream {
 		if err != nil {
 			return
 		}
-		u.open.Add(1)
-		defer u.open.Add(-1)
 		defer c.CloseNow()
 		ctx := c.CloseRead(r.Context())
 		tk := time.NewTicker(tick)
