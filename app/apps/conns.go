@@ -36,6 +36,10 @@ type tracker struct {
 	// woken tells the watcher a connection with an earlier session
 	// deadline than it waits for has come.
 	woken chan struct{}
+	// until is the deadline the watcher waits for (set by nextEnd): a
+	// connection ending later needs no wake-up. Without it every request
+	// of a keep-alive client (tracked, then untracked) woke the watcher.
+	until time.Time
 }
 
 // sessionConns are the open connections of one session to one app.
@@ -68,7 +72,8 @@ func (t *tracker) wake() {
 }
 
 // nextEnd returns how long until the earliest session deadline of the
-// tracked connections (an hour when there are none).
+// tracked connections (an hour when there are none), and makes it the one
+// the watcher waits for.
 func (t *tracker) nextEnd() time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -78,10 +83,13 @@ func (t *tracker) nextEnd() time.Duration {
 			first = sc.ends
 		}
 	}
+	now := t.h.cfg.Store.Now()
 	if first.IsZero() {
+		t.until = now.Add(time.Hour)
 		return time.Hour
 	}
-	return max(first.Sub(t.h.cfg.Store.Now()), 10*time.Millisecond)
+	t.until = first
+	return max(first.Sub(now), 10*time.Millisecond)
 }
 
 // add tracks a connection of key's session to key's app. decided is the
@@ -100,7 +108,7 @@ func (t *tracker) add(parent context.Context, key connKey, cookie string, ends t
 		sc = &sessionConns{cookie: cookie, open: map[*trackedConn]struct{}{}}
 		t.m[key] = sc
 	}
-	earlier := sc.ends.IsZero() || ends.Before(sc.ends)
+	earlier := !ends.IsZero() && ends.Before(t.until)
 	if ends.After(sc.ends) {
 		sc.ends = ends // used again just now
 	}

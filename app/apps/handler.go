@@ -167,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		ModifyResponse: h.frameable,
 		Transport:      rt,
 		ErrorHandler:   h.upstreamError,
+		BufferPool:     &proxyBuffers,
 		ErrorLog:       slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return h, nil
@@ -573,9 +574,12 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(f.upstream)
 	pr.Out.Host = pr.In.Host // the upstream sees the app's own host
 	out := pr.Out.Header
-	out.Set("X-Forwarded-For", f.clientIP)
-	out.Set("X-Forwarded-Host", pr.In.Host)
-	out.Set("X-Forwarded-Proto", h.base.Scheme)
+	// Assigned under canonical keys, values shared where they are the
+	// same (nothing downstream changes a header's values in place): Set
+	// canonicalized each key and allocated each value's slice anew.
+	out["X-Forwarded-For"] = []string{f.clientIP}
+	out["X-Forwarded-Host"] = []string{pr.In.Host}
+	out["X-Forwarded-Proto"] = []string{h.base.Scheme}
 	dropIdentity(out, f.app.App.UserHeader)
 	stripCookies(out, h.ownCookies)
 	setIdentity(out, f.app, f.viewer.User, f.id)
@@ -583,21 +587,24 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 
 // setIdentity sets u's identity headers for app d: on the request the
 // built-in proxy forwards, and on forward authentication's answer for a
-// team's proxy to copy.
+// team's proxy to copy. Assigned under canonical keys, values shared where
+// they are the same (nothing downstream changes a header's values in
+// place): Set canonicalized each key and allocated each value's slice.
 func setIdentity(out http.Header, d *dashboards.Dashboard, u db.User, id identity) {
-	preferred := u.Name
-	if preferred == "" {
-		preferred = u.Email
+	email := []string{u.Email}
+	preferred := email
+	if u.Name != "" {
+		preferred = []string{u.Name}
 	}
-	out.Set("X-Forwarded-User", u.Email)
-	out.Set("X-Forwarded-Email", u.Email)
-	out.Set("X-Forwarded-Preferred-Username", preferred)
-	out.Set("X-Forwarded-Groups", id.groupsHeader)
-	out.Set("Remote-User", u.Email)
+	out["X-Forwarded-User"] = email
+	out["X-Forwarded-Email"] = email
+	out["X-Forwarded-Preferred-Username"] = preferred
+	out["X-Forwarded-Groups"] = id.groupsHeader
+	out["Remote-User"] = email
 	if d.App.UserHeader != "" {
-		out.Set(d.App.UserHeader, u.Email)
+		out[http.CanonicalHeaderKey(d.App.UserHeader)] = email
 	}
-	out.Set("X-Gatehouse-Assertion", id.assertion)
+	out["X-Gatehouse-Assertion"] = id.assertionHeader
 }
 
 // stripCookies removes Gatehouse's cookies (names in own) from the Cookie

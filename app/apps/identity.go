@@ -14,10 +14,12 @@ import (
 // the authorization version is unchanged (any change to memberships, groups
 // or the user moves it) and for at most half the assertion's life.
 type identity struct {
-	groups []string
-	// groupsHeader is X-Forwarded-Groups (groups.go).
-	groupsHeader string
-	assertion    string
+	groups    []string
+	assertion string
+	// groupsHeader and assertionHeader are the X-Forwarded-Groups
+	// (groups.go) and X-Gatehouse-Assertion values, made once and shared by
+	// every request the identity is cached for (never changed in place).
+	groupsHeader, assertionHeader []string
 }
 
 type identityKey struct {
@@ -64,7 +66,8 @@ func (h *Handler) identity(ctx context.Context, u db.User, app, aud string) (ide
 	if err != nil {
 		return identity{}, err
 	}
-	id := identity{groups: groups, groupsHeader: groupsHeader(groups), assertion: jwt}
+	id := identity{groups: groups, assertion: jwt,
+		groupsHeader: []string{groupsHeader(groups)}, assertionHeader: []string{jwt}}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxIdentities {
 		c.m = map[identityKey]identityEntry{}

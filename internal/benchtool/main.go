@@ -10,6 +10,15 @@
 //	    handler does not: the same security headers and request id, and
 //	    the server's read, write and idle timeouts. The difference between
 //	    the two is net/http's cost of those, not Gatehouse's.
+//	benchtool json ADDR
+//	    a small JSON API on ADDR (every path answers the same 80-odd
+//	    bytes as application/json): the upstream scripts/bench-apps.sh
+//	    puts behind nginx, Caddy and Gatehouse's app proxy.
+//	benchtool proxy ADDR UPSTREAM
+//	    net/http/httputil's ReverseProxy on ADDR in front of UPSTREAM, with
+//	    the transport and buffer pool Gatehouse's app proxy uses and
+//	    nothing else (no session, decision, headers or log): the floor
+//	    for any Go proxy on this machine.
 //	benchtool coldstart URL CMD [ARG...]
 //	    start CMD and print the milliseconds until URL answers 200, then
 //	    the process id, and leave CMD running (its output goes to our
@@ -21,11 +30,15 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,6 +53,16 @@ func main() {
 			usage()
 		}
 		err = bare(os.Args[2], os.Args[3], os.Args[1] == "headers")
+	case "json":
+		if len(os.Args) != 3 {
+			usage()
+		}
+		err = jsonAPI(os.Args[2])
+	case "proxy":
+		if len(os.Args) != 4 {
+			usage()
+		}
+		err = goProxy(os.Args[2], os.Args[3])
 	case "coldstart":
 		if len(os.Args) < 4 {
 			usage()
@@ -60,7 +83,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | coldstart URL CMD [ARG...] | mem PID")
+	fmt.Fprintln(os.Stderr, "usage: benchtool bare|headers ADDR FILE | json ADDR | proxy ADDR UPSTREAM | coldstart URL CMD [ARG...] | mem PID")
 	os.Exit(2)
 }
 
@@ -89,6 +112,47 @@ func bare(addr, file string, headers bool) error {
 	}
 	return srv.ListenAndServe()
 }
+
+// jsonBody is what the JSON upstream answers: a dashboard's small reading.
+var jsonBody = []byte(`{"region":"north","orders":1234,"revenue":56789.5,"updated":"2026-12-06T07:00:00Z"}` + "\n")
+
+func jsonAPI(addr string) error {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jsonBody)
+	})
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	return srv.ListenAndServe()
+}
+
+func goProxy(addr, upstream string) error {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		return err
+	}
+	pool := &sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{ // as app/apps.New sets it
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		BufferPool: poolOf{pool},
+	}
+	srv := &http.Server{Addr: addr, Handler: rp, ReadHeaderTimeout: 5 * time.Second}
+	return srv.ListenAndServe()
+}
+
+type poolOf struct{ p *sync.Pool }
+
+func (p poolOf) Get() []byte  { return *p.p.Get().(*[]byte) }
+func (p poolOf) Put(b []byte) { p.p.Put(&b) }
 
 // csp is Gatehouse's Content-Security-Policy (app/middleware.go).
 var csp = []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
