@@ -34,6 +34,8 @@ var Actions = []string{
 	ActionRecoveryNew, ActionRecoveryUsed, ActionMFAReset,
 	ActionPasswordForgot, ActionPasswordForgotThrottled, ActionPasswordReset, ActionEmailConfirm, ActionSignupExisting, ActionMailFailed,
 	ActionAppCreate, ActionAppUpdate, ActionAppDelete, ActionAppOpen, ActionKeysRotate,
+	ActionSCIMTokenCreate, ActionSCIMTokenRevoke, ActionSCIMUserLink, ActionSCIMUserUpdate, ActionSCIMUserDelete,
+	ActionSCIMGroupCreate, ActionSCIMGroupUpdate, ActionSCIMGroupDelete,
 }
 
 // GroupOption is a group's id and name, for selects.
