@@ -212,33 +212,11 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 // changeGroup reads a group, works out its new state with change and
-// saves it, in one transaction.
+// saves it, in one transaction; answer says whether to answer the group as
+// it now is (200) or nothing (204).
 func (h *Handler) changeGroup(w http.ResponseWriter, r *http.Request, answer bool, change func(db.SCIMGroup) (db.SCIMGroup, error)) {
-	id, ok := parseID(r)
+	out, ok := changeResource(h, w, r, (*db.SCIMTx).Group, (*db.SCIMTx).SaveGroup, change)
 	if !ok {
-		h.fail(w, r, db.ErrNotFound)
-		return
-	}
-	var out db.SCIMGroup
-	err := h.cfg.Store.SCIM(r.Context(), h.actor(r), func(ctx context.Context, t *db.SCIMTx) error {
-		before, err := t.Group(ctx, id)
-		if err != nil {
-			return err
-		}
-		after, err := change(before)
-		if err != nil {
-			return err
-		}
-		if err := t.SaveGroup(ctx, before, after); err != nil {
-			return err
-		}
-		if answer {
-			out, err = t.Group(ctx, id)
-		}
-		return err
-	})
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	if !answer {

@@ -284,14 +284,25 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 // changeUser reads a user, works out its new state with change and saves
 // it, all in one transaction, and answers the user as it now is.
 func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, change func(db.SCIMUser) (db.SCIMUser, error)) {
+	if out, ok := changeResource(h, w, r, (*db.SCIMTx).User, (*db.SCIMTx).SaveUser, change); ok {
+		writeJSON(w, http.StatusOK, h.userResource(out))
+	}
+}
+
+// changeResource reads the resource the path names with load, works out its
+// new state with change, saves it with save and reads it again, all in one
+// transaction. On failure it has answered with the SCIM error (ok false).
+func changeResource[T any](h *Handler, w http.ResponseWriter, r *http.Request,
+	load func(*db.SCIMTx, context.Context, int64) (T, error),
+	save func(*db.SCIMTx, context.Context, T, T) error,
+	change func(T) (T, error)) (out T, ok bool) {
 	id, ok := parseID(r)
 	if !ok {
 		h.fail(w, r, db.ErrNotFound)
-		return
+		return out, false
 	}
-	var out db.SCIMUser
 	err := h.cfg.Store.SCIM(r.Context(), h.actor(r), func(ctx context.Context, t *db.SCIMTx) error {
-		before, err := t.User(ctx, id)
+		before, err := load(t, ctx, id)
 		if err != nil {
 			return err
 		}
@@ -299,17 +310,17 @@ func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, change func
 		if err != nil {
 			return err
 		}
-		if err := t.SaveUser(ctx, before, after); err != nil {
+		if err := save(t, ctx, before, after); err != nil {
 			return err
 		}
-		out, err = t.User(ctx, id)
+		out, err = load(t, ctx, id)
 		return err
 	})
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return out, false
 	}
-	writeJSON(w, http.StatusOK, h.userResource(out))
+	return out, true
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
