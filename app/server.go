@@ -60,6 +60,21 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 	} else if cfg.Demo, err = store.Flag(ctx, DemoFlagKey); err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+			return fmt.Errorf("address %s is already in use: stop the other program or choose another with --addr", cfg.Addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close() // on an early return; Serve closes it otherwise
+	// With --addr host:0 the system picks the port. Everything built from
+	// the address (the setup link, the origin CSRF checks, app origins and
+	// their sign-in) must name the real one, so listen first.
+	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
+		cfg.Addr = ln.Addr().String()
+	}
 	registry, err := BuildRegistry(&cfg, extra)
 	if err != nil {
 		return err
@@ -88,14 +103,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		// events of the last requests.
 		defer stopTail()
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		var se *os.SyscallError
-		if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
-			return fmt.Errorf("address %s is already in use: stop the other program or choose another with --addr", cfg.Addr)
-		}
-		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
-	}
 	srv := &http.Server{
 		Handler:           a.Routes(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -107,11 +114,6 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, extra []*dashboard
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	srv.RegisterOnShutdown(a.CloseStreams)
-	// With --addr host:0 the system picks the port; links (the setup URL)
-	// must name the real one.
-	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
-		a.cfg.Addr = ln.Addr().String()
-	}
 	// The metrics listener opens before the server says it listens, so a
 	// bad --metrics-addr fails the start without a misleading log line.
 	if a.metrics != nil {

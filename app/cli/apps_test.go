@@ -148,3 +148,28 @@ func TestCLIAccessFileApps(t *testing.T) {
 		t.Errorf("apply's app changes are not audited:\n%s", audit)
 	}
 }
+
+// TestServeOnPortZeroServesAppsAtTheRealPort: with --addr 127.0.0.1:0 the
+// system picks the port, and an app's origin and its sign-in name that
+// port, not 0.
+func TestServeOnPortZeroServesAppsAtTheRealPort(t *testing.T) {
+	e := newCLIEnv(t)
+	e.ok("", "apps", "add", "sales", "http://127.0.0.1:1/", "--title", "Sales app")
+	srv := serve(t, "--data", e.data)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/report", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "sales.localhost:" + port
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	want := srv.URL + "/apps/sales/signin?"
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, want) {
+		t.Errorf("an anonymous request to the app at port %s: %d to %q, want 302 to %s…", port, res.StatusCode, loc, want)
+	}
+}
