@@ -226,13 +226,22 @@
     for (var i = 0; i < items.length; i++) {
       lines.push(items[i].textContent.trim());
     }
-    navigator.clipboard.writeText(lines.join("\n") + "\n").then(function () {
+    // A list is copied a line per item; anything else (a token) as it is.
+    var text = lines.join("\n") + "\n";
+    var done = "Copied " + lines.length + " codes.";
+    var failed = "Could not copy: select the codes instead.";
+    if (items.length === 0 && source) {
+      text = source.textContent.trim();
+      done = "Copied.";
+      failed = "Could not copy: select it instead.";
+    }
+    navigator.clipboard.writeText(text).then(function () {
       if (status) {
-        status.textContent = "Copied " + lines.length + " codes.";
+        status.textContent = done;
       }
     }, function () {
       if (status) {
-        status.textContent = "Could not copy: select the codes instead.";
+        status.textContent = failed;
       }
     });
   });

@@ -57,14 +57,7 @@ func TestTOTPSetupAndRecoveryCodes(t *testing.T) {
 		t.Errorf("the download holds %q (%v), want the %d codes shown", file, err, len(codes))
 	}
 
-	tb.run(t, "allow the clipboard", chromedp.ActionFunc(func(ctx context.Context) error {
-		return cdpbrowser.GrantPermissions([]cdpbrowser.PermissionType{cdpbrowser.PermissionTypeClipboardReadWrite, cdpbrowser.PermissionTypeClipboardSanitizedWrite}).
-			WithOrigin(srv.URL).Do(ctx)
-	}))
-	// Keep a copy of what reaches the clipboard (headless chromium lets a
-	// page write to it but not read it back).
-	var x any
-	tb.eval(t, `(() => { const write = navigator.clipboard.writeText.bind(navigator.clipboard); navigator.clipboard.writeText = (s) => { window.copied = s; return write(s); }; return 1; })()`, &x)
+	tb.catchClipboard(t, srv.URL)
 	tb.click(t, button("", "Copy codes"))
 	tb.waitFor(t, "the copy's status", `document.querySelector("[data-copy-status]").textContent !== ""`, actionTimeout)
 	if got := tb.text(t, "[data-copy-status]"); got != "Copied 10 codes." {
@@ -76,4 +69,17 @@ func TestTOTPSetupAndRecoveryCodes(t *testing.T) {
 		t.Errorf("the clipboard got %q, want the codes, one a line", clip)
 	}
 	tb.assertClean(t)
+}
+
+// catchClipboard lets the page at origin write to the clipboard and keeps
+// a copy of what it writes in window.copied (headless chromium lets a page
+// write to the clipboard but not read it back).
+func (tb *tab) catchClipboard(t *testing.T, origin string) {
+	t.Helper()
+	tb.run(t, "allow the clipboard", chromedp.ActionFunc(func(ctx context.Context) error {
+		return cdpbrowser.GrantPermissions([]cdpbrowser.PermissionType{cdpbrowser.PermissionTypeClipboardReadWrite, cdpbrowser.PermissionTypeClipboardSanitizedWrite}).
+			WithOrigin(origin).Do(ctx)
+	}))
+	var x any
+	tb.eval(t, `(() => { const write = navigator.clipboard.writeText.bind(navigator.clipboard); navigator.clipboard.writeText = (s) => { window.copied = s; return write(s); }; return 1; })()`, &x)
 }

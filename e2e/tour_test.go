@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -92,6 +93,18 @@ func TestAxeEveryPage(t *testing.T) {
 	admin.click(t, button("", "Create token"))
 	admin.waitFor(t, "the new SCIM token", `!!document.querySelector("#scim-token")`, actionTimeout)
 	admin.checkLooks(t, "scim token created")
+	admin.catchClipboard(t, srv.URL)
+	admin.click(t, button("", "Copy token"))
+	admin.waitFor(t, "the copy's status", `document.querySelector("[data-copy-status]").textContent !== ""`, actionTimeout)
+	if got := admin.text(t, "[data-copy-status]"); got != "Copied." {
+		t.Errorf("after Copy token the page says %q", got)
+	}
+	var copied, token string
+	admin.eval(t, `window.copied`, &copied)
+	admin.eval(t, `document.querySelector("#scim-token").textContent`, &token)
+	if !strings.HasPrefix(token, "scim_") || copied != token {
+		t.Errorf("the clipboard got %q, want the token %q", copied, token)
+	}
 	admin.open(t, srv.URL+"/admin/groups")
 	admin.click(t, `//div[@id="groups-table"]//a[normalize-space(.)="sales"]`)
 	admin.waitFor(t, "the sales group's page", `/^\/admin\/groups\/\d+$/.test(location.pathname) && document.readyState === "complete"`, actionTimeout)
