@@ -910,3 +910,25 @@ func TestAppsSocketsShareTheConnectionBudget(t *testing.T) {
 		t.Errorf("the first session's socket after the refusal: %v", err)
 	}
 }
+
+// TestAppsCallbackNextStaysOnTheAppOrigin: the callback's redirect to next
+// never leaves the app's origin. http.Redirect cleans a path ("/./\x" is
+// "/\x"), and a browser reads "/\evil.example" as "//evil.example".
+func TestAppsCallbackNextStaysOnTheAppOrigin(t *testing.T) {
+	e := newAppsEnv(t)
+	e.member(t, "ann@example.com")
+	c := e.login(t, "ann@example.com")
+	for _, next := range []string{`/./\evil.example`, `/.\evil.example`, `/a/..\evil.example`, `/x/../\evil.example`, `/%2e/\evil.example`} {
+		b := e.browser()
+		signin := e.startAt(t, b, "sales", "/")
+		cb := e.callbackFor(t, c, strings.Replace(signin, "next="+url.QueryEscape("/"), "next="+url.QueryEscape(next), 1))
+		res, _ := send(t, b, "GET", cb.String(), nil, nil)
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusFound || strings.ContainsAny(loc, `\`) || strings.HasPrefix(loc, "//") || !strings.HasPrefix(loc, "/") {
+			t.Errorf("next %q: callback %d to %q, want 302 to a path on the app's origin", next, res.StatusCode, loc)
+		}
+		if target := mustURL(e.appURL("sales", "/")).ResolveReference(mustURL(strings.ReplaceAll(loc, `\`, "/"))); target.Host != mustURL(e.appURL("sales", "/")).Host {
+			t.Errorf("next %q: callback sends the browser to %s", next, target)
+		}
+	}
+}

@@ -274,10 +274,14 @@ func (h *Handler) IssueCode(ctx context.Context, slug, sessionCookie, sessionHas
 }
 
 // LocalPath returns next when it is a path on the same origin ("/…", not
-// "//…" nor "/\…"), else "/".
+// "//…"), else "/". A backslash anywhere, or a control character, gives
+// "/" too: browsers read "\" as "/", and http.Redirect cleans the path it
+// is given, so "/./\evil.example" would leave as "/\evil.example", which
+// is //evil.example. (Paths Gatehouse builds itself, from a request's
+// escaped URI, never hold a raw backslash.)
 func LocalPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n\t") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return next
