@@ -354,7 +354,7 @@ func (h *Handler) cookiesAt(d *dashboards.Dashboard, host string) (app, state st
 	}
 	state = "gatehouse_app_state"
 	if secure {
-		state = "__Secure-gatehouse_app_state"
+		state = "__Host-gatehouse_app_state" // no other host can set it (see New)
 	}
 	return externalCookie(d.Slug, secure), state, secure
 }
@@ -410,7 +410,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, d *dashboards.Da
 	} else {
 		state = db.RandomToken(16)
 	}
-	http.SetCookie(w, &http.Cookie{Name: stateName, Value: state, Path: "/.gatehouse/", MaxAge: 600,
+	http.SetCookie(w, &http.Cookie{Name: stateName, Value: state, Path: "/", MaxAge: 600,
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	origin, path := h.returnTo(d, r.URL.Query().Get("next"))
 	target := h.base.String() + "/apps/" + d.Slug + "/signin?" + url.Values{"next": {origin + path}, "state": {state}}.Encode()

@@ -78,8 +78,9 @@ type Handler struct {
 	base       *url.URL
 	cookieName string
 	// stateCookie holds the state of a sign-in this browser started on
-	// an app origin (Path /.gatehouse/): the callback accepts a code only
-	// in the browser that asked for it.
+	// an app origin (Path /, as a __Host- cookie must have; never
+	// forwarded): the callback accepts a code only in the browser that
+	// asked for it.
 	stateCookie string
 	// framedCookie and framedState are their twins for a sign-in inside
 	// the app's dashboard page's frame, where the browser may keep only
@@ -140,8 +141,11 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 	h.framedCookie, h.framedState = "gatehouse_app_framed", "gatehouse_app_framed_state"
 	if base.Scheme == "https" {
 		h.cookieName = "__Host-gatehouse_app" // host-only, Secure, Path=/ enforced by the browser
-		h.stateCookie = "__Secure-gatehouse_app_state"
-		h.framedCookie, h.framedState = "__Host-gatehouse_app_framed", "__Secure-gatehouse_app_framed_state"
+		// The state cookies are __Host- too: app origins share a site, and
+		// a sibling app's page may set a __Secure- cookie for the whole
+		// apps domain, and so know (and pick) this browser's state.
+		h.stateCookie = "__Host-gatehouse_app_state"
+		h.framedCookie, h.framedState = "__Host-gatehouse_app_framed", "__Host-gatehouse_app_framed_state"
 	}
 	h.partitioned = secureContext(base.Scheme, cfg.Domain)
 	h.ownCookies = append([]string{h.cookieName, h.stateCookie, h.framedCookie, h.framedState}, cfg.Cookies...)
@@ -527,7 +531,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 	} else {
 		http.SetCookie(w, &http.Cookie{Name: appCookie, Value: row.Ticket, Path: "/", HttpOnly: true,
 			Secure: secure, SameSite: http.SameSiteLaxMode})
-		http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/.gatehouse/", MaxAge: -1, HttpOnly: true,
+		http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/", MaxAge: -1, HttpOnly: true,
 			Secure: secure, SameSite: http.SameSiteLaxMode})
 	}
 	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
