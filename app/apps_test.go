@@ -327,6 +327,41 @@ func TestAppsSignInAndForward(t *testing.T) {
 		t.Errorf("upstream got assertion %q", a)
 	}
 
+	// Hop-by-hop tricks: a Connection header naming the identity headers
+	// (a proxy that dropped them after setting its own would forward
+	// none, and the upstream might fall back to anonymous or to another
+	// header), and Gatehouse's cookie on a second Cookie line.
+	// (A client with no cookie jar: one with a jar folds the lines into
+	// one.)
+	var appCookie string
+	for _, ck := range c.Jar.Cookies(mustURL(e.appURL("sales", "/"))) {
+		if ck.Name == "gatehouse_app" {
+			appCookie = ck.Value
+		}
+	}
+	res, body = send(t, e.browser(), "GET", e.appURL("sales", "/page"), http.Header{
+		"Connection":       {"X-Forwarded-User, X-Gatehouse-Assertion", "X-Forwarded-Groups, Remote-User, X-Webauth-User"},
+		"X-Forwarded-User": {"ceo@example.com"},
+		"Cookie":           {"theirs=1; gatehouse_app=" + appCookie, e.sessions.CookieName() + "=stolen; gatehouse_app=" + appCookie},
+	}, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("Connection naming identity headers: %d %s", res.StatusCode, body)
+	}
+	got = e.up.last()
+	for _, k := range []string{"X-Forwarded-User", "X-Forwarded-Groups", "Remote-User", "X-Webauth-User"} {
+		if vs := got.Header.Values(k); len(vs) != 1 || vs[0] != want[k] {
+			t.Errorf("Connection naming %s: upstream got %q, want just %q", k, vs, want[k])
+		}
+	}
+	if a := got.Header.Get("X-Gatehouse-Assertion"); a == "" || a == "forged" {
+		t.Errorf("Connection naming the assertion: upstream got %q", a)
+	}
+	for _, line := range got.Header.Values("Cookie") {
+		if strings.Contains(line, e.sessions.CookieName()+"=") || strings.Contains(line, "gatehouse_app=") {
+			t.Errorf("Gatehouse's cookie on a second Cookie line reached the upstream: %q", got.Header.Values("Cookie"))
+		}
+	}
+
 	// A new membership shows in the very next request's headers and
 	// assertion (nothing stale is kept across a change).
 	before := got.Header.Get("X-Gatehouse-Assertion")
