@@ -91,6 +91,8 @@ type Handler struct {
 	// ownCookies are every cookie name of Gatehouse's: never forwarded.
 	ownCookies []string
 	aead       cipher.AEAD
+	// sameOrigin refuses state-changing requests another origin sent.
+	sameOrigin *http.CrossOriginProtection
 	proxy      *httputil.ReverseProxy
 	keys       *signer
 	idents     identityCache
@@ -139,6 +141,7 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, base: base, aead: aead, cookieName: "gatehouse_app", stateCookie: "gatehouse_app_state", stop: make(chan struct{})}
 	h.framedCookie, h.framedState = "gatehouse_app_framed", "gatehouse_app_framed_state"
+	h.sameOrigin = http.NewCrossOriginProtection()
 	if base.Scheme == "https" {
 		h.cookieName = "__Host-gatehouse_app" // host-only, Secure, Path=/ enforced by the browser
 		// The state cookies are __Host- too: app origins share a site, and
@@ -378,6 +381,14 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 			return
 		}
 		h.denied(w, d, dec.Reason)
+		return
+	}
+	if err := h.sameOrigin.Check(r); err != nil {
+		// App origins share a site: a sibling app's page can post a form
+		// here and the browser sends this app's Lax cookie with it. The
+		// upstream would take it for the viewer's own action.
+		h.problem(w, http.StatusForbidden, d.Title, "Request refused",
+			"This request was sent by another site than "+d.Title+", so Gatehouse did not pass it on.", "", "")
 		return
 	}
 	if isUpgrade(r) && r.Header.Get("Origin") != h.Origin(d.Slug) {
