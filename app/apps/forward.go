@@ -224,6 +224,14 @@ func (h *Handler) Forward(w http.ResponseWriter, r *http.Request) {
 		h.denied(w, d, dec.Reason)
 		return
 	}
+	if crossOrigin(r, o) {
+		// As on the built-in proxy: hosts of one site get each other's
+		// Lax cookies, and many upstreams accept a socket or a form from
+		// any page.
+		h.problem(w, http.StatusForbidden, d.Title, "Request refused",
+			"This request was sent by another site than "+d.Title+", so Gatehouse did not let it through.", "", "")
+		return
+	}
 	id, err := h.identity(ctx, v.User, d.Slug, h.audience(d))
 	if err != nil {
 		h.serverError(w, r, d, err)
@@ -231,6 +239,44 @@ func (h *Handler) Forward(w http.ResponseWriter, r *http.Request) {
 	}
 	setIdentity(w.Header(), d, v.User, id)
 	w.WriteHeader(http.StatusOK)
+}
+
+// crossOrigin reports whether the request a proxy asks about (o) was sent
+// by a page of another origin: a WebSocket whose Origin is not o's, or a
+// state-changing request (its method in X-Forwarded-Method, or
+// ingress-nginx's X-Original-Method) whose Sec-Fetch-Site, or else Origin,
+// says so. The proxies pass the browser's own Origin and Sec-Fetch-*
+// headers along with the question. A request without them (no browser's)
+// is not cross-origin.
+func crossOrigin(r *http.Request, o original) bool {
+	origin := r.Header.Get("Origin")
+	other := func() bool {
+		u, err := url.Parse(origin)
+		if err != nil {
+			return true
+		}
+		scheme := strings.ToLower(u.Scheme)
+		return scheme != o.scheme || normHost(u.Host, scheme) != o.host
+	}
+	if r.Header.Get("Sec-Websocket-Key") != "" || r.Header.Get("Upgrade") != "" {
+		return origin != "" && other()
+	}
+	method := r.Header.Get("X-Forwarded-Method")
+	if method == "" {
+		method = r.Header.Get("X-Original-Method")
+	}
+	switch strings.ToUpper(method) {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return false
+	case "":
+		return origin != "" && other()
+	default:
+		return true
+	}
 }
 
 // forwardViewer returns the viewer whose app cookie for d the request
