@@ -391,7 +391,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 			"This request was sent by another site than "+d.Title+", so Gatehouse did not pass it on.", "", "")
 		return
 	}
-	if isUpgrade(r) && r.Header.Get("Origin") != h.Origin(d.Slug) {
+	if isUpgrade(r) && !sameOrigin(r.Header.Get("Origin"), h.Origin(d.Slug)) {
 		// Many upstreams accept a WebSocket from any Origin: another site
 		// could otherwise open one with the viewer's cookie.
 		h.problem(w, http.StatusForbidden, d.Title, "Connection refused",
@@ -707,6 +707,20 @@ func (h *Handler) problem(w http.ResponseWriter, status int, appTitle, heading, 
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src "+h.base.Scheme+"://"+h.base.Host+"; img-src "+h.base.Scheme+"://"+h.base.Host+"; frame-ancestors "+h.base.Scheme+"://"+h.base.Host)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// sameOrigin reports whether the Origin header value origin names the
+// origin want (scheme://host[:port]): compared as origins, so a default
+// port written out or not, and the case of the scheme and host, do not
+// matter. "null", "" and anything else unparsable are no origin's.
+func sameOrigin(origin, want string) bool {
+	u, err := url.Parse(origin)
+	w, err2 := url.Parse(want)
+	if err != nil || err2 != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme == strings.ToLower(w.Scheme) && normHost(u.Host, scheme) == normHost(w.Host, scheme)
 }
 
 // isUpgrade reports whether r asks to switch protocols (a WebSocket).

@@ -22,23 +22,8 @@ import (
 // session (login CSRF), so over https it must be a __Host- cookie, and a
 // callback must not take a state from any cookie a sibling could set.
 func TestStateCookiesCannotBeTossedBySiblingApps(t *testing.T) {
+	h, s := newHTTPSHandler(t, "https://gatehouse.example")
 	ctx := context.Background()
-	s, err := db.Open(ctx, db.Config{DataDir: filepath.Join(t.TempDir(), "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	reg := dashboards.NewRegistry()
-	reg.FollowApps(s)
-	h, err := New(ctx, Config{Domain: "apps.example", BaseURL: "https://gatehouse.example", Store: s, Registry: reg,
-		Gate: oneViewer{Viewer{User: db.User{ID: 1, Email: "root@example.com", IsAdmin: true, IsActive: true}, SessionHash: "h"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
 	for _, a := range []db.App{{Slug: "sales", Upstream: "http://127.0.0.1:9", Title: "Sales"},
 		{Slug: "tools", Upstream: "http://127.0.0.1:9", Title: "Tools", ExternalURL: "https://tools.example/grafana/"}} {
 		if _, err := s.CreateApp(ctx, db.Actor{Email: "test"}, a); err != nil {
@@ -84,6 +69,67 @@ func TestStateCookiesCannotBeTossedBySiblingApps(t *testing.T) {
 		body, _ := io.ReadAll(res.Body)
 		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "not asked for by this browser") {
 			t.Errorf("%s: callback with a tossed state: %d %q, want 400 \"not asked for by this browser\"", tc.name, res.StatusCode, body)
+		}
+	}
+}
+
+// newHTTPSHandler serves apps under apps.example for base (https) over a
+// fresh SQLite store, with one admin viewer holding session cookie "good".
+func newHTTPSHandler(t *testing.T, base string) (*Handler, *db.Store) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := db.Open(ctx, db.Config{DataDir: filepath.Join(t.TempDir(), "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg := dashboards.NewRegistry()
+	reg.FollowApps(s)
+	h, err := New(ctx, Config{Domain: "apps.example", BaseURL: base, Store: s, Registry: reg,
+		Gate: oneViewer{Viewer{User: db.User{ID: 1, Email: "root@example.com", IsAdmin: true, IsActive: true}, SessionHash: "h"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h, s
+}
+
+// TestSocketOriginComparedAsAnOrigin: a base URL spelled with its default
+// port (https://gatehouse.example:443) gives app origins the browser
+// writes without it; the WebSocket Origin check compares origins, not
+// strings, and still refuses every other one.
+func TestSocketOriginComparedAsAnOrigin(t *testing.T) {
+	h, s := newHTTPSHandler(t, "https://gatehouse.example:443")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "upstream") }))
+	defer up.Close()
+	if _, err := s.CreateApp(context.Background(), db.Actor{Email: "test"}, db.App{Slug: "sales", Upstream: up.URL, Title: "Sales"}); err != nil {
+		t.Fatal(err)
+	}
+	for origin, refused := range map[string]bool{
+		"https://sales.apps.example":      false,
+		"https://sales.apps.example:443":  false,
+		"https://evil.apps.example":       true,
+		"https://sales.apps.example:8443": true,
+		"http://sales.apps.example":       true,
+		"null":                            true,
+		"":                                true,
+		"https://sales.apps.example.evil": true,
+	} {
+		r := httptest.NewRequest("GET", "https://sales.apps.example/ws", nil)
+		r.AddCookie(&http.Cookie{Name: "__Host-gatehouse_app", Value: h.seal("sales", "good")})
+		r.Header.Set("Connection", "Upgrade")
+		r.Header.Set("Upgrade", "websocket")
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		w := httptest.NewRecorder()
+		h.Wrap(http.NotFoundHandler(), h).ServeHTTP(w, r)
+		got := w.Code == http.StatusForbidden && strings.Contains(w.Body.String(), "opened by another site")
+		if got != refused {
+			t.Errorf("Origin %q: %d %.80q, want refused %v", origin, w.Code, w.Body.String(), refused)
 		}
 	}
 }
