@@ -150,6 +150,22 @@ func TestForwardAuthPicksTheApp(t *testing.T) {
 		{"garbage beside ?app", "/auth/forward?app=sales", http.Header{"X-Original-URL": {"::::"}, "X-Forwarded-Host": {"evil example, x"}, "X-Forwarded-Proto": {"gopher"}},
 			401, signin("sales", "http://"+f.salesHost+"/")},
 		{"nothing named", "/auth/forward", nil, 404, ""},
+		// Each proxy sets some of these headers and passes the browser's
+		// others along (Caddy and Traefik set X-Forwarded-Uri, not
+		// X-Original-URL; ingress-nginx the other way round): where they
+		// disagree one is the browser's, and no app is picked by them.
+		{"a browser's X-Original-URL beside the proxy's X-Forwarded-Uri", "/auth/forward",
+			http.Header{"X-Forwarded-Host": {f.toolsHost}, "X-Forwarded-Uri": {"/other/secret"}, "X-Original-URL": {"/metabase/"}}, 404, ""},
+		{"a browser's absolute X-Original-URL beside the proxy's X-Forwarded-Uri", "/auth/forward",
+			http.Header{"X-Forwarded-Host": {f.toolsHost}, "X-Forwarded-Uri": {"/other/secret"}, "X-Original-URL": {"http://" + f.toolsHost + "/metabase/"}}, 404, ""},
+		{"a browser's X-Forwarded-Host beside the proxy's X-Original-URL", "/auth/forward",
+			http.Header{"X-Original-URL": {"http://" + f.toolsHost + "/other/x"}, "X-Forwarded-Host": {f.salesHost}}, 404, ""},
+		{"a browser's X-Forwarded-Uri beside the proxy's X-Original-URL", "/auth/forward",
+			http.Header{"X-Original-URL": {"http://" + f.toolsHost + "/other/x"}, "X-Forwarded-Uri": {"/metabase/"}}, 404, ""},
+		{"all agree (nginx sets them all)", "/auth/forward",
+			http.Header{"X-Original-URL": {"http://" + strings.ToUpper(f.toolsHost) + "/metabase/q?a=1"}, "X-Forwarded-Host": {f.toolsHost},
+				"X-Forwarded-Uri": {"/metabase/q?a=1"}, "X-Forwarded-Proto": {"http"}},
+			401, signin("metabase", "http://"+f.toolsHost+"/metabase/q?a=1")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

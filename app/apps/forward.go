@@ -74,8 +74,16 @@ func normHost(host, scheme string) string {
 }
 
 // original is the request a proxy asks about: its scheme, host and
-// request URI, from the headers the proxies send.
-type original struct{ scheme, host, uri string }
+// request URI, from the headers the proxies send. conflict says two of
+// those headers disagree on the host or the URI: each proxy sets some of
+// them and passes the browser's others along (Caddy and Traefik set
+// X-Forwarded-Uri and leave a browser's X-Original-URL; ingress-nginx the
+// other way round), so one of the two is the browser's, and no app is
+// picked by them (appFor).
+type original struct {
+	scheme, host, uri string
+	conflict          bool
+}
 
 // originalOf reads the request the proxy asks about: X-Original-URL
 // (nginx configurations, ingress-nginx; absolute or a path), else
@@ -96,10 +104,18 @@ func (h *Handler) originalOf(r *http.Request) original {
 		o.scheme = v
 	}
 	if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" {
+		if o.host != "" && normHost(o.host, o.scheme) != normHost(v, o.scheme) {
+			o.conflict = true
+		}
 		o.host = v
 	}
-	if o.uri == "" {
-		o.uri = r.Header.Get("X-Forwarded-Uri")
+	if v := r.Header.Get("X-Forwarded-Uri"); v != "" {
+		if o.uri != "" && !sameURI(o.uri, v) {
+			o.conflict = true
+		}
+		if o.uri == "" {
+			o.uri = v
+		}
 	}
 	if o.host == "" {
 		o.host = r.Host
@@ -112,6 +128,18 @@ func (h *Handler) originalOf(r *http.Request) original {
 	}
 	o.host = normHost(o.host, o.scheme)
 	return o
+}
+
+// sameURI reports whether request URIs a and b name the same path and
+// query, one escaped as X-Original-URL's parse gives it, the other as a
+// proxy sent it.
+func sameURI(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ua, err1 := url.ParseRequestURI(a)
+	ub, err2 := url.ParseRequestURI(b)
+	return err1 == nil && err2 == nil && ua.Path == ub.Path && ua.RawQuery == ub.RawQuery
 }
 
 // firstValue is the first of a comma-separated header's values.
@@ -135,6 +163,9 @@ func (h *Handler) appFor(r *http.Request, o original) *dashboards.Dashboard {
 		if d := h.cfg.Registry.Get(slug); d != nil && d.App != nil {
 			return d
 		}
+		return nil
+	}
+	if o.conflict {
 		return nil
 	}
 	if slug, ok := h.AppSlug(o.host); ok {
