@@ -48,8 +48,8 @@ func TestAppsSignInInsideAFrame(t *testing.T) {
 		t.Fatalf("framed, no cookie: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	state := cookieNamed(res.Cookies(), "gatehouse_app_framed_state")
-	if state == nil || !state.Partitioned || !state.Secure || state.SameSite != http.SameSiteNoneMode || !state.HttpOnly || state.Path != "/.gatehouse/" {
-		t.Fatalf("framed sign-in state cookie %+v, want Partitioned, Secure, SameSite=None, HttpOnly, Path /.gatehouse/", state)
+	if state == nil || !state.Partitioned || !state.Secure || state.SameSite != http.SameSiteNoneMode || !state.HttpOnly || state.Path != "/" {
+		t.Fatalf("framed sign-in state cookie %+v, want Partitioned, Secure, SameSite=None, HttpOnly, Path /", state)
 	}
 	if c := cookieNamed(res.Cookies(), "gatehouse_app_state"); c != nil {
 		t.Errorf("framed sign-in also set the Lax state cookie %+v, which a cross-site frame drops", c)

@@ -327,6 +327,41 @@ func TestAppsSignInAndForward(t *testing.T) {
 		t.Errorf("upstream got assertion %q", a)
 	}
 
+	// Hop-by-hop tricks: a Connection header naming the identity headers
+	// (a proxy that dropped them after setting its own would forward
+	// none, and the upstream might fall back to anonymous or to another
+	// header), and Gatehouse's cookie on a second Cookie line.
+	// (A client with no cookie jar: one with a jar folds the lines into
+	// one.)
+	var appCookie string
+	for _, ck := range c.Jar.Cookies(mustURL(e.appURL("sales", "/"))) {
+		if ck.Name == "gatehouse_app" {
+			appCookie = ck.Value
+		}
+	}
+	res, body = send(t, e.browser(), "GET", e.appURL("sales", "/page"), http.Header{
+		"Connection":       {"X-Forwarded-User, X-Gatehouse-Assertion", "X-Forwarded-Groups, Remote-User, X-Webauth-User"},
+		"X-Forwarded-User": {"ceo@example.com"},
+		"Cookie":           {"theirs=1; gatehouse_app=" + appCookie, e.sessions.CookieName() + "=stolen; gatehouse_app=" + appCookie},
+	}, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("Connection naming identity headers: %d %s", res.StatusCode, body)
+	}
+	got = e.up.last()
+	for _, k := range []string{"X-Forwarded-User", "X-Forwarded-Groups", "Remote-User", "X-Webauth-User"} {
+		if vs := got.Header.Values(k); len(vs) != 1 || vs[0] != want[k] {
+			t.Errorf("Connection naming %s: upstream got %q, want just %q", k, vs, want[k])
+		}
+	}
+	if a := got.Header.Get("X-Gatehouse-Assertion"); a == "" || a == "forged" {
+		t.Errorf("Connection naming the assertion: upstream got %q", a)
+	}
+	for _, line := range got.Header.Values("Cookie") {
+		if strings.Contains(line, e.sessions.CookieName()+"=") || strings.Contains(line, "gatehouse_app=") {
+			t.Errorf("Gatehouse's cookie on a second Cookie line reached the upstream: %q", got.Header.Values("Cookie"))
+		}
+	}
+
 	// A new membership shows in the very next request's headers and
 	// assertion (nothing stale is kept across a change).
 	before := got.Header.Get("X-Gatehouse-Assertion")
@@ -908,5 +943,27 @@ func TestAppsSocketsShareTheConnectionBudget(t *testing.T) {
 	}
 	if err := echo(second, "still"); err != nil {
 		t.Errorf("the first session's socket after the refusal: %v", err)
+	}
+}
+
+// TestAppsCallbackNextStaysOnTheAppOrigin: the callback's redirect to next
+// never leaves the app's origin. http.Redirect cleans a path ("/./\x" is
+// "/\x"), and a browser reads "/\evil.example" as "//evil.example".
+func TestAppsCallbackNextStaysOnTheAppOrigin(t *testing.T) {
+	e := newAppsEnv(t)
+	e.member(t, "ann@example.com")
+	c := e.login(t, "ann@example.com")
+	for _, next := range []string{`/./\evil.example`, `/.\evil.example`, `/a/..\evil.example`, `/x/../\evil.example`, `/%2e/\evil.example`} {
+		b := e.browser()
+		signin := e.startAt(t, b, "sales", "/")
+		cb := e.callbackFor(t, c, strings.Replace(signin, "next="+url.QueryEscape("/"), "next="+url.QueryEscape(next), 1))
+		res, _ := send(t, b, "GET", cb.String(), nil, nil)
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusFound || strings.ContainsAny(loc, `\`) || strings.HasPrefix(loc, "//") || !strings.HasPrefix(loc, "/") {
+			t.Errorf("next %q: callback %d to %q, want 302 to a path on the app's origin", next, res.StatusCode, loc)
+		}
+		if target := mustURL(e.appURL("sales", "/")).ResolveReference(mustURL(strings.ReplaceAll(loc, `\`, "/"))); target.Host != mustURL(e.appURL("sales", "/")).Host {
+			t.Errorf("next %q: callback sends the browser to %s", next, target)
+		}
 	}
 }

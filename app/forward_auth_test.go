@@ -150,6 +150,22 @@ func TestForwardAuthPicksTheApp(t *testing.T) {
 		{"garbage beside ?app", "/auth/forward?app=sales", http.Header{"X-Original-URL": {"::::"}, "X-Forwarded-Host": {"evil example, x"}, "X-Forwarded-Proto": {"gopher"}},
 			401, signin("sales", "http://"+f.salesHost+"/")},
 		{"nothing named", "/auth/forward", nil, 404, ""},
+		// Each proxy sets some of these headers and passes the browser's
+		// others along (Caddy and Traefik set X-Forwarded-Uri, not
+		// X-Original-URL; ingress-nginx the other way round): where they
+		// disagree one is the browser's, and no app is picked by them.
+		{"a browser's X-Original-URL beside the proxy's X-Forwarded-Uri", "/auth/forward",
+			http.Header{"X-Forwarded-Host": {f.toolsHost}, "X-Forwarded-Uri": {"/other/secret"}, "X-Original-URL": {"/metabase/"}}, 404, ""},
+		{"a browser's absolute X-Original-URL beside the proxy's X-Forwarded-Uri", "/auth/forward",
+			http.Header{"X-Forwarded-Host": {f.toolsHost}, "X-Forwarded-Uri": {"/other/secret"}, "X-Original-URL": {"http://" + f.toolsHost + "/metabase/"}}, 404, ""},
+		{"a browser's X-Forwarded-Host beside the proxy's X-Original-URL", "/auth/forward",
+			http.Header{"X-Original-URL": {"http://" + f.toolsHost + "/other/x"}, "X-Forwarded-Host": {f.salesHost}}, 404, ""},
+		{"a browser's X-Forwarded-Uri beside the proxy's X-Original-URL", "/auth/forward",
+			http.Header{"X-Original-URL": {"http://" + f.toolsHost + "/other/x"}, "X-Forwarded-Uri": {"/metabase/"}}, 404, ""},
+		{"all agree (nginx sets them all)", "/auth/forward",
+			http.Header{"X-Original-URL": {"http://" + strings.ToUpper(f.toolsHost) + "/metabase/q?a=1"}, "X-Forwarded-Host": {f.toolsHost},
+				"X-Forwarded-Uri": {"/metabase/q?a=1"}, "X-Forwarded-Proto": {"http"}},
+			401, signin("metabase", "http://"+f.toolsHost+"/metabase/q?a=1")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,6 +280,32 @@ func TestForwardAuthAllowsDeniesAndRevokes(t *testing.T) {
 	var claims jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil || !claims.Audience.Contains("http://"+f.salesHost) || claims.Subject == "" {
 		t.Errorf("assertion claims %+v (%v), want aud http://%s", claims, err, f.salesHost)
+	}
+	// A socket or a write another origin's page sent (a sibling host of
+	// the same site gets the Lax cookie sent along) is refused, as the
+	// built-in proxy refuses it; the app's own pages and clients that
+	// are no browser pass.
+	for _, tc := range []struct {
+		name   string
+		h      http.Header
+		status int
+	}{
+		{"a sibling's socket", http.Header{"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Origin": {"http://evil.example.com:" + f.port}}, 403},
+		{"a socket from another port", http.Header{"Upgrade": {"websocket"}, "Origin": {"http://sales.example.com:1"}}, 403},
+		{"a null origin's socket", http.Header{"Sec-Websocket-Key": {"x"}, "Origin": {"null"}}, 403},
+		{"the app's own socket", http.Header{"Sec-Websocket-Key": {"x"}, "Origin": {"http://" + f.salesHost}}, 200},
+		{"the app's own socket, any case", http.Header{"Sec-Websocket-Key": {"x"}, "Origin": {"HTTP://" + strings.ToUpper(f.salesHost)}}, 200},
+		{"a socket from no browser", http.Header{"Sec-Websocket-Key": {"x"}}, 200},
+		{"a sibling's form", http.Header{"X-Forwarded-Method": {"POST"}, "Sec-Fetch-Site": {"same-site"}, "Origin": {"http://evil.example.com"}}, 403},
+		{"a sibling's form to ingress-nginx", http.Header{"X-Original-Method": {"DELETE"}, "Origin": {"http://evil.example.com"}}, 403},
+		{"the app's own form", http.Header{"X-Forwarded-Method": {"POST"}, "Sec-Fetch-Site": {"same-origin"}, "Origin": {"http://" + f.salesHost}}, 200},
+		{"a sibling's link", http.Header{"X-Forwarded-Method": {"GET"}, "Sec-Fetch-Site": {"same-site"}}, 200},
+	} {
+		tc.h.Set("X-Original-URL", "http://"+f.salesHost+"/api/live/ws")
+		res, body := f.ask(t, c, "/auth/forward", "", f.salesHost, tc.h)
+		if res.StatusCode != tc.status || (tc.status == 403 && !strings.Contains(body, "sent by another site")) {
+			t.Errorf("%s: %d %.200q, want %d", tc.name, res.StatusCode, body, tc.status)
+		}
 	}
 	// The same on the app's host, asked at /.gatehouse/auth.
 	if res, _ := f.ask(t, c, "/.gatehouse/auth", f.salesHost, f.salesHost, http.Header{"X-Forwarded-Uri": {"/"}}); res.StatusCode != http.StatusOK ||

@@ -74,8 +74,16 @@ func normHost(host, scheme string) string {
 }
 
 // original is the request a proxy asks about: its scheme, host and
-// request URI, from the headers the proxies send.
-type original struct{ scheme, host, uri string }
+// request URI, from the headers the proxies send. conflict says two of
+// those headers disagree on the host or the URI: each proxy sets some of
+// them and passes the browser's others along (Caddy and Traefik set
+// X-Forwarded-Uri and leave a browser's X-Original-URL; ingress-nginx the
+// other way round), so one of the two is the browser's, and no app is
+// picked by them (appFor).
+type original struct {
+	scheme, host, uri string
+	conflict          bool
+}
 
 // originalOf reads the request the proxy asks about: X-Original-URL
 // (nginx configurations, ingress-nginx; absolute or a path), else
@@ -96,10 +104,18 @@ func (h *Handler) originalOf(r *http.Request) original {
 		o.scheme = v
 	}
 	if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" {
+		if o.host != "" && normHost(o.host, o.scheme) != normHost(v, o.scheme) {
+			o.conflict = true
+		}
 		o.host = v
 	}
-	if o.uri == "" {
-		o.uri = r.Header.Get("X-Forwarded-Uri")
+	if v := r.Header.Get("X-Forwarded-Uri"); v != "" {
+		if o.uri != "" && !sameURI(o.uri, v) {
+			o.conflict = true
+		}
+		if o.uri == "" {
+			o.uri = v
+		}
 	}
 	if o.host == "" {
 		o.host = r.Host
@@ -112,6 +128,18 @@ func (h *Handler) originalOf(r *http.Request) original {
 	}
 	o.host = normHost(o.host, o.scheme)
 	return o
+}
+
+// sameURI reports whether request URIs a and b name the same path and
+// query, one escaped as X-Original-URL's parse gives it, the other as a
+// proxy sent it.
+func sameURI(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ua, err1 := url.ParseRequestURI(a)
+	ub, err2 := url.ParseRequestURI(b)
+	return err1 == nil && err2 == nil && ua.Path == ub.Path && ua.RawQuery == ub.RawQuery
 }
 
 // firstValue is the first of a comma-separated header's values.
@@ -135,6 +163,9 @@ func (h *Handler) appFor(r *http.Request, o original) *dashboards.Dashboard {
 		if d := h.cfg.Registry.Get(slug); d != nil && d.App != nil {
 			return d
 		}
+		return nil
+	}
+	if o.conflict {
 		return nil
 	}
 	if slug, ok := h.AppSlug(o.host); ok {
@@ -224,6 +255,14 @@ func (h *Handler) Forward(w http.ResponseWriter, r *http.Request) {
 		h.denied(w, d, dec.Reason)
 		return
 	}
+	if crossOrigin(r, o) {
+		// As on the built-in proxy: hosts of one site get each other's
+		// Lax cookies, and many upstreams accept a socket or a form from
+		// any page.
+		h.problem(w, http.StatusForbidden, d.Title, "Request refused",
+			"This request was sent by another site than "+d.Title+", so Gatehouse did not let it through.", "", "")
+		return
+	}
 	id, err := h.identity(ctx, v.User, d.Slug, h.audience(d))
 	if err != nil {
 		h.serverError(w, r, d, err)
@@ -231,6 +270,44 @@ func (h *Handler) Forward(w http.ResponseWriter, r *http.Request) {
 	}
 	setIdentity(w.Header(), d, v.User, id)
 	w.WriteHeader(http.StatusOK)
+}
+
+// crossOrigin reports whether the request a proxy asks about (o) was sent
+// by a page of another origin: a WebSocket whose Origin is not o's, or a
+// state-changing request (its method in X-Forwarded-Method, or
+// ingress-nginx's X-Original-Method) whose Sec-Fetch-Site, or else Origin,
+// says so. The proxies pass the browser's own Origin and Sec-Fetch-*
+// headers along with the question. A request without them (no browser's)
+// is not cross-origin.
+func crossOrigin(r *http.Request, o original) bool {
+	origin := r.Header.Get("Origin")
+	other := func() bool {
+		u, err := url.Parse(origin)
+		if err != nil {
+			return true
+		}
+		scheme := strings.ToLower(u.Scheme)
+		return scheme != o.scheme || normHost(u.Host, scheme) != o.host
+	}
+	if r.Header.Get("Sec-Websocket-Key") != "" || r.Header.Get("Upgrade") != "" {
+		return origin != "" && other()
+	}
+	method := r.Header.Get("X-Forwarded-Method")
+	if method == "" {
+		method = r.Header.Get("X-Original-Method")
+	}
+	switch strings.ToUpper(method) {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return false
+	case "":
+		return origin != "" && other()
+	default:
+		return true
+	}
 }
 
 // forwardViewer returns the viewer whose app cookie for d the request
@@ -354,7 +431,7 @@ func (h *Handler) cookiesAt(d *dashboards.Dashboard, host string) (app, state st
 	}
 	state = "gatehouse_app_state"
 	if secure {
-		state = "__Secure-gatehouse_app_state"
+		state = "__Host-gatehouse_app_state" // no other host can set it (see New)
 	}
 	return externalCookie(d.Slug, secure), state, secure
 }
@@ -410,7 +487,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, d *dashboards.Da
 	} else {
 		state = db.RandomToken(16)
 	}
-	http.SetCookie(w, &http.Cookie{Name: stateName, Value: state, Path: "/.gatehouse/", MaxAge: 600,
+	http.SetCookie(w, &http.Cookie{Name: stateName, Value: state, Path: "/", MaxAge: 600,
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	origin, path := h.returnTo(d, r.URL.Query().Get("next"))
 	target := h.base.String() + "/apps/" + d.Slug + "/signin?" + url.Values{"next": {origin + path}, "state": {state}}.Encode()

@@ -101,7 +101,7 @@ func (h *Handler) stateCookieName(framed bool) string {
 // stateCookieFor is the sign-in state cookie, valid ten minutes. maxAge -1
 // (state "") removes it.
 func (h *Handler) stateCookieFor(framed bool, state string) *http.Cookie {
-	c := &http.Cookie{Name: h.stateCookie, Value: state, Path: "/.gatehouse/", MaxAge: 600,
+	c := &http.Cookie{Name: h.stateCookie, Value: state, Path: "/", MaxAge: 600,
 		HttpOnly: true, Secure: h.base.Scheme == "https", SameSite: http.SameSiteLaxMode}
 	if state == "" {
 		c.MaxAge = -1

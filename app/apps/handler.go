@@ -78,8 +78,9 @@ type Handler struct {
 	base       *url.URL
 	cookieName string
 	// stateCookie holds the state of a sign-in this browser started on
-	// an app origin (Path /.gatehouse/): the callback accepts a code only
-	// in the browser that asked for it.
+	// an app origin (Path /, as a __Host- cookie must have; never
+	// forwarded): the callback accepts a code only in the browser that
+	// asked for it.
 	stateCookie string
 	// framedCookie and framedState are their twins for a sign-in inside
 	// the app's dashboard page's frame, where the browser may keep only
@@ -90,6 +91,8 @@ type Handler struct {
 	// ownCookies are every cookie name of Gatehouse's: never forwarded.
 	ownCookies []string
 	aead       cipher.AEAD
+	// sameOrigin refuses state-changing requests another origin sent.
+	sameOrigin *http.CrossOriginProtection
 	proxy      *httputil.ReverseProxy
 	keys       *signer
 	idents     identityCache
@@ -138,10 +141,14 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, base: base, aead: aead, cookieName: "gatehouse_app", stateCookie: "gatehouse_app_state", stop: make(chan struct{})}
 	h.framedCookie, h.framedState = "gatehouse_app_framed", "gatehouse_app_framed_state"
+	h.sameOrigin = http.NewCrossOriginProtection()
 	if base.Scheme == "https" {
 		h.cookieName = "__Host-gatehouse_app" // host-only, Secure, Path=/ enforced by the browser
-		h.stateCookie = "__Secure-gatehouse_app_state"
-		h.framedCookie, h.framedState = "__Host-gatehouse_app_framed", "__Secure-gatehouse_app_framed_state"
+		// The state cookies are __Host- too: app origins share a site, and
+		// a sibling app's page may set a __Secure- cookie for the whole
+		// apps domain, and so know (and pick) this browser's state.
+		h.stateCookie = "__Host-gatehouse_app_state"
+		h.framedCookie, h.framedState = "__Host-gatehouse_app_framed", "__Host-gatehouse_app_framed_state"
 	}
 	h.partitioned = secureContext(base.Scheme, cfg.Domain)
 	h.ownCookies = append([]string{h.cookieName, h.stateCookie, h.framedCookie, h.framedState}, cfg.Cookies...)
@@ -274,10 +281,14 @@ func (h *Handler) IssueCode(ctx context.Context, slug, sessionCookie, sessionHas
 }
 
 // LocalPath returns next when it is a path on the same origin ("/…", not
-// "//…" nor "/\…"), else "/".
+// "//…"), else "/". A backslash anywhere, or a control character, gives
+// "/" too: browsers read "\" as "/", and http.Redirect cleans the path it
+// is given, so "/./\evil.example" would leave as "/\evil.example", which
+// is //evil.example. (Paths Gatehouse builds itself, from a request's
+// escaped URI, never hold a raw backslash.)
 func LocalPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n\t") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return next
@@ -372,7 +383,15 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, slug string) 
 		h.denied(w, d, dec.Reason)
 		return
 	}
-	if isUpgrade(r) && r.Header.Get("Origin") != h.Origin(d.Slug) {
+	if err := h.sameOrigin.Check(r); err != nil {
+		// App origins share a site: a sibling app's page can post a form
+		// here and the browser sends this app's Lax cookie with it. The
+		// upstream would take it for the viewer's own action.
+		h.problem(w, http.StatusForbidden, d.Title, "Request refused",
+			"This request was sent by another site than "+d.Title+", so Gatehouse did not pass it on.", "", "")
+		return
+	}
+	if isUpgrade(r) && !sameOrigin(r.Header.Get("Origin"), h.Origin(d.Slug)) {
 		// Many upstreams accept a WebSocket from any Origin: another site
 		// could otherwise open one with the viewer's cookie.
 		h.problem(w, http.StatusForbidden, d.Title, "Connection refused",
@@ -523,7 +542,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, d *dashboards
 	} else {
 		http.SetCookie(w, &http.Cookie{Name: appCookie, Value: row.Ticket, Path: "/", HttpOnly: true,
 			Secure: secure, SameSite: http.SameSiteLaxMode})
-		http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/.gatehouse/", MaxAge: -1, HttpOnly: true,
+		http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/", MaxAge: -1, HttpOnly: true,
 			Secure: secure, SameSite: http.SameSiteLaxMode})
 	}
 	actor := db.Actor{ID: v.User.ID, Email: v.User.Email, IP: h.cfg.ClientIP(r)}
@@ -688,6 +707,20 @@ func (h *Handler) problem(w http.ResponseWriter, status int, appTitle, heading, 
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src "+h.base.Scheme+"://"+h.base.Host+"; img-src "+h.base.Scheme+"://"+h.base.Host+"; frame-ancestors "+h.base.Scheme+"://"+h.base.Host)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// sameOrigin reports whether the Origin header value origin names the
+// origin want (scheme://host[:port]): compared as origins, so a default
+// port written out or not, and the case of the scheme and host, do not
+// matter. "null", "" and anything else unparsable are no origin's.
+func sameOrigin(origin, want string) bool {
+	u, err := url.Parse(origin)
+	w, err2 := url.Parse(want)
+	if err != nil || err2 != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme == strings.ToLower(w.Scheme) && normHost(u.Host, scheme) == normHost(w.Host, scheme)
 }
 
 // isUpgrade reports whether r asks to switch protocols (a WebSocket).

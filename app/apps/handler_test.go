@@ -118,7 +118,8 @@ func TestAppSlug(t *testing.T) {
 			t.Errorf("Host %s: %d, want %d", host, w.Code, want)
 		}
 	}
-	for next, want := range map[string]string{"/a?b=1": "/a?b=1", "//evil.example": "/", "/\\evil": "/", "https://evil.example/": "/", "": "/"} {
+	for next, want := range map[string]string{"/a?b=1": "/a?b=1", "//evil.example": "/", "/\\evil": "/", "https://evil.example/": "/", "": "/",
+		"/./\\evil.example": "/", "/a/..\\evil": "/", "/a\tb": "/", "/a\x7fb": "/", "/a%5Cb": "/a%5Cb"} {
 		if got := LocalPath(next); got != want {
 			t.Errorf("LocalPath(%q) = %q, want %q", next, got, want)
 		}
