@@ -405,7 +405,13 @@ func TestAppFramedInChromium(t *testing.T) {
 			if orders != 0 || ops != 1 {
 				t.Errorf("the upstream got %d sockets for orders and %d for ops; want ops's own alone", orders, ops)
 			}
-			if !strings.Contains(srv.log.String(), `path=/ws status=403`) {
+			// The request line is written once the handler returns, which
+			// may be after the page saw its socket close.
+			logged := func() bool { return strings.Contains(srv.log.String(), `path=/ws status=403`) }
+			for deadline := time.Now().Add(actionTimeout); !logged() && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !logged() {
 				t.Errorf("Gatehouse logged no 403 for the foreign socket (a 401 would mean the cookie was not sent and the Origin never checked)")
 			}
 		}},
