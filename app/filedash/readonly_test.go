@@ -1,0 +1,69 @@
+package filedash
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/app/dashboards"
+)
+
+// TestSQLiteStaysReadOnly: a SQLite panel whose SQL holds more statements
+// cannot end the read-only transaction, turn query_only off, attach another
+// file (creating or writing it) or copy the database out, and leaves no
+// pooled connection in a state where a later query could.
+func TestSQLiteStaysReadOnly(t *testing.T) {
+	b := sqliteBackend(t)
+	dir := t.TempDir()
+	out := t.TempDir()
+	attached := filepath.Join(out, "attached.db")
+	copied := filepath.Join(out, "copy.db")
+	escapes := []string{
+		// with a bound value (the driver runs every statement of the text)
+		"SELECT :viewer_email AS e; COMMIT; PRAGMA query_only = 0; ATTACH DATABASE '" + attached + "' AS x; CREATE TABLE x.t(a); INSERT INTO x.t VALUES (1)",
+		"SELECT :viewer_email AS e; COMMIT; ATTACH DATABASE '" + attached + "' AS y",
+		"SELECT :viewer_email AS e; COMMIT; VACUUM INTO '" + copied + "'",
+		"SELECT :viewer_email AS e; COMMIT; PRAGMA query_only = 0; DELETE FROM orders",
+		// without one
+		"SELECT 1 AS one; COMMIT; ATTACH DATABASE '" + attached + "' AS z",
+		"SELECT 1 AS one; COMMIT; VACUUM INTO '" + copied + "'",
+		"SELECT 1 AS one; PRAGMA query_only = 0",
+	}
+	var panels strings.Builder
+	for i, q := range escapes {
+		panels.WriteString("  - id: p" + string(rune('a'+i)) + "\n    title: P\n    chart: table\n    sql: \"" + q + "\"\n")
+	}
+	writeFile(t, dir, SourcesFile, "sources:\n  shop: "+b.dsn+"\n")
+	writeFile(t, dir, "esc.yaml", "slug: esc\ntitle: Esc\nsource: shop\npanels:\n"+panels.String())
+	reg := dashboards.NewRegistry()
+	store := newStore(t)
+	srv, err := Open(context.Background(), Config{Dir: dir, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if p := srv.Problems(); len(p) > 0 {
+		t.Fatalf("problems: %v", p)
+	}
+	f := &fixture{dir: dir, srv: srv, reg: reg, store: store}
+	v := viewerIn(t, store, "v@example.com", "north")
+	for round := 0; round < 2; round++ { // the second round meets the pool the first left
+		for i, q := range escapes {
+			got := f.panel(t, "esc", "p"+string(rune('a'+i)), v, nil)
+			contains(t, q, got, "This panel&#39;s query failed")
+		}
+		srv.cache.mu.Lock()
+		clear(srv.cache.m)
+		srv.cache.mu.Unlock()
+	}
+	for _, p := range []string{attached, copied} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a dashboard query wrote %s", p)
+		}
+	}
+	if n := b.countOrders(t); n != 4 {
+		t.Errorf("the orders table has %d rows, want 4", n)
+	}
+}
