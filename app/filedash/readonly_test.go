@@ -2,6 +2,7 @@ package filedash
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,4 +67,39 @@ func TestSQLiteStaysReadOnly(t *testing.T) {
 	if n := b.countOrders(t); n != 4 {
 		t.Errorf("the orders table has %d rows, want 4", n)
 	}
+}
+
+// TestCacheKeyNoCollision: a filter value holding the cache key's
+// separators cannot make a viewer's key equal another viewer's, so a
+// viewer in no group never reads rows kept for a viewer in groups.
+func TestCacheKeyNoCollision(t *testing.T) {
+	b := sqliteBackend(t)
+	dir := t.TempDir()
+	writeFile(t, dir, SourcesFile, "sources:\n  shop: "+b.dsn+"\n")
+	writeFile(t, dir, "k.yaml", `slug: k
+title: K
+source: shop
+filters:
+  - name: q
+    type: text
+panels:
+  - id: mine
+    title: Mine
+    chart: table
+    sql: SELECT region, amount, :q AS q FROM orders WHERE region IN (:viewer_groups) ORDER BY amount
+`)
+	reg := dashboards.NewRegistry()
+	store := newStore(t)
+	srv, err := Open(context.Background(), Config{Dir: dir, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	f := &fixture{dir: dir, srv: srv, reg: reg, store: store}
+	victim := viewerIn(t, store, "victim@example.com", "east", "g")
+	outsider := viewerIn(t, store, "outsider@example.com")
+	contains(t, "the victim's rows", f.panel(t, "k", "mine", victim, url.Values{"q": {"x"}}), "east", "7")
+	got := f.panel(t, "k", "mine", outsider, url.Values{"q": {"x\x00g\x00east"}})
+	lacks(t, "an outsider's rows, with separators in the filter", got, "east")
+	contains(t, "an outsider's rows, with separators in the filter", got, "No rows.")
 }
