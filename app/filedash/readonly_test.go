@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/app/dashboards"
 )
@@ -102,4 +103,31 @@ panels:
 	got := f.panel(t, "k", "mine", outsider, url.Values{"q": {"x\x00g\x00east"}})
 	lacks(t, "an outsider's rows, with separators in the filter", got, "east")
 	contains(t, "an outsider's rows, with separators in the filter", got, "No rows.")
+}
+
+// TestCacheBoundedInBytes: many distinct filter values of a panel that
+// renders large do not grow the cache past maxBytes.
+func TestCacheBoundedInBytes(t *testing.T) {
+	c := newCache()
+	big := dashboards.Rendered(strings.Repeat("x", 1<<20))
+	now := testNow
+	for i := 0; i < 200; i++ {
+		got := c.load("panel\x00q="+strings.Repeat("a", i), now, time.Hour, false, func() rendered { return rendered{body: big} })
+		if len(got) != len(big) {
+			t.Fatalf("load %d returned %d bytes", i, len(got))
+		}
+	}
+	c.mu.RLock()
+	total := 0
+	for k, e := range c.m {
+		total += e.size(k)
+	}
+	n, counted := len(c.m), c.bytes
+	c.mu.RUnlock()
+	if total > maxBytes || counted != total {
+		t.Errorf("after 200 distinct 1 MiB panels the cache holds %d entries, %d bytes (counted %d), want at most %d", n, total, counted, maxBytes)
+	}
+	if n == 0 {
+		t.Error("the cache kept nothing")
+	}
 }
