@@ -286,6 +286,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, db.ErrSCIMLinkRefused):
 		e = &Error{Status: http.StatusConflict, SCIMType: "uniqueness", Detail: "An account with this email exists and is not linked: " +
 			"only accounts of the SSO domains (--oidc-domains), with linking by email on (--oidc-link=email), and not an admin's, are linked by SCIM."}
+	case errors.Is(err, db.ErrSCIMAdminEmail):
+		e = &Error{Status: http.StatusForbidden, Detail: "This account is a Gatehouse admin's: its email is changed in Gatehouse, not over SCIM."}
 	case errors.Is(err, db.ErrSCIMUnknownMember):
 		msg := err.Error()
 		e = badRequest("invalidValue", "%s%s (a member must be a user provisioned over SCIM).", strings.ToUpper(msg[:1]), msg[1:])
