@@ -14,8 +14,12 @@ import (
 // and an admin's account the IdP once deleted is not taken back by a new
 // POST. Deactivating such an admin still works (offboarding).
 func TestSCIMCannotTakeOverAnAdmin(t *testing.T) {
+	dialects(t, testSCIMCannotTakeOverAnAdmin)
+}
+
+func testSCIMCannotTakeOverAnAdmin(t *testing.T, dsn string) {
 	ctx := context.Background()
-	e := newEnv(t, "", db.SSOPolicy{Domains: []string{"corp.example"}})
+	e := newEnv(t, dsn, db.SSOPolicy{Domains: []string{"corp.example"}})
 	if _, err := e.store.CreateUser(ctx, admin, db.NewUser{Email: "root@corp.example", Name: "Root", PasswordHash: "x", IsAdmin: true}); err != nil {
 		t.Fatal(err)
 	}
