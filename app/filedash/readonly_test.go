@@ -131,3 +131,28 @@ func TestCacheBoundedInBytes(t *testing.T) {
 		t.Error("the cache kept nothing")
 	}
 }
+
+// TestBadPostgresDSN: a PostgreSQL DSN the driver cannot use is a problem
+// of sources.yaml (for check and the admins), named without its password,
+// not a panic at the first panel or in `dashboards check`.
+func TestBadPostgresDSN(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:s3cretpw@127.0.0.1:1/x?sslmode=required",
+		"postgres://u:s3cretpw@127.0.0.1:1/x?sslmode=verify-full&sslrootcert=/nonexistent",
+	} {
+		dir := t.TempDir()
+		writeFile(t, dir, SourcesFile, "sources:\n  shop: "+dsn+"\n")
+		writeFile(t, dir, "k.yaml", "slug: k\ntitle: K\nsource: shop\npanels:\n  - id: p\n    title: P\n    chart: stat\n    sql: SELECT 1\n")
+		rep, err := Check(context.Background(), dir, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		for _, p := range rep.Problems {
+			msgs = append(msgs, p.String())
+		}
+		all := strings.Join(msgs, "\n")
+		contains(t, "check of "+dsn, all, filepath.Join(dir, SourcesFile)+":2:9: source \"shop\": ")
+		lacks(t, "check of "+dsn, all, "s3cretpw")
+	}
+}
