@@ -65,7 +65,7 @@ func (s *Server) options(ctx context.Context, l *loaded, f *FilterSpec, q dashbo
 	}
 	vals := Values{Now: q.Now}
 	var kb strings.Builder
-	keyPart(&kb, l.file.Slug, l.file.Version, "filter", f.Name)
+	keyPart(&kb, "options", l.file.Slug, l.file.Version, f.Name)
 	if f.SQL.Uses(ParamViewerGroups) {
 		groups, err := s.viewerGroups(ctx, q)
 		if err != nil {

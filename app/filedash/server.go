@@ -216,7 +216,7 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 		// Every part of the key is length-prefixed: a filter value holding
 		// the separators cannot make one viewer's key another's.
 		var key strings.Builder
-		keyPart(&key, l.file.Slug, l.file.Version, p.ID)
+		keyPart(&key, "panel", l.file.Slug, l.file.Version, p.ID)
 		for _, f := range l.file.Filters {
 			if p.SQL.Uses(f.Name) { // a filter the panel ignores does not split its cache
 				keyPart(&key, "f", f.Name, vals.Filters[f.Name])
