@@ -2,6 +2,7 @@ package filedash
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -154,5 +155,53 @@ func TestBadPostgresDSN(t *testing.T) {
 		all := strings.Join(msgs, "\n")
 		contains(t, "check of "+dsn, all, filepath.Join(dir, SourcesFile)+":2:9: source \"shop\": ")
 		lacks(t, "check of "+dsn, all, "s3cretpw")
+	}
+}
+
+// TestOnlyReadsRun: statements that are not reads never reach the
+// database. MariaDB runs DDL, GRANT and SET PASSWORD inside a READ ONLY
+// transaction (they commit it first), so the read-only transaction alone
+// did not stop a panel dropping its table; an executable comment (/*! … */)
+// is not a way around the check.
+func TestOnlyReadsRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mk   func(testing.TB) backend
+	}{{"sqlite", sqliteBackend}, {"postgres", postgresBackend}, {"mariadb", mysqlBackend}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.mk(t)
+			writes := []string{
+				"DROP TABLE orders",
+				"TRUNCATE TABLE orders",
+				"ALTER TABLE orders RENAME TO o2",
+				"/*!DROP TABLE orders*/",
+				"/*M!100000 DROP TABLE orders*/",
+				"-- a comment\nDROP TABLE orders",
+			}
+			var panels strings.Builder
+			for i, q := range writes {
+				fmt.Fprintf(&panels, "  - id: p%d\n    title: P\n    chart: table\n    sql: %q\n", i, q)
+			}
+			dir := t.TempDir()
+			writeFile(t, dir, SourcesFile, "sources:\n  shop: "+b.dsn+"\n")
+			writeFile(t, dir, "w.yaml", "slug: w\ntitle: W\nsource: shop\npanels:\n"+panels.String())
+			reg := dashboards.NewRegistry()
+			store := newStore(t)
+			srv, err := Open(context.Background(), Config{Dir: dir, Registry: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Close)
+			f := &fixture{dir: dir, srv: srv, reg: reg, store: store}
+			v := viewerIn(t, store, "v@example.com", "north")
+			v.IsAdmin = true
+			for i, q := range writes {
+				got := f.panel(t, "w", fmt.Sprintf("p%d", i), v, nil)
+				contains(t, q, got, "This panel&#39;s query failed: ")
+				if n := b.countOrders(t); n != 4 {
+					t.Fatalf("after %q the orders table has %d rows, want 4", q, n)
+				}
+			}
+		})
 	}
 }

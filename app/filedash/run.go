@@ -29,6 +29,9 @@ func (e errTooManyRows) Error() string {
 // run runs one query in a read-only transaction, within timeout and
 // returning at most limit rows. The transaction is always rolled back.
 func (s *source) run(ctx context.Context, text string, args []any, timeout time.Duration, limit int) (_ *result, err error) {
+	if err := onlyReads(text); err != nil {
+		return nil, err
+	}
 	db, err := s.open()
 	if err != nil {
 		return nil, err
