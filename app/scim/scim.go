@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -157,7 +158,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, name))
-	if r.ContentLength > h.cfg.MaxBody {
+	if p := r.URL.Path; path.Clean(p) != p && path.Clean(p)+"/" != p {
+		// The mux would answer a redirect with an HTML page.
+		writeError(sw, r, &Error{Status: http.StatusNotFound, Detail: "There is no SCIM resource at " + p + " for " + r.Method + "."})
+	} else if r.ContentLength > h.cfg.MaxBody {
 		writeError(sw, r, tooLarge(h.cfg.MaxBody))
 	} else {
 		if r.Body != nil && r.Body != http.NoBody {
