@@ -33,6 +33,10 @@ var (
 	// over by the IdP (its domain is not one of --oidc-domains, linking by
 	// email is off, or it is an admin's).
 	ErrSCIMLinkRefused = errors.New("an account with this email exists and may not be linked to the identity provider")
+	// ErrSCIMAdminEmail: the account is an admin's, and SCIM may not change
+	// its email (a new email would let whoever holds the token take the
+	// admin's account over by a password reset mail).
+	ErrSCIMAdminEmail = errors.New("the account is an admin's: its email is not changed over SCIM")
 	// ErrSCIMUnknownMember: a group member is not a user the IdP manages.
 	ErrSCIMUnknownMember = errors.New("no such user")
 )
@@ -539,6 +543,9 @@ func (t *SCIMTx) CreateUser(ctx context.Context, u SCIMUser, p SSOPolicy) (out S
 		switch err = storageErr(err); {
 		case err == nil && prior.DeletedAt == 0:
 			return SCIMUser{}, false, fmt.Errorf("the account %s is already provisioned: %w", u.Email, ErrDuplicate)
+		case err == nil && acct.IsAdmin:
+			// Made an admin since the IdP deleted it: not the IdP's again.
+			return SCIMUser{}, false, ErrSCIMLinkRefused
 		case err == nil:
 			// The IdP deleted this person and creates them again: the
 			// account it managed is its again, whatever the domain rule.
@@ -624,6 +631,9 @@ func (t *SCIMTx) SaveUser(ctx context.Context, before, after SCIMUser) error {
 		return err
 	}
 	if after.Email != acct.Email {
+		if acct.IsAdmin {
+			return ErrSCIMAdminEmail
+		}
 		n, err := t.tx.NewSelect().Model((*User)(nil)).Where("email = ? AND id <> ?", after.Email, acct.ID).Count(ctx)
 		if err != nil {
 			return err

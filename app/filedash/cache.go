@@ -13,6 +13,11 @@ import (
 // not enough, all of them.
 const maxEntries = 10_000
 
+// maxBytes bounds the cache's rendered panels: a panel may render 10,000
+// rows, and distinct filter values make distinct entries, so a count alone
+// would let one viewer fill gigabytes.
+const maxBytes = 64 << 20
+
 // failTTL bounds how long a failed query's message is kept.
 const failTTL = 5 * time.Second
 
@@ -22,6 +27,7 @@ const failTTL = 5 * time.Second
 type cache struct {
 	mu     sync.RWMutex
 	m      map[string]entry
+	bytes  int // the size of the keys and bodies in m
 	flight singleflight.Group
 }
 
@@ -52,20 +58,33 @@ func (c *cache) get(key string, now time.Time) (entry, bool) {
 	return e, true
 }
 
+func (e entry) size(key string) int { return len(key) + len(e.body) + len(e.admin) }
+
 func (c *cache) put(key string, e entry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= maxEntries {
-		for k, e := range c.m {
-			if !now.Before(e.until) {
+	if old, ok := c.m[key]; ok {
+		c.bytes -= old.size(key)
+		delete(c.m, key)
+	}
+	n := e.size(key)
+	if n > maxBytes {
+		return // served to the callers asking now, not kept
+	}
+	if len(c.m) >= maxEntries || c.bytes+n > maxBytes {
+		for k, old := range c.m {
+			if !now.Before(old.until) {
+				c.bytes -= old.size(k)
 				delete(c.m, k)
 			}
 		}
-		if len(c.m) >= maxEntries {
+		if len(c.m) >= maxEntries || c.bytes+n > maxBytes {
 			clear(c.m)
+			c.bytes = 0
 		}
 	}
 	c.m[key] = e
+	c.bytes += n
 }
 
 // load returns key's panel from the cache, or renders it with fill, once

@@ -2,6 +2,7 @@ package filedash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,9 +67,9 @@ func Check(ctx context.Context, dir string, getenv func(string) string) (Report,
 			if q == nil {
 				return
 			}
-			if kw := firstKeyword(q.Text); kw != "SELECT" && kw != "WITH" && kw != "VALUES" {
+			if err := onlyReads(q.Text); err != nil {
 				rep.Problems = append(rep.Problems, Problem{File: f.Path, Line: q.Line, Col: q.Col,
-					Message: fmt.Sprintf("%s: only a SELECT can run here (every query runs in a read-only transaction), not %s", what, kw)})
+					Message: fmt.Sprintf("%s: %v", what, err)})
 				return
 			}
 			text, args := q.bind(src.spec.dialect, sample)
@@ -130,6 +131,21 @@ panels:
 `
 }
 
+// onlyReads refuses a query that does not start with SELECT, WITH or
+// VALUES. The read-only transaction is not enough on its own: MariaDB runs
+// DROP, TRUNCATE, ALTER, RENAME, GRANT and SET PASSWORD inside a READ ONLY
+// transaction (each commits it first).
+func onlyReads(text string) error {
+	switch kw := firstKeyword(text); kw {
+	case "SELECT", "WITH", "VALUES":
+		return nil
+	case "":
+		return errors.New("only a SELECT can run here (every query runs in a read-only transaction)")
+	default:
+		return fmt.Errorf("only a SELECT can run here (every query runs in a read-only transaction), not %s", kw)
+	}
+}
+
 // firstKeyword returns the query's first word, upper-cased, past comments,
 // white space and opening parentheses.
 func firstKeyword(q string) string {
@@ -142,6 +158,9 @@ func firstKeyword(q string) string {
 				continue
 			}
 			return ""
+		case strings.HasPrefix(q, "/*!"), strings.HasPrefix(q, "/*M!"), strings.HasPrefix(q, "/*m!"):
+			// MySQL and MariaDB run what such a comment holds.
+			return "/*!"
 		case strings.HasPrefix(q, "/*"):
 			if i := strings.Index(q, "*/"); i >= 0 {
 				q = q[i+2:]

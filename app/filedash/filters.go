@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -63,21 +64,23 @@ func (s *Server) options(ctx context.Context, l *loaded, f *FilterSpec, q dashbo
 		return f.Options, ""
 	}
 	vals := Values{Now: q.Now}
-	key := l.file.Slug + "\x00" + l.file.Version + "\x00filter\x00" + f.Name
+	var kb strings.Builder
+	keyPart(&kb, "options", l.file.Slug, l.file.Version, f.Name)
 	if f.SQL.Uses(ParamViewerGroups) {
 		groups, err := s.viewerGroups(ctx, q)
 		if err != nil {
 			return nil, "The filter " + f.Label + "'s options could not be loaded."
 		}
 		vals.Groups = groups
-		key += "\x00g\x00" + strings.Join(groups, "\x00")
+		keyPart(&kb, "g", strconv.Itoa(len(groups)))
+		keyPart(&kb, groups...)
 	}
 	if f.SQL.Uses(ParamViewerEmail) {
 		vals.Email = q.Viewer.Email
-		key += "\x00e\x00" + strings.ToLower(q.Viewer.Email)
+		keyPart(&kb, "e", strings.ToLower(q.Viewer.Email))
 	}
 	// Options are cached as their rendered form: one option per line.
-	body := s.cache.load(key, q.Now, defaultTTL, false, func() rendered {
+	body := s.cache.load(kb.String(), q.Now, defaultTTL, false, func() rendered {
 		timeout, limit := s.limits(nil)
 		sqlText, args := f.SQL.bind(l.src.spec.dialect, vals)
 		s.Queries.Add(1)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // result is what a query returned.
@@ -27,6 +29,9 @@ func (e errTooManyRows) Error() string {
 // run runs one query in a read-only transaction, within timeout and
 // returning at most limit rows. The transaction is always rolled back.
 func (s *source) run(ctx context.Context, text string, args []any, timeout time.Duration, limit int) (_ *result, err error) {
+	if err := onlyReads(text); err != nil {
+		return nil, err
+	}
 	db, err := s.open()
 	if err != nil {
 		return nil, err
@@ -53,8 +58,13 @@ func (s *source) run(ctx context.Context, text string, args []any, timeout time.
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	if s.spec.dialect == dialectMySQL {
+	switch s.spec.dialect {
+	case dialectMySQL:
 		if err := s.mysqlTimeout(ctx, conn, timeout); err != nil {
+			return nil, err
+		}
+	case dialectSQLite:
+		if err := sqliteGuard(conn); err != nil {
 			return nil, err
 		}
 	}
@@ -134,6 +144,38 @@ func (s *source) run(ctx context.Context, text string, args []any, timeout time.
 	return res, nil
 }
 
+// sqliteGuard installs, on a SQLite connection, an authorizer that lets
+// statements read and nothing else. The driver runs every statement of a
+// query's text, so without it "SELECT 1; COMMIT; PRAGMA query_only = 0;
+// ATTACH DATABASE 'any/file' AS x; CREATE TABLE x.t(a)" ends the read-only
+// transaction, turns query_only off and writes any file the process can
+// (mode=ro and query_only cover the source's own file only), and leaves the
+// pooled connection that way. The authorizer stays on the connection.
+func sqliteGuard(conn *sql.Conn) error {
+	return conn.Raw(func(dc any) error {
+		r, ok := dc.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return errors.New("the SQLite driver cannot restrict a connection to reads")
+		}
+		return r.RegisterAuthorizer(sqliteReadsOnly)
+	})
+}
+
+// sqliteReadsOnly allows reading statements, and the BEGIN and ROLLBACK of
+// the transaction a query runs in; it denies COMMIT, savepoints, PRAGMA,
+// ATTACH, DETACH and every write.
+func sqliteReadsOnly(action sqlite.AuthorizerActionCode, arg1, _, _, _ string) sqlite.AuthorizerReturnCode {
+	switch action {
+	case sqlite.AuthSelect, sqlite.AuthRead, sqlite.AuthFunction, sqlite.AuthRecursive:
+		return sqlite.AuthorizerOK
+	case sqlite.AuthTransaction:
+		if arg1 == "BEGIN" || arg1 == "ROLLBACK" {
+			return sqlite.AuthorizerOK
+		}
+	}
+	return sqlite.AuthorizerDeny
+}
+
 // mysqlTimeout sets the session's statement timeout: max_statement_time
 // (seconds) on MariaDB, max_execution_time (milliseconds) on MySQL.
 func (s *source) mysqlTimeout(ctx context.Context, conn *sql.Conn, timeout time.Duration) error {
@@ -173,7 +215,17 @@ func (s *source) explain(ctx context.Context, text string, args []any) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if s.spec.dialect == dialectSQLite {
+		if err := sqliteGuard(conn); err != nil {
+			return err
+		}
+	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}

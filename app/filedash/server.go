@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,11 +213,13 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 		if msg != "" {
 			return panelError(msg), nil
 		}
+		// Every part of the key is length-prefixed: a filter value holding
+		// the separators cannot make one viewer's key another's.
 		var key strings.Builder
-		key.WriteString(l.file.Slug + "\x00" + l.file.Version + "\x00" + p.ID)
+		keyPart(&key, "panel", l.file.Slug, l.file.Version, p.ID)
 		for _, f := range l.file.Filters {
 			if p.SQL.Uses(f.Name) { // a filter the panel ignores does not split its cache
-				key.WriteString("\x00" + f.Name + "=" + vals.Filters[f.Name])
+				keyPart(&key, "f", f.Name, vals.Filters[f.Name])
 			}
 		}
 		if p.SQL.Uses(ParamViewerGroups) {
@@ -226,14 +229,12 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 			}
 			vals.Groups = groups
 			// Cached per distinct set of groups, never across sets.
-			key.WriteString("\x00g")
-			for _, g := range groups {
-				key.WriteString("\x00" + g)
-			}
+			keyPart(&key, "g", strconv.Itoa(len(groups)))
+			keyPart(&key, groups...)
 		}
 		if p.SQL.Uses(ParamViewerEmail) {
 			vals.Email = q.Viewer.Email
-			key.WriteString("\x00e\x00" + strings.ToLower(q.Viewer.Email))
+			keyPart(&key, "e", strings.ToLower(q.Viewer.Email))
 		}
 		ttl := p.Refresh
 		if ttl <= 0 {
@@ -243,6 +244,16 @@ func (s *Server) panelData(l *loaded, p *PanelSpec) func(context.Context, dashbo
 			vals.Now = q.Now
 			return s.runPanel(context.WithoutCancel(ctx), l, p, vals)
 		}), nil
+	}
+}
+
+// keyPart appends each of parts to a cache key as its length, a colon and
+// itself, so no value can be read as several or as the end of another.
+func keyPart(b *strings.Builder, parts ...string) {
+	for _, p := range parts {
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
 	}
 }
 

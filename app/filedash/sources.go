@@ -118,8 +118,12 @@ func parseSources(path, dir string, data []byte, getenv func(string) string) (ma
 func normalizeDSN(dsn, dir string) (string, dialect, string, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		if _, err := url.Parse(dsn); err != nil {
+		u, err := url.Parse(dsn)
+		if err != nil {
 			return "", 0, "", errors.New("the PostgreSQL DSN is not a valid URL")
+		}
+		if err := checkPostgresDSN(dsn, u); err != nil {
+			return "", 0, "", err
 		}
 		return dsn, dialectPostgres, "", nil
 	case strings.HasPrefix(dsn, "mysql://"):
@@ -173,6 +177,26 @@ func normalizeDSN(dsn, dir string) (string, dialect, string, error) {
 		return u.String(), dialectSQLite, abs, nil
 	}
 	return "", 0, "", errors.New("the DSN must start with postgres://, mysql:// or sqlite:")
+}
+
+// checkPostgresDSN has the driver read the DSN now: it panics on one it
+// cannot use (an unknown sslmode, a CA file it cannot read), which would
+// otherwise happen at the first panel. The driver's words, which may
+// quote the DSN, are given without its password.
+func checkPostgresDSN(dsn string, u *url.URL) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			msg := strings.TrimPrefix(fmt.Sprint(v), "pgdriver: ")
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+				msg = strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
+				msg = strings.ReplaceAll(msg, url.PathEscape(pw), "xxxxx")
+			}
+			err = errors.New("the PostgreSQL DSN cannot be used: " + msg)
+		}
+	}()
+	pgdriver.NewConnector(pgdriver.WithDSN(dsn))
+	return nil
 }
 
 // source is an opened data source: a small pool, opened at first use.

@@ -2,12 +2,14 @@ package scim_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"gatehouse/app/scim"
 	"gatehouse/db"
 )
 
@@ -349,5 +351,34 @@ func TestSCIMDiscovery(t *testing.T) {
 	}
 	if status, _, _ := e.do("GET", "/Schemas/urn:nope", nil); status != 404 {
 		t.Errorf("unknown schema: %d", status)
+	}
+}
+
+// A path the mux would redirect (//, ., ..) is answered in SCIM JSON too,
+// never with Go's HTML redirect page.
+func TestSCIMUncleanPathIsSCIMError(t *testing.T) {
+	e := newEnv(t, "", db.SSOPolicy{})
+	id := e.pushUser("ann@example.com", nil)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"//Users", "/./Users", "/Users/" + id + "/../" + id, "/Users//" + id} {
+		for _, m := range []string{"GET", "PATCH", "DELETE"} {
+			req, err := http.NewRequest(m, e.srv.URL+scim.Prefix+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			res, err := noFollow.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			err = json.NewDecoder(res.Body).Decode(&got)
+			res.Body.Close()
+			if ct := res.Header.Get("Content-Type"); ct != "application/scim+json" || err != nil {
+				t.Errorf("%s %s: %d, Content-Type %q, %v", m, p, res.StatusCode, ct, err)
+				continue
+			}
+			wantError(t, m+" "+p, 404, got, res.StatusCode, "", "no SCIM resource")
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -157,7 +158,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, name))
-	if r.ContentLength > h.cfg.MaxBody {
+	if p := r.URL.Path; path.Clean(p) != p && path.Clean(p)+"/" != p {
+		// The mux would answer a redirect with an HTML page.
+		writeError(sw, r, &Error{Status: http.StatusNotFound, Detail: "There is no SCIM resource at " + p + " for " + r.Method + "."})
+	} else if r.ContentLength > h.cfg.MaxBody {
 		writeError(sw, r, tooLarge(h.cfg.MaxBody))
 	} else {
 		if r.Body != nil && r.Body != http.NoBody {
@@ -286,6 +290,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, db.ErrSCIMLinkRefused):
 		e = &Error{Status: http.StatusConflict, SCIMType: "uniqueness", Detail: "An account with this email exists and is not linked: " +
 			"only accounts of the SSO domains (--oidc-domains), with linking by email on (--oidc-link=email), and not an admin's, are linked by SCIM."}
+	case errors.Is(err, db.ErrSCIMAdminEmail):
+		e = &Error{Status: http.StatusForbidden, Detail: "This account is a Gatehouse admin's: its email is changed in Gatehouse, not over SCIM."}
 	case errors.Is(err, db.ErrSCIMUnknownMember):
 		msg := err.Error()
 		e = badRequest("invalidValue", "%s%s (a member must be a user provisioned over SCIM).", strings.ToUpper(msg[:1]), msg[1:])
