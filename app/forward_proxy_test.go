@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,6 +330,19 @@ func testForwardAuthProxy(t *testing.T, proxy string) {
 	}
 	if p.up.count() != n {
 		t.Error("an anonymous request reached the upstream")
+	}
+	// An admin in no group, forging: Gatehouse's answer names no group,
+	// and the browser's list must not stand in for it.
+	p.createUser(t, "root@example.com", true)
+	rc := p.browser()
+	if _, res, body := walk(t, rc, grafana+"/d/2", "root@example.com"); res.StatusCode != http.StatusOK {
+		fail("an admin in no group: %d %q", res.StatusCode, body)
+	}
+	if res, body := send(t, rc, "GET", grafana+"/forged", forged, nil); res.StatusCode != http.StatusOK {
+		fail("an admin in no group, forging: %d %s", res.StatusCode, body)
+	}
+	if vs := p.up.last().Header.Values("X-Forwarded-Groups"); slices.Contains(vs, "admins") {
+		t.Errorf("an admin in no group forged X-Forwarded-Groups: the upstream saw %q", vs)
 	}
 
 	// A path under a shared host: signed in already, so straight through
