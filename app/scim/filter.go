@@ -304,6 +304,21 @@ func narrowGroups(f filter.Expression) (q db.SCIMGroupQuery, exact bool) {
 // page is a list's startIndex (1-based) and count.
 type page struct{ start, count int }
 
+// listQuery reads what a list request asks for: the page, the attributes
+// to answer with, and the filter (nil for none).
+func listQuery(r *http.Request) (page, projector, filter.Expression, error) {
+	pg, err := parsePage(r)
+	if err != nil {
+		return page{}, projector{}, nil, err
+	}
+	proj, err := projection(r)
+	if err != nil {
+		return page{}, projector{}, nil, err
+	}
+	f, err := parseFilter(r.URL.Query().Get("filter"))
+	return pg, proj, f, err
+}
+
 func parsePage(r *http.Request) (page, error) {
 	p := page{start: 1, count: defaultListCount}
 	q := r.URL.Query()

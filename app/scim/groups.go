@@ -110,17 +110,7 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) {
-	page, err := parsePage(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	proj, err := projection(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	f, err := parseFilter(r.URL.Query().Get("filter"))
+	page, proj, f, err := listQuery(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -183,17 +183,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
-	page, err := parsePage(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	proj, err := projection(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	f, err := parseFilter(r.URL.Query().Get("filter"))
+	page, proj, f, err := listQuery(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
